@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# THE test command (README): builds everything, runs every test project, and ends with the line
+#   N passed, N failed, N skipped
+# totals over all projects. Exit status is non-zero on any failure.
+#
+# Host test projects (tests/*/ except *.Guest.Tests) run here. Guest test projects run inside
+# Debian's 6.12 and newest kernels under qemu (scripts/vm/run.sh), once that harness exists.
+# Everything the suite needs is installed or downloaded by the scripts it calls (cache: .cache/).
+set -uo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export DEVMEM_ROOT=$root DEVMEM_CACHE=$root/.cache
+export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1 DOTNET_SKIP_FIRST_TIME_EXPERIENCE=1
+# shellcheck source=lib/prereqs.sh
+source scripts/lib/prereqs.sh
+
+results=$root/artifacts/test-results
+rm -rf "$results"
+mkdir -p "$results" "$DEVMEM_CACHE"
+start=$(date +%s)
+log() { printf '[test.sh %4ds] %s\n' $(($(date +%s) - start)) "$*" >&2; }
+
+# Packages the tests use on the host: gcc for the ABI test, python3-yaml for the kernel's YNL CLI.
+ensure_apt gcc libc6-dev python3 python3-yaml dpkg-dev || log "warning: could not install some packages; tests that need them will fail and say so"
+
+log "building (Release)"
+if ! dotnet build -c Release Devmem.slnx -nologo -clp:NoSummary -v:q >"$results/build.log" 2>&1; then
+    grep -E "error|warning" "$results/build.log" | sort -u | head -n 40 >&2
+    echo "build failed: see $results/build.log" >&2
+    echo "0 passed, 1 failed, 0 skipped"
+    exit 1
+fi
+
+# run_xunit NAME COMMAND...: runs an xunit v3 test executable with an XML result file.
+run_xunit() {
+    local name=$1; shift
+    log "running $name"
+    "$@" -noLogo -noColor -result-xml "$results/$name.xml" >"$results/$name.log" 2>&1
+    local rc=$?
+    grep -E "^\s+\[(FAIL|SKIP)\]|Total:" "$results/$name.log" | head -n 60 >&2
+    if [ ! -s "$results/$name.xml" ]; then
+        log "$name produced no results (exit $rc); last lines:"
+        tail -n 20 "$results/$name.log" >&2
+        echo "1 0 0 $name: no results (exit $rc)" >"$results/$name.counts"   # failed passed skipped
+    fi
+    return 0
+}
+
+for proj in tests/*/*.csproj; do
+    name=$(basename "$proj" .csproj)
+    case "$name" in *.Guest.Tests) continue ;; esac
+    exe=$(dirname "$proj")/bin/Release/net10.0/$name
+    run_xunit "host-$name" "$exe"
+done
+
+# Kernel-dependent projects inside the VM guests (both kernels), when the harness is present.
+if [ -x scripts/vm/run.sh ]; then
+    for proj in tests/*.Guest.Tests/*.csproj; do
+        [ -f "$proj" ] || continue
+        name=$(basename "$proj" .csproj)
+        exe=$(dirname "$proj")/bin/Release/net10.0/$name
+        for k in 6.12 latest; do
+            run_xunit "guest-$k-$name" scripts/vm/run.sh --kernel "$k" -- "$exe"
+        done
+    done
+fi
+
+# Scripted checks (scripts/checks/*.sh) each write "failed passed skipped label" lines to a .counts file.
+for check in scripts/checks/*.sh; do
+    [ -x "$check" ] || continue
+    cname=$(basename "$check" .sh)
+    log "running check $cname"
+    if ! "$check" "$results/check-$cname.counts" >"$results/check-$cname.log" 2>&1; then
+        grep -q . "$results/check-$cname.counts" 2>/dev/null || echo "1 0 0 $cname: exited non-zero" >>"$results/check-$cname.counts"
+    fi
+    tail -n 5 "$results/check-$cname.log" >&2
+done
+
+log "done"
+python3 - "$results" <<'PY'
+import glob, os, sys
+import xml.etree.ElementTree as ET
+d = sys.argv[1]
+p = f = s = 0
+for x in sorted(glob.glob(os.path.join(d, "*.xml"))):
+    try:
+        for a in ET.parse(x).getroot().iter("assembly"):
+            p += int(a.get("passed", 0)); s += int(a.get("skipped", 0))
+            f += int(a.get("failed", 0)) + int(a.get("errors", 0))
+    except Exception as e:
+        print(f"unreadable result file {x}: {e}", file=sys.stderr); f += 1
+for c in sorted(glob.glob(os.path.join(d, "*.counts"))):
+    for line in open(c):
+        parts = line.split(None, 3)
+        if len(parts) >= 3:
+            f += int(parts[0]); p += int(parts[1]); s += int(parts[2])
+            if int(parts[0]):
+                print(f"FAILED: {line.strip()}", file=sys.stderr)
+print(f"{p} passed, {f} failed, {s} skipped")
+sys.exit(1 if f else 0)
+PY

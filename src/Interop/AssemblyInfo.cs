@@ -1,0 +1,4 @@
+using System.Runtime.CompilerServices;
+
+// All P/Invokes are source-generated LibraryImports with blittable signatures.
+[assembly: DisableRuntimeMarshalling]
