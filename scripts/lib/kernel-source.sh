@@ -1,0 +1,43 @@
+# shellcheck shell=bash
+# The kernel's own sources, from Debian's linux-source-* packages, unpacked (in part) into the cache.
+#   kernel_source SERIES [PATH...]   SERIES: 6.12 (trixie) or newest (sid or trixie-backports, whichever
+#                                    is newer); prints the tree's directory; extracts only PATHs if given
+#                                    (adding to what an earlier call extracted).
+# Needs: scripts/lib/debian.sh sourced first; xz-utils, tar.
+
+kernel_source_suite() {
+    case "$1" in
+        6.12) echo trixie ;;
+        newest) debian_newest_suite linux-source sid trixie-backports ;;
+        *) echo "kernel-source.sh: unknown series '$1' (6.12 or newest)" >&2; return 1 ;;
+    esac
+}
+
+kernel_source() {
+    local series=$1; shift
+    local suite meta ver pkg deb dir tarball
+    suite=$(kernel_source_suite "$series") || return 1
+    debian_update "$suite" || return 1
+    # linux-source is a metapackage depending on linux-source-X.Y.
+    pkg=$(debian_depends "$suite" linux-source '^linux-source-[0-9]') || {
+        echo "kernel-source.sh: cannot resolve linux-source in $suite" >&2; return 1; }
+    ver=$(debian_candidate "$suite" "$pkg")
+    deb=$(debian_download "$suite" "$pkg=$ver") || return 1
+    dir=$DEVMEM_CACHE/linux-source/$pkg-$ver
+    debian_extract "$deb" "$dir/deb" || return 1
+    tarball=$(find "$dir/deb/usr/src" -maxdepth 1 -name 'linux-source-*.tar.*' | head -n1)
+    [ -n "$tarball" ] || { echo "kernel-source.sh: no tarball in $deb" >&2; return 1; }
+    local top; top=$(basename "$tarball"); top=${top%.tar.*}
+    mkdir -p "$dir/tree"
+    if [ $# -eq 0 ]; then
+        [ -f "$dir/tree/.complete" ] || { tar -C "$dir/tree" -xf "$tarball" && touch "$dir/tree/.complete"; } || return 1
+    else
+        local p want=()
+        for p in "$@"; do [ -e "$dir/tree/$top/$p" ] || want+=("$top/$p"); done
+        if [ ${#want[@]} -gt 0 ]; then
+            tar -C "$dir/tree" -xf "$tarball" "${want[@]}" || {
+                echo "kernel-source.sh: could not extract ${want[*]} from $tarball" >&2; return 1; }
+        fi
+    fi
+    echo "$dir/tree/$top"
+}
