@@ -41,3 +41,21 @@ kernel_source() {
     fi
     echo "$dir/tree/$top"
 }
+
+# The Debian kernel a VM series boots: prints "SUITE KVER" (e.g. "trixie 6.12.117+deb13-amd64").
+#   vm_kernel_resolve 6.12|latest
+# Resolved from the suite's linux-image-amd64 metapackage, never hard-coded. 'latest' is whichever of
+# sid and trixie-backports has the newer kernel. The VM harness and the module builds both use this,
+# so a module is always built for exactly the kernel the guest boots.
+vm_kernel_resolve() {
+    local series=$1 suite img
+    case "$series" in
+        6.12) suite=trixie ;;
+        latest|newest) suite=$(debian_newest_suite linux-image-amd64 sid trixie-backports) || return 1 ;;
+        *) echo "kernel-source.sh: unknown kernel series '$series' (6.12 or latest)" >&2; return 1 ;;
+    esac
+    debian_update "$suite" || return 1
+    img=$(debian_depends "$suite" linux-image-amd64 '^linux-image-[0-9]') || {
+        echo "kernel-source.sh: cannot resolve linux-image-amd64 in $suite" >&2; return 1; }
+    echo "$suite ${img#linux-image-}"
+}
