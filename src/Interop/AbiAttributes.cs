@@ -1,0 +1,53 @@
+namespace Devmem.Interop;
+
+// Attributes that tell the ABI test (tests/Devmem.Abi.Tests) how each declaration maps onto the
+// kernel's uapi headers. The test finds every struct and constant in this assembly by reflection,
+// generates a C file of _Static_assert(sizeof/offsetof/NAME == value) and compiles it with gcc
+// against Debian's linux-libc-dev for 6.12 and for the newest kernel. Conventions:
+//   - a struct's C# name is its C struct tag (struct nlmsghdr → `nlmsghdr`), unless [CName] says otherwise;
+//   - a field's C# name is its C member name, unless [CName] gives the member designator ("fs.location");
+//   - a constant (const field, or enum member) has its C macro/enumerator name, unless [CName] says otherwise;
+//   - a struct field that exists only to spell out padding the C struct leaves implicit is [Padding];
+//   - [UapiHeader] on a type names the header(s) its declarations come from.
+
+/// <summary>The uapi header (path under usr/include, e.g. "linux/netlink.h") that declares this type's members.</summary>
+[AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct | AttributeTargets.Enum, AllowMultiple = true, Inherited = false)]
+public sealed class UapiHeaderAttribute(string path) : Attribute
+{
+    /// <summary>The header path, as in <c>#include &lt;path&gt;</c>.</summary>
+    public string Path { get; } = path;
+}
+
+/// <summary>The C spelling of a declaration whose C# name differs (struct tag, member designator or macro).</summary>
+[AttributeUsage(AttributeTargets.Struct | AttributeTargets.Field, Inherited = false)]
+public sealed class CNameAttribute(string name) : Attribute
+{
+    /// <summary>The C name.</summary>
+    public string Name { get; } = name;
+}
+
+/// <summary>
+/// First kernel version whose uapi headers have this declaration. The ABI test checks it only against
+/// headers at least that new (so against the newest headers, not 6.12's).
+/// </summary>
+[AttributeUsage(AttributeTargets.Struct | AttributeTargets.Field | AttributeTargets.Class | AttributeTargets.Enum, Inherited = false)]
+public sealed class KernelSinceAttribute(string version) : Attribute
+{
+    /// <summary>The version, e.g. "6.14".</summary>
+    public string Version { get; } = version;
+}
+
+/// <summary>
+/// A value that no uapi header declares (kernel-internal, or defined by a tool such as ncdevmem).
+/// <see cref="Source"/> says where it comes from; the ABI test checks it against that source where it can.
+/// </summary>
+[AttributeUsage(AttributeTargets.Field | AttributeTargets.Struct, Inherited = false)]
+public sealed class NotInUapiAttribute(string source) : Attribute
+{
+    /// <summary>Where the value is defined, e.g. "include/linux/socket.h (kernel-internal)".</summary>
+    public string Source { get; } = source;
+}
+
+/// <summary>A struct field that names padding the C declaration leaves implicit; checked through sizeof only.</summary>
+[AttributeUsage(AttributeTargets.Field, Inherited = false)]
+public sealed class PaddingAttribute : Attribute;
