@@ -4,11 +4,17 @@ namespace Devmem.Interop;
 // kernel's uapi headers. The test finds every struct and constant in this assembly by reflection,
 // generates a C file of _Static_assert(sizeof/offsetof/NAME == value) and compiles it with gcc
 // against Debian's linux-libc-dev for 6.12 and for the newest kernel. Conventions:
-//   - a struct's C# name is its C struct tag (struct nlmsghdr → `nlmsghdr`), unless [CName] says otherwise;
+//   - a struct's C# name is its C struct tag (struct nlmsghdr → `nlmsghdr`), unless [CName] says otherwise:
+//     a bare tag ("ethtool_flow_union" → struct ethtool_flow_union) or a full C type with its keyword
+//     ("union ethtool_flow_union");
 //   - a field's C# name is its C member name, unless [CName] gives the member designator ("fs.location");
 //   - a constant (const field, or enum member) has its C macro/enumerator name, unless [CName] says otherwise;
 //   - a struct field that exists only to spell out padding the C struct leaves implicit is [Padding];
-//   - [UapiHeader] on a type names the header(s) its declarations come from.
+//   - [UapiHeader] on a type names the header(s) its declarations come from (glibc headers such as
+//     <sys/socket.h> too, for what user space gets from libc rather than from uapi);
+//   - a struct whose C type ends in a flexible array member says so with [FlexibleArray];
+//   - a type that declares nothing native (a managed helper) is [ManagedOnly]; any other type with
+//     fields and no [UapiHeader] fails the ABI test, so nothing escapes the check.
 
 /// <summary>The uapi header (path under usr/include, e.g. "linux/netlink.h") that declares this type's members.</summary>
 [AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct | AttributeTargets.Enum, AllowMultiple = true, Inherited = false)]
@@ -51,3 +57,29 @@ public sealed class NotInUapiAttribute(string source) : Attribute
 /// <summary>A struct field that names padding the C declaration leaves implicit; checked through sizeof only.</summary>
 [AttributeUsage(AttributeTargets.Field, Inherited = false)]
 public sealed class PaddingAttribute : Attribute;
+
+/// <summary>
+/// The C struct ends in a flexible array member <see cref="Name"/> of <see cref="ElementType"/>, which the
+/// C# struct leaves out (it cannot express it); the ABI test checks that the array starts at the C#
+/// struct's size.
+/// </summary>
+[AttributeUsage(AttributeTargets.Struct, Inherited = false)]
+public sealed class FlexibleArrayAttribute(string name, Type elementType) : Attribute
+{
+    /// <summary>The C member name of the flexible array.</summary>
+    public string Name { get; } = name;
+
+    /// <summary>The element type (a struct of this assembly).</summary>
+    public Type ElementType { get; } = elementType;
+}
+
+/// <summary>
+/// A type of this assembly that declares nothing native (a managed helper such as a result type); the
+/// ABI test lists it with <see cref="Reason"/> instead of failing on its missing <see cref="UapiHeaderAttribute"/>.
+/// </summary>
+[AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct, Inherited = false)]
+public sealed class ManagedOnlyAttribute(string reason) : Attribute
+{
+    /// <summary>Why the type has no C counterpart.</summary>
+    public string Reason { get; } = reason;
+}
