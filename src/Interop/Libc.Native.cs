@@ -1,0 +1,34 @@
+using System.Runtime.InteropServices;
+
+namespace Devmem.Interop;
+
+public static unsafe partial class Libc
+{
+    /// <summary>
+    /// This assembly's own P/Invokes, for calls Tmds.LibC 0.5.0 does not declare usefully:
+    /// <list type="bullet">
+    /// <item><c>poll</c>: Tmds.LibC declares it without <c>SetLastError</c>, so EINTR could not be seen.</item>
+    /// <item><c>ioctl</c>: Tmds.LibC types the request as <c>int</c>; C's is <c>unsigned long</c> and
+    /// numbers such as DMA_HEAP_IOCTL_ALLOC (0xC0184800) do not fit an int.</item>
+    /// <item><c>sendmsg</c>/<c>recvmsg</c>: they take this assembly's ABI-checked <see cref="msghdr"/>
+    /// (Tmds.LibC's is a different type), on the receive hot path.</item>
+    /// <item><c>statx</c>: fstat's <c>struct stat</c> differs between x86_64 and arm64, and Tmds.LibC's
+    /// fstat goes through glibc's <c>__fxstat</c>, a compatibility symbol since glibc 2.33; statx's
+    /// struct is the same on every architecture.</item>
+    /// </list>
+    /// </summary>
+    internal static partial class Native
+    {
+        [LibraryImport(LibcSo, EntryPoint = "poll", SetLastError = true)]
+        internal static partial int poll(pollfd* fds, nuint nfds, int timeout);
+
+        [LibraryImport(LibcSo, EntryPoint = "ioctl", SetLastError = true)]
+        internal static partial int ioctl(int fd, nuint request, void* arg);
+
+        [LibraryImport(LibcSo, EntryPoint = "sendmsg", SetLastError = true)]
+        internal static partial nint sendmsg(int fd, msghdr* msg, int flags);
+
+        [LibraryImport(LibcSo, EntryPoint = "recvmsg", SetLastError = true)]
+        internal static partial nint recvmsg(int fd, msghdr* msg, int flags);
+    }
+}

@@ -1,0 +1,176 @@
+namespace Devmem.Interop;
+
+// The socket API as user space sees it: glibc's <sys/socket.h> (struct msghdr and struct cmsghdr are
+// glibc's, the kernel's own are not in uapi), the CMSG_* macros, and the MSG_* flags, which are the
+// same on every architecture (kernel include/linux/socket.h; glibc bits/socket.h).
+// Architecture-specific socket values (SOL_SOCKET, SO_*, SOCK_*) are in Arch.cs.
+
+/// <summary>Address families, message flags and option levels of <c>&lt;sys/socket.h&gt;</c>.</summary>
+[UapiHeader("sys/socket.h")]
+public static class sys_socket
+{
+    public const int AF_UNSPEC = 0;
+    public const int AF_INET = 2;
+    public const int AF_INET6 = 10;
+    public const int AF_NETLINK = 16;
+
+    public const int SOL_NETLINK = 270;
+
+    public const int SHUT_RD = 0;
+    public const int SHUT_WR = 1;
+    public const int SHUT_RDWR = 2;
+
+    public const int MSG_PEEK = 0x2;
+    /// <summary>recvmsg: control data was discarded for lack of space (never set for devmem cmsgs, which are not truncated).</summary>
+    public const int MSG_CTRUNC = 0x8;
+    public const int MSG_TRUNC = 0x20;
+    public const int MSG_DONTWAIT = 0x40;
+    public const int MSG_WAITALL = 0x100;
+    /// <summary>recvmsg: read the socket's error queue (zerocopy completions, sock_extended_err).</summary>
+    public const int MSG_ERRQUEUE = 0x2000;
+    public const int MSG_NOSIGNAL = 0x4000;
+    /// <summary>sendmsg: zerocopy send; devmem TX needs it together with SO_ZEROCOPY.</summary>
+    public const int MSG_ZEROCOPY = 0x4000000;
+    public const int MSG_CMSG_CLOEXEC = 0x40000000;
+
+    /// <summary>
+    /// recvmsg: hand unreadable (device memory) payload over as SCM_DEVMEM_* cmsgs; without it, reading
+    /// such payload fails with EFAULT. Defined only in the kernel-internal <c>include/linux/socket.h</c>
+    /// (<c>#define MSG_SOCK_DEVMEM 0x2000000 /* Receive devmem skbs as cmsg */</c>, since 6.12): no uapi
+    /// header and no glibc (2.36 to 2.41) declares it; the kernel selftest ncdevmem.c defines it under
+    /// <c>#ifndef</c>. The ABI test checks it against that kernel source file.
+    /// </summary>
+    [NotInUapi("include/linux/socket.h (kernel-internal)")]
+    public const int MSG_SOCK_DEVMEM = 0x2000000;
+
+    /// <summary>SCM_RIGHTS: passes file descriptors (SOL_SOCKET cmsg).</summary>
+    public const int SCM_RIGHTS = 1;
+}
+
+/// <summary>IP-level option levels from glibc's <c>&lt;netinet/in.h&gt;</c> (the kernel's are in the internal include/linux/socket.h).</summary>
+[UapiHeader("netinet/in.h")]
+public static class netinet_in
+{
+    /// <summary>Level of IPv4 options and of the IP_RECVERR cmsg.</summary>
+    public const int SOL_IP = 0;
+    /// <summary>Level of IPv6 options and of the IPV6_RECVERR cmsg.</summary>
+    public const int SOL_IPV6 = 41;
+}
+
+/// <summary>IP protocol numbers and options from <c>linux/in.h</c> and <c>linux/in6.h</c>.</summary>
+[UapiHeader("linux/in.h")]
+[UapiHeader("linux/in6.h")]
+public static class linux_in
+{
+    public const int IPPROTO_IP = 0;
+    public const int IPPROTO_TCP = 6;
+    public const int IPPROTO_IPV6 = 41;
+
+    /// <summary>IPv4: report errors (and zerocopy completions) on the error queue; also the cmsg type there.</summary>
+    public const int IP_RECVERR = 11;
+    /// <summary>IPv6: report errors (and zerocopy completions) on the error queue; also the cmsg type there.</summary>
+    public const int IPV6_RECVERR = 25;
+}
+
+/// <summary><c>struct iovec</c> (<c>&lt;sys/uio.h&gt;</c>). For devmem TX, <c>iov_base</c> is a byte offset into the dma-buf, not a pointer.</summary>
+[UapiHeader("sys/uio.h")]
+public unsafe struct iovec
+{
+    public void* iov_base;
+    public nuint iov_len;
+}
+
+/// <summary>glibc's <c>struct msghdr</c> (<c>&lt;sys/socket.h&gt;</c>), as recvmsg/sendmsg take it.</summary>
+[UapiHeader("sys/socket.h")]
+public unsafe struct msghdr
+{
+    public void* msg_name;
+    public uint msg_namelen;
+    [Padding] private readonly uint __pad0;
+    public iovec* msg_iov;
+    public nuint msg_iovlen;
+    public void* msg_control;
+    public nuint msg_controllen;
+    public int msg_flags;
+    [Padding] private readonly uint __pad1;
+}
+
+/// <summary>glibc's <c>struct cmsghdr</c> (<c>&lt;sys/socket.h&gt;</c>); the data follows at <see cref="sys_socket_cmsg.CMSG_DATA"/>.</summary>
+[UapiHeader("sys/socket.h")]
+public struct cmsghdr
+{
+    /// <summary>Header plus data length, without trailing padding (CMSG_LEN).</summary>
+    public nuint cmsg_len;
+    public int cmsg_level;
+    public int cmsg_type;
+}
+
+/// <summary>
+/// The CMSG_* macros of glibc's <c>bits/socket.h</c>, in C (pointer) form and in an offset form over a
+/// span for managed callers. Alignment is sizeof(size_t), as in glibc and the kernel's own CMSG_ALIGN.
+/// </summary>
+public static unsafe class sys_socket_cmsg
+{
+    /// <summary><c>CMSG_ALIGN(len)</c>: rounds up to a multiple of sizeof(size_t).</summary>
+    public static nuint CMSG_ALIGN(nuint len) => (len + (nuint)sizeof(nuint) - 1) & ~((nuint)sizeof(nuint) - 1);
+
+    /// <summary><c>CMSG_SPACE(len)</c>: the control-buffer space one cmsg with <paramref name="len"/> data bytes takes, padding included.</summary>
+    public static nuint CMSG_SPACE(nuint len) => CMSG_ALIGN(len) + CMSG_ALIGN((nuint)sizeof(cmsghdr));
+
+    /// <summary><c>CMSG_LEN(len)</c>: the <c>cmsg_len</c> value for <paramref name="len"/> data bytes.</summary>
+    public static nuint CMSG_LEN(nuint len) => CMSG_ALIGN((nuint)sizeof(cmsghdr)) + len;
+
+    /// <summary><c>CMSG_DATA(cmsg)</c>: the first data byte.</summary>
+    public static byte* CMSG_DATA(cmsghdr* cmsg) => (byte*)cmsg + CMSG_ALIGN((nuint)sizeof(cmsghdr));
+
+    /// <summary><c>CMSG_FIRSTHDR(mhdr)</c>: the first cmsg, or null if the control buffer cannot hold a header.</summary>
+    public static cmsghdr* CMSG_FIRSTHDR(msghdr* mhdr) =>
+        mhdr->msg_controllen >= (nuint)sizeof(cmsghdr) ? (cmsghdr*)mhdr->msg_control : null;
+
+    /// <summary>
+    /// <c>CMSG_NXTHDR(mhdr, cmsg)</c> with glibc 2.36's checks (bits/socket.h <c>__cmsg_nxthdr</c>): null
+    /// if <paramref name="cmsg"/> is malformed (cmsg_len below the header size) or if the buffer cannot
+    /// hold it padded plus another header. <c>cmsg_len</c> is not trusted before it is checked.
+    /// </summary>
+    public static cmsghdr* CMSG_NXTHDR(msghdr* mhdr, cmsghdr* cmsg)
+    {
+        if (cmsg->cmsg_len < (nuint)sizeof(cmsghdr))
+        {
+            return null;
+        }
+        nuint left = (nuint)((byte*)mhdr->msg_control + mhdr->msg_controllen - (byte*)cmsg);
+        nuint needed = (nuint)sizeof(cmsghdr) + CMSG_PADDING(cmsg->cmsg_len);
+        if (left < needed || left - needed < cmsg->cmsg_len)
+        {
+            return null;
+        }
+        return (cmsghdr*)((byte*)cmsg + CMSG_ALIGN(cmsg->cmsg_len));
+    }
+
+    // glibc's __CMSG_PADDING(len): the bytes CMSG_ALIGN adds to len.
+    private static nuint CMSG_PADDING(nuint len) => ((nuint)sizeof(nuint) - (len & ((nuint)sizeof(nuint) - 1))) & ((nuint)sizeof(nuint) - 1);
+
+    /// <summary>Offset form of <see cref="CMSG_FIRSTHDR(msghdr*)"/> over the filled part of a control buffer: 0, or -1 if no header fits.</summary>
+    public static int CMSG_FIRSTHDR(ReadOnlySpan<byte> control) => control.Length >= sizeof(cmsghdr) ? 0 : -1;
+
+    /// <summary>
+    /// Offset form of <see cref="CMSG_NXTHDR(msghdr*, cmsghdr*)"/>: the offset of the cmsg after the one
+    /// at <paramref name="offset"/> in <paramref name="control"/> (the <c>msg_controllen</c> bytes the
+    /// kernel filled), or -1 under the same conditions as glibc.
+    /// </summary>
+    public static int CMSG_NXTHDR(ReadOnlySpan<byte> control, int offset)
+    {
+        if ((uint)offset > (uint)control.Length || control.Length - offset < sizeof(cmsghdr))
+        {
+            return -1;
+        }
+        fixed (byte* p = control)
+        {
+            msghdr m = default;
+            m.msg_control = p;
+            m.msg_controllen = (nuint)control.Length;
+            cmsghdr* next = CMSG_NXTHDR(&m, (cmsghdr*)(p + offset));
+            return next == null ? -1 : (int)((byte*)next - p);
+        }
+    }
+}
