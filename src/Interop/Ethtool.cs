@@ -1,8 +1,5 @@
 using System.Runtime.InteropServices;
 
-// Kernel struct tags are lower-case C names on purpose (greppable against uapi headers).
-#pragma warning disable CS8981
-
 namespace Devmem.Interop;
 
 // ethtool, the parts devmem setup needs.

@@ -1,25 +1,14 @@
 using System.Runtime.InteropServices;
 
-// Kernel struct tags are lower-case C names on purpose (greppable against uapi headers).
-#pragma warning disable CS8981
-
 namespace Devmem.Interop;
 
 // Netlink core: include/uapi/linux/netlink.h (identical in 6.12 and 7.3 apart from comments).
-// Values the kernel keeps outside uapi (AF_NETLINK, SOL_NETLINK) are marked [NotInUapi].
+// AF_NETLINK and SOL_NETLINK (not uapi) are in Socket.cs (sys_socket).
 
 /// <summary>Constants from <c>linux/netlink.h</c>.</summary>
 [UapiHeader("linux/netlink.h")]
 public static class Netlink
 {
-    /// <summary>Address family (include/linux/socket.h; glibc &lt;bits/socket.h&gt;).</summary>
-    [NotInUapi("include/linux/socket.h (kernel-internal); glibc <bits/socket.h>")]
-    public const int AF_NETLINK = 16;
-
-    /// <summary>Socket option level for NETLINK_* options (include/linux/socket.h).</summary>
-    [NotInUapi("include/linux/socket.h (kernel-internal); glibc <bits/socket.h>")]
-    public const int SOL_NETLINK = 270;
-
     public const int NETLINK_ROUTE = 0;
     public const int NETLINK_GENERIC = 16;
 

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using System.Text;
+using Devmem.Interop;
 
 namespace Devmem.Netlink;
 
@@ -61,8 +62,11 @@ public sealed class NetlinkException : IOException
     /// <summary>The errno the kernel returned (positive).</summary>
     public int ErrorNumber { get; }
 
+    /// <summary>The errno, typed.</summary>
+    public Errno Errno => (Errno)ErrorNumber;
+
     /// <summary>The errno's symbolic name, e.g. "EOPNOTSUPP" (or "errno N" if unknown).</summary>
-    public string ErrorName => Errno.NameOf(ErrorNumber);
+    public string ErrorName => ((Errno)ErrorNumber).Name();
 
     /// <summary>The kernel's extended-ack message (NLMSGERR_ATTR_MSG), verbatim; null if none was sent.</summary>
     public string? KernelMessage { get; }
@@ -85,7 +89,7 @@ public sealed class NetlinkException : IOException
             sb.Append(kernelMessage).Append(": ");
         }
 
-        sb.Append(Marshal.GetPInvokeErrorMessage(errno)).Append(" (").Append(Errno.NameOf(errno)).Append(", errno ").Append(errno).Append(')');
+        sb.Append(Marshal.GetPInvokeErrorMessage(errno)).Append(" (").Append(((Errno)errno).Name()).Append(", errno ").Append(errno).Append(')');
         if (bad is not null || missing is not null)
         {
             sb.Append(" {");
