@@ -13,5 +13,5 @@ public readonly record struct NetlinkRawAttr(ushort Type, bool IsNested, ReadOnl
 
     internal static void Add(ref List<NetlinkRawAttr>? list, NetlinkAttr a) => (list ??= []).Add(From(a));
 
-    internal static IReadOnlyList<NetlinkRawAttr> Done(List<NetlinkRawAttr>? list) => list is null ? [] : list;
+    internal static IReadOnlyList<NetlinkRawAttr> Done(List<NetlinkRawAttr>? list) => list is null ? Array.Empty<NetlinkRawAttr>() : list;
 }
