@@ -211,7 +211,11 @@ public sealed record NetdevQueueStats(
     NetdevQueueType? QueueType,
     uint? QueueId,
     IReadOnlyDictionary<string, ulong> Counters,
-    IReadOnlyList<NetlinkRawAttr> UnknownAttributes);
+    IReadOnlyList<NetlinkRawAttr> UnknownAttributes)
+{
+    /// <summary>Every counter name the spec defines ("rx-packets" … "tx-wake"), in attribute order.</summary>
+    public static IReadOnlyList<string> KnownCounters => NetdevSpec.QstatsCounterNames;
+}
 
 /// <summary>What a netdev notification says happened.</summary>
 public enum NetdevNotificationKind
