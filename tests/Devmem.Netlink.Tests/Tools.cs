@@ -66,21 +66,35 @@ internal static class Tools
         return new Result(p.ExitCode, stdout, stderr.Result);
     }
 
-    private static readonly Lazy<(string[]? Command, string Why)> s_ynl = new(() =>
+    private static readonly Dictionary<string, (string[]? Command, string Why)> s_ynl = [];
+
+    /// <summary>The kernel's YNL CLI command for a family's spec (scripts/ynl.sh), or why it is unavailable.</summary>
+    public static (string[]? Command, string Why) YnlFor(string family)
     {
-        Result r = Run(Path.Combine(RepoRoot, "scripts/ynl.sh"), "netdev");
-        string line = r.Stdout.Trim().Split('\n').LastOrDefault() ?? "";
-        return r.ExitCode == 0 && line.StartsWith("python3 ", StringComparison.Ordinal)
-            ? (line.Split(' ', StringSplitOptions.RemoveEmptyEntries), "")
-            : (null, $"scripts/ynl.sh could not provide the kernel's YNL CLI (exit {r.ExitCode}): {r.Stderr.Trim()}");
-    });
+        lock (s_ynl)
+        {
+            if (!s_ynl.TryGetValue(family, out (string[]?, string) v))
+            {
+                Result r = Run(Path.Combine(RepoRoot, "scripts/ynl.sh"), family);
+                string line = r.Stdout.Trim().Split('\n').LastOrDefault() ?? "";
+                v = r.ExitCode == 0 && line.StartsWith("python3 ", StringComparison.Ordinal)
+                    ? (line.Split(' ', StringSplitOptions.RemoveEmptyEntries), "")
+                    : (null, $"scripts/ynl.sh could not provide the kernel's YNL CLI (exit {r.ExitCode}): {r.Stderr.Trim()}");
+                s_ynl[family] = v;
+            }
+
+            return v;
+        }
+    }
 
     /// <summary>The kernel's YNL CLI command for the netdev spec, or why it is unavailable.</summary>
-    public static (string[]? Command, string Why) Ynl => s_ynl.Value;
+    public static (string[]? Command, string Why) Ynl => YnlFor("netdev");
 
-    public static Result RunYnl(params string[] args)
+    public static Result RunYnl(params string[] args) => RunYnlFor("netdev", args);
+
+    public static Result RunYnlFor(string family, params string[] args)
     {
-        string[] cmd = Ynl.Command ?? throw new InvalidOperationException(Ynl.Why);
-        return Run(cmd[0], [.. cmd[1..], .. args]);
+        (string[]? cmd, string why) = YnlFor(family);
+        return cmd is null ? throw new InvalidOperationException(why) : Run(cmd[0], [.. cmd[1..], .. args]);
     }
 }

@@ -248,10 +248,10 @@ public sealed class GenericNetlinkSocket : IDisposable
     /// <param name="family">Family name for error messages.</param>
     /// <param name="operation">Operation name for error messages.</param>
     /// <returns>The replies.</returns>
-    public NetlinkReplies Send(ref NetlinkWriter request, uint sequence, bool dump, string family, string operation) =>
+    public NetlinkReplies Send(scoped ref NetlinkWriter request, uint sequence, bool dump, string family, string operation) =>
         new(this, ref request, sequence, dump, new NetlinkRequestContext(family, operation, null, null));
 
-    internal NetlinkReplies Send(ref NetlinkWriter request, uint sequence, bool dump, NetlinkFamilySpec spec, NetlinkOperationSpec op) =>
+    internal NetlinkReplies Send(scoped ref NetlinkWriter request, uint sequence, bool dump, NetlinkFamilySpec spec, NetlinkOperationSpec op) =>
         new(this, ref request, sequence, dump, new NetlinkRequestContext(spec.Name, op.Name, spec, op));
 
     internal ReadOnlySpan<byte> LastRequest => _send.AsSpan(0, _requestLength);

@@ -31,7 +31,7 @@ public ref struct NetlinkReplies
     private bool _done;
     private bool _interrupted;
 
-    internal NetlinkReplies(GenericNetlinkSocket socket, ref NetlinkWriter request, uint sequence, bool dump, NetlinkRequestContext context)
+    internal NetlinkReplies(GenericNetlinkSocket socket, scoped ref NetlinkWriter request, uint sequence, bool dump, NetlinkRequestContext context)
     {
         _socket = socket;
         _sequence = sequence;
