@@ -70,6 +70,10 @@ vm_kernel_prepare() {
         [ -n "$config" ] || { _vm_err "no kernel config for $kver in: $pkgs"; exit 1; }
         [ -d "$p/usr/lib/modules/$kver/kernel" ] || { _vm_err "no modules for $kver in: $pkgs"; exit 1; }
         cp "$vmlinuz" "$dir/vmlinuz" && cp "$config" "$dir/config" || exit 1
+        # name<TAB>path of every module file, for _vm_module_file (a find per lookup is slow).
+        (cd "$p/usr/lib/modules/$kver" && find kernel -type f -name '*.ko*') |
+            awk '{ n = $0; sub(/.*\//, "", n); sub(/\.ko.*/, "", n); gsub(/-/, "_", n); print n "\t" $0 }' \
+            >"$dir/modules.index" || exit 1
         rm -rf "$dir/pkg" && mv "$p" "$dir/pkg" && touch "$dir/.ready"
     ) 9>"$VM_CACHE/$kver.lock"
 }
@@ -78,8 +82,8 @@ vm_kernel_prepare() {
 # kernel does). Prints nothing if the kernel has it built in; fails if it has neither.
 _vm_module_file() {
     local kver=$1 name=${2//-/_} mdir=$VM_CACHE/$1/pkg/usr/lib/modules/$1 f
-    f=$(find "$mdir/kernel" -type f \( -name "$name.ko*" -o -name "${name//_/-}.ko*" \) | head -n1)
-    if [ -n "$f" ]; then echo "$f"; return 0; fi
+    f=$(awk -F'\t' -v n="$name" '$1 == n { print $2; exit }' "$VM_CACHE/$kver/modules.index")
+    if [ -n "$f" ]; then echo "$mdir/$f"; return 0; fi
     # modules.builtin lists built-in modules by path (kernel/fs/9p/9p.ko).
     if grep -qE "/(${name}|${name//_/-})\.ko\$" "$mdir/modules.builtin" 2>/dev/null; then return 0; fi
     _vm_err "kernel $kver has no module '$name' (neither a .ko in the package nor in modules.builtin)"
@@ -94,23 +98,27 @@ vm_modules() {
     local -A seen=()
     local order=() mods=$VM_CACHE/$kver/mods
     mkdir -p "$mods"
+    # mods/NAME.ko plus mods/NAME.deps (its modinfo depends) once decompressed; mods/NAME.builtin
+    # for built-in ones: a warm run reads only these small files.
     _vm_visit() {
         local name=${1//-/_} f deps d
         [ -n "${seen[$name]:-}" ] && return 0
         seen[$name]=1
-        f=$(_vm_module_file "$kver" "$name") || return 1
-        [ -n "$f" ] || return 0   # built in
-        deps=$(modinfo -F depends "$f") || { _vm_err "modinfo cannot read $f"; return 1; }
-        for d in ${deps//,/ }; do _vm_visit "$d" || return 1; done
-        if [ ! -s "$mods/$name.ko" ]; then
+        [ -f "$mods/$name.builtin" ] && return 0
+        if [ ! -s "$mods/$name.ko" ] || [ ! -f "$mods/$name.deps" ]; then
+            f=$(_vm_module_file "$kver" "$name") || return 1
+            if [ -z "$f" ]; then touch "$mods/$name.builtin"; return 0; fi
             case "$f" in
-                *.xz) xz -dc "$f" >"$mods/$name.ko.tmp.$$" ;;
-                *.zst) zstd -qdc "$f" >"$mods/$name.ko.tmp.$$" ;;
-                *.gz) gzip -dc "$f" >"$mods/$name.ko.tmp.$$" ;;
-                *) cp "$f" "$mods/$name.ko.tmp.$$" ;;
+                *.xz) xz -dc "$f" >"$mods/$name.tmp$$.ko" ;;
+                *.zst) zstd -qdc "$f" >"$mods/$name.tmp$$.ko" ;;
+                *.gz) gzip -dc "$f" >"$mods/$name.tmp$$.ko" ;;
+                *) cp "$f" "$mods/$name.tmp$$.ko" ;;
             esac || { _vm_err "cannot decompress $f"; return 1; }
-            mv "$mods/$name.ko.tmp.$$" "$mods/$name.ko"
+            deps=$(modinfo -F depends "$mods/$name.tmp$$.ko") || { _vm_err "modinfo cannot read $f"; return 1; }
+            mv "$mods/$name.tmp$$.ko" "$mods/$name.ko" && echo "$deps" >"$mods/$name.deps" || return 1
         fi
+        read -r deps <"$mods/$name.deps"
+        for d in ${deps//,/ }; do _vm_visit "$d" || return 1; done
         order+=("$mods/$name.ko")
     }
     local n

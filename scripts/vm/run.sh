@@ -179,7 +179,7 @@ qemu=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp "$cpus" -m "$memor
     -nodefaults -no-user-config -display none -vga none -no-reboot
     -serial "file:$ctl/console.log" -monitor none
     -kernel "$kdir/vmlinuz" -initrd "$initrd"
-    -append "console=ttyS0 quiet panic=-1"
+    -append "console=ttyS0 quiet panic=-1 ${DEVMEM_VM_APPEND:-}"
     -virtfs "local,path=/,mount_tag=hostroot,readonly=on,$p9"
     -virtfs "local,path=$artifacts,mount_tag=artifacts,$p9"
     -virtfs "local,path=$ctl,mount_tag=ctl,$p9")
