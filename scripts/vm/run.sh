@@ -78,6 +78,10 @@ for re in "${allow[@]}"; do
 done
 # init reads paths from a busybox sh file and the kernel's 9p mount: keep them plain.
 [[ $root =~ ^[A-Za-z0-9_./+-]+$ ]] || die "the checkout's path '$root' has characters the guest's init cannot take"
+# The guest mounts its own file systems over these: a checkout under one would be hidden.
+case "$(cd "$root" && pwd -P)/" in
+    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*) die "the checkout ($root) is under a directory the guest mounts its own file system on (/tmp, /run, /proc, /sys, /dev): move it elsewhere" ;;
+esac
 
 # What the host needs (the guest runs the host's own ip, ethtool, python3, dotnet). One dpkg-query
 # for the usual case where everything is there; ensure_apt installs what is missing.
@@ -145,6 +149,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 touch "$ctl/stdout" "$ctl/stderr"
 
+# The NIC modules go through the control share (the cache may be where the guest mounts a tmpfs).
+guest_nic_modules=()
+for i in "${!nic_modules[@]}"; do
+    cp "${nic_modules[$i]}" "$ctl/nic-$i.ko" || die "cannot copy ${nic_modules[$i]}"
+    guest_nic_modules+=("/tmp/vm-ctl/nic-$i.ko")
+done
+
 # decl NAME VALUE...: a bash array assignment that reads back exactly these values.
 decl() { local n=$1; shift; printf '%s=(' "$n"; [ $# -eq 0 ] || printf '%q ' "$@"; echo ')'; }
 {
@@ -170,7 +181,7 @@ genv+=("DEVMEM_ROOT=$root" "DEVMEM_VM_KERNEL=$series" "DEVMEM_VM_KVER=$kver" "DE
 {
     printf 'VM_ROOT=%q\n' "$root"
     echo "VM_NIC=$nic"
-    decl VM_NIC_MODULES "${nic_modules[@]}"
+    decl VM_NIC_MODULES "${guest_nic_modules[@]}"
     decl VM_NIC_PARAMS "${nic_params[@]}"
     decl VM_ENV "${genv[@]}"
     decl VM_CMD "$@"
