@@ -48,7 +48,10 @@ public sealed class GenericNetlinkSocket : IDisposable
     /// <summary>Opens a generic netlink socket in the calling thread's network namespace.</summary>
     /// <returns>The socket.</returns>
     /// <exception cref="IOException">socket, setsockopt or bind failed (message names the call and errno).</exception>
-    public static unsafe GenericNetlinkSocket Open()
+    public static GenericNetlinkSocket Open() => Open(InitialReceiveBuffer);
+
+    /// <summary>Opens a socket whose receive buffer starts at <paramref name="receiveBufferSize"/> bytes (tests use a tiny one to exercise growth).</summary>
+    internal static unsafe GenericNetlinkSocket Open(int receiveBufferSize)
     {
         var handle = new SafeNetlinkHandle();
         SysResult r = Libc.socket(sys_socket.AF_NETLINK, sys_socket_type.SOCK_RAW | sys_socket_type.SOCK_CLOEXEC, NETLINK_GENERIC);
@@ -85,7 +88,7 @@ public sealed class GenericNetlinkSocket : IDisposable
                 throw Io("getsockname(AF_NETLINK)", g.Errno);
             }
 
-            return new GenericNetlinkSocket(handle, addr.nl_pid);
+            return new GenericNetlinkSocket(handle, addr.nl_pid) { _receive = new byte[Math.Max(16, receiveBufferSize)] };
         }
         catch
         {
