@@ -1,6 +1,7 @@
 namespace Devmem.Interop;
 
 /// <summary>Error-queue origins and codes of <c>linux/errqueue.h</c> (zerocopy / devmem TX completions).</summary>
+[UapiHeader("linux/time.h")]
 [UapiHeader("linux/errqueue.h")]
 public static class linux_errqueue
 {
@@ -18,6 +19,7 @@ public static class linux_errqueue
 }
 
 /// <summary><c>struct sock_extended_err</c>: the start of an IP_RECVERR / IPV6_RECVERR cmsg's payload.</summary>
+[UapiHeader("linux/time.h")]
 [UapiHeader("linux/errqueue.h")]
 public struct sock_extended_err
 {

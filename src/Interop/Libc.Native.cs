@@ -19,16 +19,19 @@ public static unsafe partial class Libc
     /// </summary>
     internal static partial class Native
     {
-        [LibraryImport(LibcSo, EntryPoint = "poll", SetLastError = true)]
+        [LibraryImport(LibraryNames.Libc, EntryPoint = "poll", SetLastError = true)]
         internal static partial int poll(pollfd* fds, nuint nfds, int timeout);
 
-        [LibraryImport(LibcSo, EntryPoint = "ioctl", SetLastError = true)]
+        [LibraryImport(LibraryNames.Libc, EntryPoint = "ioctl", SetLastError = true)]
         internal static partial int ioctl(int fd, nuint request, void* arg);
 
-        [LibraryImport(LibcSo, EntryPoint = "sendmsg", SetLastError = true)]
+        [LibraryImport(LibraryNames.Libc, EntryPoint = "sendmsg", SetLastError = true)]
         internal static partial nint sendmsg(int fd, msghdr* msg, int flags);
 
-        [LibraryImport(LibcSo, EntryPoint = "recvmsg", SetLastError = true)]
+        [LibraryImport(LibraryNames.Libc, EntryPoint = "recvmsg", SetLastError = true)]
         internal static partial nint recvmsg(int fd, msghdr* msg, int flags);
+
+        [LibraryImport(LibraryNames.Libc, EntryPoint = "statx", SetLastError = true)]
+        internal static partial int statx(int dirfd, byte* pathname, int flags, uint mask, statx* statxbuf);
     }
 }

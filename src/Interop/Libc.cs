@@ -16,9 +16,6 @@ namespace Devmem.Interop;
 /// </remarks>
 public static unsafe partial class Libc
 {
-    /// <summary>The glibc shared object (same soname on x86_64 and arm64).</summary>
-    internal const string LibcSo = "libc.so.6";
-
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CheckArch()
     {
@@ -27,4 +24,12 @@ public static unsafe partial class Libc
             LinuxArch.ThrowIfUnsupported();
         }
     }
+}
+
+/// <summary>Shared objects the P/Invokes load.</summary>
+[ManagedOnly("names of shared objects to load, not C values")]
+internal static class LibraryNames
+{
+    /// <summary>glibc's soname on x86_64 and arm64.</summary>
+    public const string Libc = "libc.so.6";
 }

@@ -7,6 +7,7 @@ namespace Devmem.Interop;
 /// failed (return value -1). Returned by every <see cref="Libc"/> function; the layer above turns an error
 /// into its own exception (the dotnet/runtime <c>CheckIo</c> pattern) — this assembly throws none.
 /// </summary>
+[ManagedOnly("the managed result of a Libc call, not a C type")]
 public readonly struct SysResult
 {
     private SysResult(nint value, Errno errno)
