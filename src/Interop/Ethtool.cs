@@ -204,6 +204,7 @@ public struct ethtool_channels
 /// <c>ring_index[size]</c> (u32 each) in the same buffer.
 /// </summary>
 [UapiHeader("linux/ethtool.h")]
+[FlexibleArray("ring_index", typeof(uint))]
 [StructLayout(LayoutKind.Sequential)]
 public struct ethtool_rxfh_indir
 {
@@ -285,5 +286,5 @@ public struct ethtool_rxnfc
     /// <summary>Union of <c>rule_cnt</c> and <c>rss_context</c>.</summary>
     public uint rule_cnt;
     /// <summary>First element of the flexible array <c>rule_locs[]</c>.</summary>
-    public uint rule_locs;
+    [FlexibleArray] public uint rule_locs;
 }
