@@ -204,6 +204,7 @@ public struct ethtool_channels
 /// <c>ring_index[size]</c> (u32 each) in the same buffer.
 /// </summary>
 [UapiHeader("linux/ethtool.h")]
+[FlexibleArray("ring_index", typeof(uint))]
 [StructLayout(LayoutKind.Sequential)]
 public struct ethtool_rxfh_indir
 {

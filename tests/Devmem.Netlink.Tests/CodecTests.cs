@@ -251,4 +251,41 @@ public class CodecTests
         json.WriteMessage(m.GetGenlAttributes(), NetdevSpec.Family, NetdevSpec.Family.Set("dmabuf"));
         Assert.Equal("""{"ifindex": 4, "fd": 7, "queues": [{"id": 2, "type": "rx"}, {"id": 3, "type": "rx"}]}""", json.ToString());
     }
+
+    [Fact]
+    public void Encoding_and_decoding_allocate_nothing_in_steady_state()
+    {
+        var buffer = new byte[4096];
+        byte[] reply = QueueReply(3, 0, 4, 257);
+        ulong Work()
+        {
+            ulong sum = (ulong)WriteBindRx(buffer, 7);
+            foreach (NetlinkMessage m in new NetlinkMessageReader(buffer.AsSpan(0, (int)sum)))
+            {
+                foreach (NetlinkAttr a in m.GetGenlAttributes())
+                {
+                    sum += a.IsNested ? (ulong)a.Payload.Length : a.GetU32();
+                }
+            }
+
+            foreach (NetlinkMessage m in new NetlinkMessageReader(reply))
+            {
+                NetdevQueueInfo q = NetdevParse.Queue(m.GetGenlAttributes());
+                sum += q.Id + (q.NapiId ?? 0);
+            }
+
+            return sum;
+        }
+
+        Work(); // JIT and static initialisation
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        ulong total = 0;
+        for (int i = 0; i < 1000; i++)
+        {
+            total += Work();
+        }
+
+        Assert.Equal(0, GC.GetAllocatedBytesForCurrentThread() - before);
+        Assert.NotEqual(0UL, total);
+    }
 }

@@ -250,4 +250,16 @@ public sealed class HostNetdevTests : IDisposable
 
         Assert.Equal(_client.GetQueues().Count, count);
     }
+
+    [Fact]
+    public void A_datagram_larger_than_the_receive_buffer_grows_it_instead_of_being_truncated()
+    {
+        // nlctrl's family reply is several hundred bytes; a 32-byte buffer must grow (MSG_PEEK|MSG_TRUNC).
+        using GenericNetlinkSocket s = GenericNetlinkSocket.Open(32);
+        GenericNetlinkFamily f = s.GetFamily("netdev");
+        Assert.True(s.ReceiveBufferSize > 32, $"buffer stayed at {s.ReceiveBufferSize}");
+        Assert.Equal(_client.Family.Id, f.Id);
+        Assert.Equal(_client.Family.Operations.OrderBy(kv => kv.Key), f.Operations.OrderBy(kv => kv.Key));
+        Assert.Equal(_client.Family.MulticastGroups.OrderBy(kv => kv.Key), f.MulticastGroups.OrderBy(kv => kv.Key));
+    }
 }

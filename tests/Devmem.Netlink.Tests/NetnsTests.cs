@@ -109,4 +109,26 @@ public sealed class NetnsTests : IDisposable
         string Q(int id, string type) => $"{{\"id\": {id}, \"type\": \"{type}\", \"ifindex\": {va}}}";
         Assert.Equal($"[{Q(0, "rx")}, {Q(1, "rx")}, {Q(0, "tx")}, {Q(1, "tx")}]", json.Trim());
     }
+
+    [Fact]
+    public void Napi_set_changes_a_veth_napi_and_the_old_values_restore()
+    {
+        // veth runs a NAPI instance once GRO is on (drivers/net/veth.c veth_set_features).
+        _ns.Exec("ethtool", "-K", "va", "gro", "on");
+        using NetdevClient netdev = _ns.Enter(NetdevClient.Open);
+        Assert.SkipUnless(netdev.Supports("napi-set"), $"the running kernel ({RunningKernel.Release}) has no napi-set (6.13+)");
+        NetdevNapi napi = netdev.GetNapis(_ns.Ifindex("va"))[0]; // one per RX queue
+        netdev.SetNapi(new NetdevNapiSettings(napi.Id, DeferHardIrqs: 7, GroFlushTimeoutNs: 20_000));
+        NetdevNapi changed = netdev.GetNapi(napi.Id);
+        Assert.Equal(7u, changed.DeferHardIrqs);
+        Assert.Equal(20_000UL, changed.GroFlushTimeoutNs);
+        netdev.SetNapi(new NetdevNapiSettings(napi.Id, napi.DeferHardIrqs, napi.GroFlushTimeoutNs));
+        Assert.Equal(napi, netdev.GetNapi(napi.Id) with { UnknownAttributes = napi.UnknownAttributes });
+
+        NetlinkException e = Assert.Throws<NetlinkException>(() => netdev.SetNapi(new NetdevNapiSettings(napi.Id, DeferHardIrqs: uint.MaxValue)));
+        // defer-hard-irqs is checked against S32_MAX (netdev.yaml); lib/nlattr.c nla_validate_range_unsigned.
+        Assert.Equal(Errno.ERANGE, e.Errno);
+        Assert.Equal("integer out of range", e.KernelMessage);
+        Assert.Equal(".defer-hard-irqs", e.BadAttribute);
+    }
 }

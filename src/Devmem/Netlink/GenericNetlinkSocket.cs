@@ -22,13 +22,13 @@ namespace Devmem.Netlink;
 public sealed class GenericNetlinkSocket : IDisposable
 {
     private const int InitialReceiveBuffer = 32 * 1024; // the kernel's largest dump skb (net/netlink/af_netlink.c netlink_dump)
-    private readonly SafeNetlinkHandle _handle;
+    private readonly SafeSocketFdHandle _handle;
     private byte[] _send = new byte[16 * 1024];
     private byte[] _receive = new byte[InitialReceiveBuffer];
     private int _requestLength;
     private uint _sequence;
 
-    private GenericNetlinkSocket(SafeNetlinkHandle handle, uint portId)
+    private GenericNetlinkSocket(SafeSocketFdHandle handle, uint portId)
     {
         _handle = handle;
         PortId = portId;
@@ -43,14 +43,17 @@ public sealed class GenericNetlinkSocket : IDisposable
     /// <summary>The receive buffer's current size; it grows when a datagram would not fit.</summary>
     public int ReceiveBufferSize => _receive.Length;
 
-    internal SafeNetlinkHandle Handle => _handle;
+    internal SafeSocketFdHandle Handle => _handle;
 
     /// <summary>Opens a generic netlink socket in the calling thread's network namespace.</summary>
     /// <returns>The socket.</returns>
     /// <exception cref="IOException">socket, setsockopt or bind failed (message names the call and errno).</exception>
-    public static unsafe GenericNetlinkSocket Open()
+    public static GenericNetlinkSocket Open() => Open(InitialReceiveBuffer);
+
+    /// <summary>Opens a socket whose receive buffer starts at <paramref name="receiveBufferSize"/> bytes (tests use a tiny one to exercise growth).</summary>
+    internal static unsafe GenericNetlinkSocket Open(int receiveBufferSize)
     {
-        var handle = new SafeNetlinkHandle();
+        var handle = new SafeSocketFdHandle();
         SysResult r = Libc.socket(sys_socket.AF_NETLINK, sys_socket_type.SOCK_RAW | sys_socket_type.SOCK_CLOEXEC, NETLINK_GENERIC);
         if (r.IsError)
         {
@@ -85,7 +88,7 @@ public sealed class GenericNetlinkSocket : IDisposable
                 throw Io("getsockname(AF_NETLINK)", g.Errno);
             }
 
-            return new GenericNetlinkSocket(handle, addr.nl_pid);
+            return new GenericNetlinkSocket(handle, addr.nl_pid) { _receive = new byte[Math.Max(16, receiveBufferSize)] };
         }
         catch
         {

@@ -23,9 +23,9 @@ namespace Devmem.Netlink.Ethtool;
 public sealed class EthtoolClient : IDisposable
 {
     private readonly GenericNetlinkSocket _socket;
-    private readonly SafeNetlinkHandle _ioctlSocket;
+    private readonly SafeSocketFdHandle _ioctlSocket;
 
-    private EthtoolClient(GenericNetlinkSocket socket, GenericNetlinkFamily family, SafeNetlinkHandle ioctlSocket)
+    private EthtoolClient(GenericNetlinkSocket socket, GenericNetlinkFamily family, SafeSocketFdHandle ioctlSocket)
     {
         _socket = socket;
         Family = family;
@@ -45,7 +45,7 @@ public sealed class EthtoolClient : IDisposable
     public static EthtoolClient Open()
     {
         GenericNetlinkSocket socket = GenericNetlinkSocket.Open();
-        var ioctl = new SafeNetlinkHandle();
+        var ioctl = new SafeSocketFdHandle();
         try
         {
             SysResult r = Libc.socket(sys_socket.AF_INET, sys_socket_type.SOCK_DGRAM | sys_socket_type.SOCK_CLOEXEC, 0);

@@ -178,7 +178,8 @@ public sealed class NetdevClient : IDisposable
 
     /// <summary>
     /// bind-rx (6.12+, CAP_NET_ADMIN): binds a dma-buf to RX queues of a device, through a new netlink
-    /// socket that the returned binding owns.
+    /// socket that the returned binding owns (opened in the calling thread's network namespace, where
+    /// the kernel looks the device up).
     /// </summary>
     /// <param name="ifindex">The device.</param>
     /// <param name="dmabuf">The dma-buf's file descriptor (the kernel takes its own reference; it may be closed afterwards).</param>

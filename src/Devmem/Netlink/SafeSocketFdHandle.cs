@@ -4,13 +4,13 @@ using Devmem.Interop;
 namespace Devmem.Netlink;
 
 /// <summary>
-/// Owns a netlink socket file descriptor; closing it is the only way the kernel learns the socket is
-/// gone, which for netdev means unbinding every dma-buf binding made through it
-/// (net/core/netdev-genl.c <c>netdev_nl_sock_priv_destroy</c>).
+/// Owns a socket file descriptor: a netlink socket, or the AF_INET socket SIOCETHTOOL goes through.
+/// For a netdev netlink socket, closing it is how the kernel learns the socket is gone, which unbinds
+/// every dma-buf bound through it (net/core/netdev-genl.c <c>netdev_nl_sock_priv_destroy</c>).
 /// </summary>
-internal sealed class SafeNetlinkHandle : SafeHandle
+internal sealed class SafeSocketFdHandle : SafeHandle
 {
-    public SafeNetlinkHandle()
+    public SafeSocketFdHandle()
         : base(invalidHandleValue: -1, ownsHandle: true)
     {
     }
