@@ -285,5 +285,5 @@ public struct ethtool_rxnfc
     /// <summary>Union of <c>rule_cnt</c> and <c>rss_context</c>.</summary>
     public uint rule_cnt;
     /// <summary>First element of the flexible array <c>rule_locs[]</c>.</summary>
-    public uint rule_locs;
+    [FlexibleArray] public uint rule_locs;
 }
