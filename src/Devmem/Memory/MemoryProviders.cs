@@ -1,0 +1,148 @@
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Devmem.Memory;
+
+/// <summary>What happened to one provider during <see cref="MemoryProviders.Select"/>.</summary>
+public enum ProviderOutcome
+{
+    /// <summary>This provider made the memory.</summary>
+    Chosen,
+    /// <summary>Tried and failed, or not usable here; <see cref="ProviderCandidate.Reason"/> says why.</summary>
+    Skipped,
+    /// <summary>Not tried: an earlier provider was chosen, or the caller did not allow it (host memory without copy fallback).</summary>
+    NotTried,
+}
+
+/// <summary>One provider considered by <see cref="MemoryProviders.Select"/>, and why it was or was not used.</summary>
+/// <param name="Kind">The provider.</param>
+/// <param name="Outcome">Chosen, skipped (with the error), or not tried.</param>
+/// <param name="Reason">One line: the error that ruled it out, or why it was chosen or not tried.</param>
+public sealed record ProviderCandidate(MemoryProviderKind Kind, ProviderOutcome Outcome, string Reason);
+
+/// <summary>The result of <see cref="MemoryProviders.Select"/>: the memory (if any provider worked) and every candidate's outcome.</summary>
+public sealed class ProviderSelection
+{
+    internal ProviderSelection(DeviceMemory? memory, IReadOnlyList<ProviderCandidate> candidates)
+    {
+        Memory = memory;
+        Candidates = candidates;
+    }
+
+    /// <summary>The memory made by the chosen provider; null when none worked. The caller owns and disposes it.</summary>
+    public DeviceMemory? Memory { get; }
+
+    /// <summary>Each provider in the order tried (CUDA, udmabuf, dma-heap, host memory) with its outcome.</summary>
+    public IReadOnlyList<ProviderCandidate> Candidates { get; }
+
+    /// <summary>The chosen provider, or null.</summary>
+    public MemoryProviderKind? Chosen => Memory?.Kind;
+
+    /// <summary>A multi-line account: one line per candidate, "KIND: OUTCOME: REASON".</summary>
+    public string Describe() => string.Join('\n', Candidates.Select(c => $"{c.Kind}: {c.Outcome}: {c.Reason}"));
+}
+
+/// <summary>Options for <see cref="MemoryProviders.Select"/> and <see cref="MemoryProviders.Auto"/>.</summary>
+public sealed class MemoryProviderOptions
+{
+    /// <summary>
+    /// Allow plain host memory (not a dma-buf) when no dma-buf provider works. Devmem TCP cannot use it:
+    /// only a receive path that copies can. Default false.
+    /// </summary>
+    public bool AllowCopyFallback { get; init; }
+
+    /// <summary>The CUDA device ordinal to try first. Default 0.</summary>
+    public int CudaDevice { get; init; }
+
+    /// <summary>The dma-heap to try. Default "system".</summary>
+    public string DmaHeap { get; init; } = DmaHeapMemory.SystemHeap;
+
+    /// <summary>Where the choice and the reasons are logged (Information level). Default: nowhere.</summary>
+    public ILogger? Logger { get; init; }
+
+    /// <summary>A name for the memfd of udmabuf and host memory (seen in /proc/PID/fd). Default "devmem".</summary>
+    public string MemfdName { get; init; } = "devmem";
+}
+
+/// <summary>
+/// Picks a memory provider: CUDA → udmabuf → dma-heap → host memory (the last only with
+/// <see cref="MemoryProviderOptions.AllowCopyFallback"/>). The first that succeeds is chosen; why each was
+/// skipped is logged and returned in <see cref="ProviderSelection.Candidates"/>.
+/// </summary>
+public static partial class MemoryProviders
+{
+    /// <summary>The order providers are tried in.</summary>
+    public static IReadOnlyList<MemoryProviderKind> Order { get; } =
+        [MemoryProviderKind.Cuda, MemoryProviderKind.Udmabuf, MemoryProviderKind.DmaHeap, MemoryProviderKind.HostMemory];
+
+    /// <summary>Tries each provider in <see cref="Order"/>; never throws for an environment failure (the candidates say what failed).</summary>
+    /// <param name="size">Bytes, at least 1.</param>
+    /// <param name="options">Options; null for the defaults.</param>
+    public static ProviderSelection Select(long size, MemoryProviderOptions? options = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        options ??= new MemoryProviderOptions();
+        ILogger log = options.Logger ?? NullLogger.Instance;
+        var candidates = new List<ProviderCandidate>(Order.Count);
+        DeviceMemory? chosen = null;
+        foreach (MemoryProviderKind kind in Order)
+        {
+            if (chosen is not null)
+            {
+                candidates.Add(new(kind, ProviderOutcome.NotTried, $"not tried: {chosen.Kind} was chosen"));
+                continue;
+            }
+            if (kind == MemoryProviderKind.HostMemory && !options.AllowCopyFallback)
+            {
+                candidates.Add(new(kind, ProviderOutcome.NotTried, "not tried: host memory is not a dma-buf, and the copy fallback was not allowed"));
+                LogNotTried(log, kind, "the copy fallback was not allowed");
+                continue;
+            }
+            try
+            {
+                chosen = Create(kind, size, options);
+                string why = $"chosen: {chosen}";
+                candidates.Add(new(kind, ProviderOutcome.Chosen, why));
+                LogChosen(log, kind, size, chosen.ExporterName ?? "none (not a dma-buf)");
+            }
+            catch (DmabufException e)
+            {
+                candidates.Add(new(kind, ProviderOutcome.Skipped, e.Message));
+                LogSkipped(log, kind, e.Message);
+            }
+        }
+        return new ProviderSelection(chosen, candidates);
+    }
+
+    /// <summary>Like <see cref="Select"/>, but returns the memory or throws when no provider worked.</summary>
+    /// <param name="size">Bytes, at least 1.</param>
+    /// <param name="options">Options; null for the defaults.</param>
+    /// <exception cref="DmabufException">No provider worked; the message lists each one's reason.</exception>
+    public static DeviceMemory Auto(long size, MemoryProviderOptions? options = null)
+    {
+        ProviderSelection s = Select(size, options);
+        return s.Memory ?? throw new DmabufException("auto memory provider", Interop.Errno.None,
+            "no provider could make " + UdmabufMemory.FormatBytes(size) + ":\n" + s.Describe(),
+            (options?.AllowCopyFallback ?? false)
+                ? "even host memory failed: see the reasons above"
+                : "use a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or allow the copy fallback");
+    }
+
+    private static DeviceMemory Create(MemoryProviderKind kind, long size, MemoryProviderOptions options) => kind switch
+    {
+        MemoryProviderKind.Cuda => CudaMemory.Allocate(size, options.CudaDevice),
+        MemoryProviderKind.Udmabuf => UdmabufMemory.Create(size, options.MemfdName),
+        MemoryProviderKind.DmaHeap => DmaHeapMemory.Allocate(size, options.DmaHeap),
+        MemoryProviderKind.HostMemory => HostMemory.Create(size, options.MemfdName),
+        _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a provider auto selection tries"),
+    };
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Information, Message = "memory provider {Kind} chosen for {Size} bytes (exporter {Exporter})")]
+    private static partial void LogChosen(ILogger logger, MemoryProviderKind kind, long size, string exporter);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "memory provider {Kind} skipped: {Reason}")]
+    private static partial void LogSkipped(ILogger logger, MemoryProviderKind kind, string reason);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "memory provider {Kind} not tried: {Reason}")]
+    private static partial void LogNotTried(ILogger logger, MemoryProviderKind kind, string reason);
+}
