@@ -14,11 +14,16 @@ namespace Devmem.Interop;
 //     <sys/socket.h> too, for what user space gets from libc rather than from uapi);
 //   - a C flexible array member is [FlexibleArray]: on the struct when the C# struct leaves it out, or on
 //     the C# field that stands for its first element;
+//   - a P/Invoke ([LibraryImport]/[DllImport]) carries [UapiHeader] naming its prototype's header; its
+//     C# signature must be call-compatible with the prototype (const pointees and variadic tails allowed);
 //   - a type that declares nothing native (a managed helper) is [ManagedOnly]; any other type with
 //     fields and no [UapiHeader] fails the ABI test, so nothing escapes the check.
 
-/// <summary>The uapi header (path under usr/include, e.g. "linux/netlink.h") that declares this type's members.</summary>
-[AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct | AttributeTargets.Enum, AllowMultiple = true, Inherited = false)]
+/// <summary>
+/// The header (path under usr/include, e.g. "linux/netlink.h") that declares this type's members, or,
+/// on a P/Invoke, the function's prototype (the ABI test checks the signature against it).
+/// </summary>
+[AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct | AttributeTargets.Enum | AttributeTargets.Method, AllowMultiple = true, Inherited = false)]
 public sealed class UapiHeaderAttribute(string path) : Attribute
 {
     /// <summary>The header path, as in <c>#include &lt;path&gt;</c>.</summary>

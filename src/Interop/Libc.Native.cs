@@ -20,18 +20,23 @@ public static unsafe partial class Libc
     internal static partial class Native
     {
         [LibraryImport(LibraryNames.Libc, EntryPoint = "poll", SetLastError = true)]
+        [UapiHeader("poll.h")]
         internal static partial int poll(pollfd* fds, nuint nfds, int timeout);
 
         [LibraryImport(LibraryNames.Libc, EntryPoint = "ioctl", SetLastError = true)]
+        [UapiHeader("sys/ioctl.h")]
         internal static partial int ioctl(int fd, nuint request, void* arg);
 
         [LibraryImport(LibraryNames.Libc, EntryPoint = "sendmsg", SetLastError = true)]
+        [UapiHeader("sys/socket.h")]
         internal static partial nint sendmsg(int fd, msghdr* msg, int flags);
 
         [LibraryImport(LibraryNames.Libc, EntryPoint = "recvmsg", SetLastError = true)]
+        [UapiHeader("sys/socket.h")]
         internal static partial nint recvmsg(int fd, msghdr* msg, int flags);
 
         [LibraryImport(LibraryNames.Libc, EntryPoint = "statx", SetLastError = true)]
+        [UapiHeader("sys/stat.h")]
         internal static partial int statx(int dirfd, byte* pathname, int flags, uint mask, statx* statxbuf);
     }
 }

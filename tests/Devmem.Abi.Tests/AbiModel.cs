@@ -71,6 +71,17 @@ internal sealed class AbiModel
             ManagedOnly.Add($"{type.FullName}: {managed.Reason}");
             return;
         }
+        foreach (MethodInfo m in type.GetMethods(AllDeclared).Where(m => !IsCompilerGenerated(m)))
+        {
+            if (m.GetCustomAttribute<LibraryImportAttribute>() is { } li)
+            {
+                AddFunction(type, m, li.EntryPoint ?? m.Name);
+            }
+            else if (m.GetCustomAttribute<DllImportAttribute>() is { } di)
+            {
+                AddFunction(type, m, di.EntryPoint ?? m.Name);
+            }
+        }
         if (!isStruct && !type.IsEnum && fields.Length == 0)
         {
             return; // methods only (Libc, CMSG helpers): nothing with a layout or a value
@@ -104,6 +115,77 @@ internal sealed class AbiModel
         {
             NotInUapi.Add(new NotInUapiValue(type.FullName!, CTypeOf(type), typeNotInUapi.Source, "", ""));
         }
+    }
+
+    /// <summary>
+    /// A P/Invoke: its C# signature, spelled in C, must be the prototype's function type, allowing for
+    /// <c>const</c> pointees (C# has no const) and a variadic tail (ioctl, fcntl, open).
+    /// </summary>
+    private void AddFunction(Type type, MethodInfo m, string entryPoint)
+    {
+        string id = $"{type.FullName}.{m.Name} (P/Invoke of {entryPoint})";
+        string[] headers = m.GetCustomAttributes<UapiHeaderAttribute>().Select(h => h.Path).ToArray();
+        if (headers.Length == 0)
+        {
+            Problems.Add($"{id} has no [UapiHeader] naming its prototype's header: the ABI test cannot check its signature");
+            return;
+        }
+        string? ret = CSpelling(m.ReturnType);
+        string?[] ps = m.GetParameters().Select(p => CSpelling(p.ParameterType)).ToArray();
+        if (ret is null || ps.Any(p => p is null))
+        {
+            Problems.Add($"{id}: a parameter or return type has no C spelling here (use int, uint, long, ulong, nint, nuint, short, ushort, byte, sbyte, or pointers to those or to this assembly's structs)");
+            return;
+        }
+        var variants = new List<string> { $"__builtin_types_compatible_p(__typeof__(&{entryPoint}), {ret} (*)({(ps.Length == 0 ? "void" : string.Join(", ", ps))}))" };
+        int pointers = ps.Count(p => p!.EndsWith('*'));
+        for (int mask = 0; mask < 1 << pointers; mask++)
+        {
+            int bit = 0;
+            string[] withConst = ps.Select(p => p!.EndsWith('*') && (mask & (1 << bit++)) != 0 ? "const " + p : p!).ToArray();
+            for (int named = withConst.Length; named >= 1; named--)
+            {
+                string args = string.Join(", ", withConst.Take(named)) + (named < withConst.Length || named == 0 ? ", ..." : "");
+                variants.Add($"__builtin_types_compatible_p(__typeof__(&{entryPoint}), {ret} (*)({args}))");
+                if (named < withConst.Length)
+                {
+                    continue;
+                }
+                // Also a variadic prototype whose named parameters are all of ours: int open(const char *, int, ...).
+                variants.Add($"__builtin_types_compatible_p(__typeof__(&{entryPoint}), {ret} (*)({string.Join(", ", withConst)}, ...))");
+            }
+        }
+        string shown = $"{ret} {entryPoint}({string.Join(", ", ps)})";
+        Units.Add(new Unit($"{type.FullName}.{m.Name}", headers,
+            [new Check($"{id}: {shown} is call-compatible with the prototype", "(" + string.Join(" || ", variants.Distinct()) + ")", entryPoint,
+                ParseSince(m.GetCustomAttribute<KernelSinceAttribute>()), "function")]));
+    }
+
+    /// <summary>The C spelling of a P/Invoke parameter or return type (LP64: nint is ssize_t's long).</summary>
+    private static string? CSpelling(Type t)
+    {
+        if (t.IsPointer)
+        {
+            Type e = t.GetElementType()!;
+            string? inner = e == typeof(void) ? "void" : e == typeof(byte) ? "char" : e.IsValueType && !e.IsPrimitive && !e.IsEnum && e.Assembly == t.Assembly
+                ? CTypeOf(e) : CSpelling(e);
+            return inner is null ? null : inner + " *";
+        }
+        return Type.GetTypeCode(t) switch
+        {
+            TypeCode.Int32 => "int",
+            TypeCode.UInt32 => "unsigned int",
+            TypeCode.Int64 => "long",
+            TypeCode.UInt64 => "unsigned long",
+            TypeCode.Int16 => "short",
+            TypeCode.UInt16 => "unsigned short",
+            TypeCode.Byte => "unsigned char",
+            TypeCode.SByte => "signed char",
+            _ when t == typeof(nint) => "long",
+            _ when t == typeof(nuint) => "unsigned long",
+            _ when t == typeof(void) => "void",
+            _ => null,
+        };
     }
 
     private static Version? ParseSince(KernelSinceAttribute? a) => a is null ? null : Version.Parse(a.Version);
@@ -254,5 +336,6 @@ internal sealed class AbiModel
 
     public int StructCount => Units.Sum(u => u.Checks.Count(c => c.Kind == "struct"));
     public int FieldCount => Units.Sum(u => u.Checks.Count(c => c.Kind == "field"));
+    public int FunctionCount => Units.Sum(u => u.Checks.Count(c => c.Kind == "function"));
     public int ConstantCount => Units.Sum(u => u.Checks.Count(c => c.Kind is "constant" or "string"));
 }

@@ -23,7 +23,7 @@ public sealed partial class AbiTests(ITestOutputHelper output)
         {
             output.WriteLine($"managed only (no C counterpart): {m}");
         }
-        output.WriteLine($"{Model.Units.Count} types: {Model.StructCount} structs, {Model.FieldCount} fields, {Model.ConstantCount} constants; {Model.NotInUapi.Count} [NotInUapi]");
+        output.WriteLine($"{Model.Units.Count} units: {Model.StructCount} structs, {Model.FieldCount} fields, {Model.ConstantCount} constants, {Model.FunctionCount} P/Invoke signatures; {Model.NotInUapi.Count} [NotInUapi]");
     }
 
     [Theory]
@@ -42,10 +42,8 @@ public sealed partial class AbiTests(ITestOutputHelper output)
         Assert.True(r.ExitCode == 0, $"{h}: {r.Stderr}");
 
         // And every kernel header that any unit includes is read from the fetched set, not /usr/include.
-        var all = Model.Units.SelectMany(u => u.Headers).Distinct().ToList();
-        var (source, _) = Gcc.Render("all headers", all, []);
-        // Units are compiled one at a time because some glibc and uapi headers clash; for -M, include
-        // each header in its own unit and collect the union.
+        // Units are compiled one at a time because some glibc and uapi headers clash, so ask gcc -M
+        // for each unit's headers and collect the union.
         var kernelDeps = new SortedSet<string>(StringComparer.Ordinal);
         foreach (Unit u in Model.Units)
         {
@@ -62,7 +60,6 @@ public sealed partial class AbiTests(ITestOutputHelper output)
         Assert.True(foreign.Length == 0, $"{h}: these kernel headers came from outside the fetched set:\n{string.Join('\n', foreign)}");
         Assert.NotEmpty(kernelDeps);
         output.WriteLine($"{h}: LINUX_VERSION_CODE is KERNEL_VERSION({h.Kernel.Major},{h.Kernel.Minor},{h.Kernel.Build}); {kernelDeps.Count} kernel headers read, all under {h.Root}");
-        _ = source;
     }
 
     [Theory]
@@ -75,7 +72,7 @@ public sealed partial class AbiTests(ITestOutputHelper output)
         string dir = Repo.WorkDir($"{series}-{triplet}");
         bool arm = triplet != "x86_64-linux-gnu";
         var failures = new List<string>();
-        int structs = 0, fields = 0, constants = 0, macros = 0, notYet = 0, glibcSkipped = 0;
+        int structs = 0, fields = 0, constants = 0, functions = 0, macros = 0, notYet = 0, glibcSkipped = 0;
         foreach (Unit u in Model.Units)
         {
             if (arm && !u.UapiOnly)
@@ -90,6 +87,7 @@ public sealed partial class AbiTests(ITestOutputHelper output)
             structs += checks.Count(c => c.Kind == "struct");
             fields += checks.Count(c => c.Kind == "field");
             constants += checks.Count(c => c.Kind is "constant" or "string");
+            functions += checks.Count(c => c.Kind == "function");
         }
         if (!arm)
         {
@@ -97,7 +95,7 @@ public sealed partial class AbiTests(ITestOutputHelper output)
             failures.AddRange(Compile("CMSG_* macros", ["sys/socket.h"], cmsg, h, dir));
             macros = cmsg.Count;
         }
-        output.WriteLine($"checked against {h}: {structs} structs, {fields} fields, {constants} constants, {macros} CMSG_* macro values; " +
+        output.WriteLine($"checked against {h}: {structs} structs, {fields} fields, {constants} constants, {functions} P/Invoke signatures, {macros} CMSG_* macro values; " +
             $"{notYet} checks of [KernelSince] declarations newer than {h.Series2} left out" +
             (arm ? $"; {glibcSkipped} types declared by glibc headers left out (this machine's glibc headers are x86_64's)" : ""));
         Assert.True(failures.Count == 0, $"{failures.Count} mismatches against {h}:\n{string.Join('\n', failures)}");
@@ -185,6 +183,16 @@ public sealed partial class AbiTests(ITestOutputHelper output)
             Assert.Contains("deliberately wrong", failures[0], StringComparison.Ordinal);
             output.WriteLine($"rejected as it should be: {wrong.Expr}");
         }
+
+        // A P/Invoke whose return type is too narrow (recvmsg returns ssize_t, not int) is rejected too.
+        Unit recv = Model.Units.First(u => u.Checks.Any(c => c.Kind == "function" && c.Subject == "recvmsg"));
+        Check good = recv.Checks.Single();
+        Check narrow = good with { Id = "deliberately wrong: " + good.Id, Expr = good.Expr.Replace("), long (*)(", "), int (*)(", StringComparison.Ordinal) };
+        Assert.NotEqual(good.Expr, narrow.Expr);
+        List<string> rejected = Compile(recv.TypeName, recv.Headers, [good, narrow], h, dir);
+        Assert.Single(rejected);
+        Assert.Contains("deliberately wrong", rejected[0], StringComparison.Ordinal);
+        output.WriteLine("rejected as it should be: recvmsg declared as returning int");
     }
 
     [GeneratedRegex(@"^(include|net|drivers|arch|tools|lib|mm|fs)/[\w./-]+\.[ch]$")]
