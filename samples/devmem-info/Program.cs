@@ -1,34 +1,336 @@
-// devmem-info: shows what the kernel knows about devmem-capable NICs, in the kernel's own terms.
-// What exists today is only this entry point; the netdev dumps arrive with later work.
+// devmem-info: shows what the kernel's netdev family knows about devices, queues, NAPI instances,
+// page pools and queue statistics, in the kernel's own terms. --json prints exactly what the kernel's
+// YNL CLI prints with --output-json for the same dump (tools/net/ynl/pyynl/cli.py), so the two can be
+// swapped in scripts.
+
+using System.Globalization;
+using System.Text;
+using Devmem.Netlink;
+using Devmem.Netlink.Netdev;
 
 namespace Devmem.Cli;
 
 internal static class Program
 {
     private const string Usage = """
-        Usage: devmem-info [--help]
+        Usage: devmem-info COMMAND [--ifname NAME] [--json] [--scope device|queue]
 
-        Shows the kernel's netdev state relevant to devmem TCP.
-        This build is the project skeleton: no subcommands are built yet.
+        Shows the kernel's netdev state relevant to devmem TCP (netdev generic netlink family).
 
-          --help    show this text and exit
+        Commands:
+          dev        devices: XDP and AF_XDP features          (netdev dev-get)
+          queue      RX/TX queues: NAPI id, bound dma-buf id    (netdev queue-get)
+          napi       NAPI instances: irq, thread, IRQ deferral  (netdev napi-get)
+          page-pool  page pools: inflight pages, dma-buf id     (netdev page-pool-get)
+          qstats     device or per-queue statistics             (netdev qstats-get)
+
+        Options:
+          --ifname NAME   only this interface (unknown name: error, exit 1)
+          --json          print the dump as the kernel's YNL CLI does with --output-json
+          --scope S       qstats only: device (default) or queue
+          --help          show this text and exit
+
+        Exit status: 0 success, 1 the kernel or the system refused (one-line reason), 2 bad usage.
         """;
+
+    private static readonly Dictionary<string, string> Operations = new(StringComparer.Ordinal)
+    {
+        ["dev"] = "dev-get",
+        ["queue"] = "queue-get",
+        ["napi"] = "napi-get",
+        ["page-pool"] = "page-pool-get",
+        ["qstats"] = "qstats-get",
+    };
 
     private static int Main(string[] args)
     {
         if (args is ["--help"] or ["-h"])
         {
-            Console.Out.WriteLine(Usage);
+            Console.Out.Write(Usage);
             return 0;
         }
 
-        if (args.Length == 0)
+        if (!TryParse(args, out Options? o, out string? usageError))
         {
-            Console.Error.WriteLine(Usage);
+            Console.Error.WriteLine($"devmem-info: {usageError}. Run 'devmem-info --help' for usage.");
             return 2;
         }
 
-        Console.Error.WriteLine($"devmem-info: unknown argument '{args[0]}'. Run 'devmem-info --help' for what this build has.");
-        return 2;
+        try
+        {
+            return Run(o!);
+        }
+        catch (Exception e) when (e is NetlinkException or NetlinkNotSupportedException or NetlinkProtocolException or NetlinkDumpInterruptedException or IOException or UnauthorizedAccessException)
+        {
+            Console.Error.WriteLine("devmem-info: " + e.Message);
+            return 1;
+        }
+    }
+
+    private sealed record Options(string Command, string? Ifname, bool Json, NetdevQstatsScope Scope);
+
+    private static bool TryParse(string[] args, out Options? options, out string? error)
+    {
+        options = null;
+        error = null;
+        string? command = null, ifname = null;
+        bool json = false;
+        NetdevQstatsScope scope = NetdevQstatsScope.Device;
+        for (int i = 0; i < args.Length; i++)
+        {
+            switch (args[i])
+            {
+                case "--json":
+                    json = true;
+                    break;
+                case "--ifname" when i + 1 < args.Length:
+                    ifname = args[++i];
+                    break;
+                case "--scope" when i + 1 < args.Length:
+                    string s = args[++i];
+                    if (s is not ("device" or "queue"))
+                    {
+                        error = $"--scope must be 'device' or 'queue', not '{s}'";
+                        return false;
+                    }
+
+                    scope = s == "queue" ? NetdevQstatsScope.Queue : NetdevQstatsScope.Device;
+                    break;
+                case "--ifname" or "--scope":
+                    error = $"{args[i]} needs a value";
+                    return false;
+                default:
+                    if (command is null && Operations.ContainsKey(args[i]))
+                    {
+                        command = args[i];
+                        break;
+                    }
+
+                    error = $"unknown argument '{args[i]}'";
+                    return false;
+            }
+        }
+
+        if (command is null)
+        {
+            error = "missing command (dev, queue, napi, page-pool or qstats)";
+            return false;
+        }
+
+        if (scope == NetdevQstatsScope.Queue && command != "qstats")
+        {
+            error = "--scope applies to qstats only";
+            return false;
+        }
+
+        options = new Options(command, ifname, json, scope);
+        return true;
+    }
+
+    private static int Run(Options o)
+    {
+        Dictionary<int, string> names = InterfaceNames();
+        int? ifindex = null;
+        if (o.Ifname is not null)
+        {
+            KeyValuePair<int, string> match = names.FirstOrDefault(kv => kv.Value == o.Ifname);
+            if (match.Value is null)
+            {
+                Console.Error.WriteLine($"devmem-info: no interface named '{o.Ifname}' in this network namespace (see 'ip link').");
+                return 1;
+            }
+
+            ifindex = match.Key;
+        }
+
+        using NetdevClient client = NetdevClient.Open();
+        string operation = Operations[o.Command];
+        if (o.Json)
+        {
+            Console.Out.WriteLine(Retry(() => client.DumpAsYnlJson(operation, ifindex, o.Scope)));
+            return 0;
+        }
+
+        Table table = o.Command switch
+        {
+            "dev" => DevTable(Retry(client.GetDevices).Where(d => ifindex is null || d.Ifindex == ifindex), names),
+            "queue" => QueueTable(Retry(() => client.GetQueues(ifindex)), names),
+            "napi" => NapiTable(Retry(() => client.GetNapis(ifindex)), names),
+            "page-pool" => PagePoolTable(Retry(() => client.GetPagePools(ifindex)), names),
+            _ => QstatsTable(Retry(() => client.GetQueueStats(ifindex, o.Scope)), names, o.Scope),
+        };
+        Console.Out.Write(table.Render());
+        return 0;
+    }
+
+    // An interrupted dump (NLM_F_DUMP_INTR) is retried: the kernel's lists changed during the dump.
+    private static T Retry<T>(Func<T> dump)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return dump();
+            }
+            catch (NetlinkDumpInterruptedException) when (attempt < 3)
+            {
+            }
+        }
+    }
+
+    private static Dictionary<int, string> InterfaceNames()
+    {
+        var names = new Dictionary<int, string>();
+        foreach (string dir in Directory.GetDirectories("/sys/class/net"))
+        {
+            if (int.TryParse(File.ReadAllText(Path.Combine(dir, "ifindex")).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int i))
+            {
+                names[i] = Path.GetFileName(dir);
+            }
+        }
+
+        return names;
+    }
+
+    private static string Name(Dictionary<int, string> names, int? ifindex) =>
+        ifindex is int i ? names.GetValueOrDefault(i, "?") : "-";
+
+    private static string Opt<T>(T? v) where T : struct => v is T x ? string.Format(CultureInfo.InvariantCulture, "{0}", x) : "-";
+
+    private static string Flags<T>(T value) where T : struct, Enum
+    {
+        ulong bits = Convert.ToUInt64(value, CultureInfo.InvariantCulture);
+        if (bits == 0)
+        {
+            return "-";
+        }
+
+        var parts = new List<string>();
+        foreach (T f in Enum.GetValues<T>())
+        {
+            ulong b = Convert.ToUInt64(f, CultureInfo.InvariantCulture);
+            if (b != 0 && (bits & b) == b)
+            {
+                parts.Add(Kebab(f.ToString()));
+            }
+        }
+
+        return string.Join(',', parts);
+    }
+
+    // NetdevXdpFeatures.XskZerocopy → "xsk-zerocopy", the spec's spelling.
+    private static string Kebab(string pascal)
+    {
+        var sb = new StringBuilder();
+        foreach (char c in pascal)
+        {
+            if (char.IsUpper(c) && sb.Length > 0)
+            {
+                sb.Append('-');
+            }
+
+            sb.Append(char.ToLowerInvariant(c));
+        }
+
+        return sb.ToString();
+    }
+
+    private static Table DevTable(IEnumerable<NetdevDevice> devices, Dictionary<int, string> names)
+    {
+        var t = new Table("IFNAME", "IFINDEX", "XDP-FEATURES", "XDP-ZC-MAX-SEGS", "XDP-RX-METADATA", "XSK-FEATURES");
+        foreach (NetdevDevice d in devices.OrderBy(d => d.Ifindex))
+        {
+            t.Add(Name(names, d.Ifindex), d.Ifindex.ToString(CultureInfo.InvariantCulture), Flags(d.XdpFeatures), Opt(d.XdpZeroCopyMaxSegments),
+                Flags(d.XdpRxMetadataFeatures), Flags(d.XskFeatures));
+        }
+
+        return t;
+    }
+
+    private static Table QueueTable(IEnumerable<NetdevQueueInfo> queues, Dictionary<int, string> names)
+    {
+        var t = new Table("IFNAME", "IFINDEX", "TYPE", "ID", "NAPI-ID", "DMABUF", "IO-URING", "XSK");
+        foreach (NetdevQueueInfo q in queues.OrderBy(q => q.Ifindex).ThenBy(q => q.Type).ThenBy(q => q.Id))
+        {
+            t.Add(Name(names, q.Ifindex), q.Ifindex.ToString(CultureInfo.InvariantCulture), q.Type == NetdevQueueType.Rx ? "rx" : "tx",
+                q.Id.ToString(CultureInfo.InvariantCulture), Opt(q.NapiId), Opt(q.DmabufId), q.HasIoUring ? "yes" : "-", q.HasXsk ? "yes" : "-");
+        }
+
+        return t;
+    }
+
+    private static Table NapiTable(IEnumerable<NetdevNapi> napis, Dictionary<int, string> names)
+    {
+        var t = new Table("IFNAME", "IFINDEX", "ID", "IRQ", "PID", "DEFER-HARD-IRQS", "GRO-FLUSH-TIMEOUT", "IRQ-SUSPEND-TIMEOUT", "THREADED");
+        foreach (NetdevNapi n in napis.OrderBy(n => n.Ifindex).ThenBy(n => n.Id))
+        {
+            t.Add(Name(names, n.Ifindex), n.Ifindex.ToString(CultureInfo.InvariantCulture), n.Id.ToString(CultureInfo.InvariantCulture), Opt(n.Irq), Opt(n.Pid),
+                Opt(n.DeferHardIrqs), Opt(n.GroFlushTimeoutNs), Opt(n.IrqSuspendTimeoutNs), n.Threaded is NetdevNapiThreaded th ? Kebab(th.ToString()) : "-");
+        }
+
+        return t;
+    }
+
+    private static Table PagePoolTable(IEnumerable<NetdevPagePool> pools, Dictionary<int, string> names)
+    {
+        var t = new Table("IFNAME", "IFINDEX", "ID", "NAPI-ID", "INFLIGHT", "INFLIGHT-MEM", "DETACH-TIME", "DMABUF");
+        foreach (NetdevPagePool p in pools.OrderBy(p => p.Ifindex).ThenBy(p => p.Id))
+        {
+            t.Add(Name(names, p.Ifindex), Opt(p.Ifindex), p.Id.ToString(CultureInfo.InvariantCulture), Opt(p.NapiId), Opt(p.Inflight), Opt(p.InflightMemory),
+                Opt(p.DetachTime), Opt(p.DmabufId));
+        }
+
+        return t;
+    }
+
+    private static Table QstatsTable(IReadOnlyList<NetdevQueueStats> stats, Dictionary<int, string> names, NetdevQstatsScope scope)
+    {
+        // Columns: the counters any record reports, in the spec's order.
+        string[] counters = NetdevQueueStats.KnownCounters.Where(c => stats.Any(s => s.Counters.ContainsKey(c))).ToArray();
+        string[] head = scope == NetdevQstatsScope.Queue ? ["IFNAME", "IFINDEX", "QUEUE-TYPE", "QUEUE-ID"] : ["IFNAME", "IFINDEX"];
+        var t = new Table([.. head, .. counters.Select(c => c.ToUpperInvariant())]);
+        foreach (NetdevQueueStats s in stats.OrderBy(s => s.Ifindex).ThenBy(s => s.QueueType).ThenBy(s => s.QueueId))
+        {
+            List<string> row = [Name(names, s.Ifindex), s.Ifindex.ToString(CultureInfo.InvariantCulture)];
+            if (scope == NetdevQstatsScope.Queue)
+            {
+                row.Add(s.QueueType == NetdevQueueType.Tx ? "tx" : "rx");
+                row.Add(Opt(s.QueueId));
+            }
+
+            row.AddRange(counters.Select(c => s.Counters.TryGetValue(c, out ulong v) ? v.ToString(CultureInfo.InvariantCulture) : "-"));
+            t.Add([.. row]);
+        }
+
+        return t;
+    }
+
+    private sealed class Table(params string[] header)
+    {
+        private readonly List<string[]> _rows = [header];
+
+        public void Add(params string[] row) => _rows.Add(row);
+
+        public string Render()
+        {
+            if (_rows.Count == 1)
+            {
+                return "(none)\n";
+            }
+
+            int[] widths = Enumerable.Range(0, header.Length).Select(c => _rows.Max(r => r[c].Length)).ToArray();
+            var sb = new StringBuilder();
+            foreach (string[] row in _rows)
+            {
+                for (int c = 0; c < row.Length; c++)
+                {
+                    sb.Append(c == row.Length - 1 ? row[c] : row[c].PadRight(widths[c] + 2));
+                }
+
+                sb.Append('\n');
+            }
+
+            return sb.ToString();
+        }
     }
 }

@@ -1,35 +1,144 @@
 // ncdevmem: a C# counterpart of the kernel selftest tools/testing/selftests/drivers/net/hw/ncdevmem.c.
-// What exists today is only this entry point; the receive path and the flags arrive with later work.
+// Exit status as the kernel's tool where scripts depend on it: 0 success, 1 runtime failure; usage
+// errors exit 2 (the kernel's tool uses 1 for those too).
+
+using System.Net;
+using System.Net.Sockets;
 
 namespace Devmem.Cli;
 
 internal static class Program
 {
     private const string Usage = """
-        Usage: ncdevmem [--help] [--demo]
+        Usage: ncdevmem -f IFNAME [-l] -s ADDR -p PORT [-c ADDR] [-v N] [-t START] [-q COUNT]
+                        [-z CHUNK] [-n] [-L] [-b SIZE] [--provider P] [--fallback never|copy] [--json]
+               ncdevmem --demo
+               ncdevmem --help
 
-        A C# ncdevmem (devmem TCP receive into a dma-buf), compatible with the kernel selftest.
-        This build is the project skeleton: the server, client and self-test modes are not built yet.
+        A C# ncdevmem: devmem TCP (receive into a dma-buf) with the kernel selftest's flags.
 
-          --help    show this text and exit
-          --demo    the loopback demo (not built yet: exits 2)
+        Modes:
+          -s ADDR -p PORT (no -l)   client: send standard input to ADDR:PORT over plain TCP
+                                    (devmem TX is not built yet)
+          -l -s ADDR -p PORT        server: not built yet in this version (exits 2)
+          -f IFNAME alone           bind self-tests: not built yet in this version (exits 2)
+          --demo                    loopback demo: not built yet in this version (exits 2)
+
+        Options (kernel ncdevmem's):
+          -f IFNAME   network interface (required)
+          -l          server (receive)
+          -s ADDR     server address, IPv4 or IPv6
+          -c ADDR     client address (client: bind the socket to it)
+          -p PORT     TCP port
+          -v N        validate the ncdevmem pattern with period N (2 to 256; 0: no validation)
+          -t START    first RX queue          -q COUNT   number of RX queues
+          -z CHUNK    TX: send in chunks of CHUNK bytes
+          -n          skip NIC configuration  -L         fail on linear (non-dma-buf) data
+          -b SIZE     RX page size (power of two, kernels that have rx-page-size)
+        Options (this tool's):
+          --provider auto|udmabuf|dma-heap|cuda[:N]|memfd   dma-buf provider (default auto)
+          --fallback never|copy     copy when zero copy is impossible (default never)
+          --json                    print a JSON summary on stdout at the end
+          --help                    this text
+
+        Exit status: 0 success, 1 failure, 2 bad usage.
         """;
 
     private static int Main(string[] args)
     {
-        if (args.Length == 0 || args is ["--help"] or ["-h"])
+        Options options;
+        try
         {
-            Console.Out.WriteLine(Usage);
-            return args.Length == 0 ? 2 : 0;
+            options = Options.Parse(args);
         }
-
-        if (args is ["--demo"])
+        catch (UsageException e)
         {
-            Console.Error.WriteLine("ncdevmem: the --demo mode is not built yet in this version (see README.md).");
+            Console.Error.WriteLine($"ncdevmem: {e.Message}");
+            Console.Error.WriteLine("Run 'ncdevmem --help' for the options.");
             return 2;
         }
 
-        Console.Error.WriteLine($"ncdevmem: unknown argument '{args[0]}'. Run 'ncdevmem --help' for the options this build has.");
+        try
+        {
+            return options.Mode switch
+            {
+                Mode.Help => Help(),
+                Mode.Client => Client.Run(options),
+                Mode.Server => NotBuilt("the server (-l)"),
+                Mode.SelfTest => NotBuilt("the bind self-tests (-f without -s/-c)"),
+                Mode.Demo => NotBuilt("the --demo mode"),
+                _ => 2,
+            };
+        }
+        catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException)
+        {
+            Console.Error.WriteLine($"ncdevmem: {e.Message}");
+            return 1;
+        }
+    }
+
+    private static int Help()
+    {
+        Console.Out.WriteLine(Usage);
+        return 0;
+    }
+
+    private static int NotBuilt(string what)
+    {
+        Console.Error.WriteLine($"ncdevmem: {what} is not built yet in this version (see README.md).");
         return 2;
+    }
+}
+
+/// <summary>The client: plain TCP send of standard input (devmem TX arrives with a later version).</summary>
+internal static class Client
+{
+    public static int Run(Options o)
+    {
+        var server = o.ServerAddress!;
+        if (server.AddressFamily == AddressFamily.InterNetwork)
+        {
+            // As the kernel's tool: IPv4 is carried in an AF_INET6 socket as a mapped address.
+            server = server.MapToIPv6();
+        }
+
+        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
+        if (o.ClientAddress is { } client)
+        {
+            socket.Bind(new IPEndPoint(client.AddressFamily == AddressFamily.InterNetwork ? client.MapToIPv6() : client, 0));
+        }
+
+        try
+        {
+            socket.Connect(new IPEndPoint(server, o.Port));
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot connect to {o.ServerAddress} port {o.Port}: {e.Message}", e);
+        }
+
+        using var stdin = Console.OpenStandardInput();
+        var buffer = new byte[o.TxChunk > 0 ? Math.Min(o.TxChunk, 1 << 20) : 1 << 16];
+        long total = 0;
+        int n;
+        while ((n = stdin.Read(buffer)) > 0)
+        {
+            int sent = 0;
+            while (sent < n)
+            {
+                sent += socket.Send(buffer.AsSpan(sent, n - sent));
+            }
+
+            total += n;
+        }
+
+        socket.Shutdown(SocketShutdown.Send);
+        Console.Error.WriteLine($"ncdevmem: sent {total} bytes (plain TCP)");
+        if (o.Json)
+        {
+            Console.Out.WriteLine($$"""{"mode":"client","transport":"tcp","bytes":{{total}}}""");
+        }
+
+        return 0;
     }
 }

@@ -12,7 +12,8 @@ namespace Devmem.Interop;
 //   - a struct field that exists only to spell out padding the C struct leaves implicit is [Padding];
 //   - [UapiHeader] on a type names the header(s) its declarations come from (glibc headers such as
 //     <sys/socket.h> too, for what user space gets from libc rather than from uapi);
-//   - a struct whose C type ends in a flexible array member says so with [FlexibleArray];
+//   - a C flexible array member is [FlexibleArray]: on the struct when the C# struct leaves it out, or on
+//     the C# field that stands for its first element;
 //   - a type that declares nothing native (a managed helper) is [ManagedOnly]; any other type with
 //     fields and no [UapiHeader] fails the ABI test, so nothing escapes the check.
 
@@ -59,18 +60,32 @@ public sealed class NotInUapiAttribute(string source) : Attribute
 public sealed class PaddingAttribute : Attribute;
 
 /// <summary>
-/// The C struct ends in a flexible array member <see cref="Name"/> of <see cref="ElementType"/>, which the
-/// C# struct leaves out (it cannot express it); the ABI test checks that the array starts at the C#
-/// struct's size.
+/// A C flexible array member. On a struct: the C struct ends in the flexible array <see cref="Name"/> of
+/// <see cref="ElementType"/>, which the C# struct leaves out; the ABI test checks that the array starts at
+/// the C# struct's size. On a field: the field is the first element of the flexible array of its name
+/// (e.g. <c>ethtool_rxnfc.rule_locs[]</c>, which starts inside the tail padding); the ABI test checks its
+/// offset and the element's size and signedness instead of the member's size.
 /// </summary>
-[AttributeUsage(AttributeTargets.Struct, Inherited = false)]
-public sealed class FlexibleArrayAttribute(string name, Type elementType) : Attribute
+[AttributeUsage(AttributeTargets.Struct | AttributeTargets.Field, Inherited = false)]
+public sealed class FlexibleArrayAttribute : Attribute
 {
-    /// <summary>The C member name of the flexible array.</summary>
-    public string Name { get; } = name;
+    /// <summary>On a field: the field is the first element of the C flexible array member of its name.</summary>
+    public FlexibleArrayAttribute()
+    {
+    }
 
-    /// <summary>The element type (a struct of this assembly).</summary>
-    public Type ElementType { get; } = elementType;
+    /// <summary>On a struct: the C struct ends in flexible array <paramref name="name"/> of <paramref name="elementType"/>.</summary>
+    public FlexibleArrayAttribute(string name, Type elementType)
+    {
+        Name = name;
+        ElementType = elementType;
+    }
+
+    /// <summary>The C member name of the flexible array (struct usage).</summary>
+    public string? Name { get; }
+
+    /// <summary>The element type, a struct of this assembly or a primitive (struct usage).</summary>
+    public Type? ElementType { get; }
 }
 
 /// <summary>

@@ -25,8 +25,10 @@ public static class LinuxArch
     public static IReadOnlyList<Architecture> Supported { get; } = [Architecture.X64, Architecture.Arm64];
 
     /// <summary>True on Linux on x86_64 or arm64.</summary>
-    public static bool IsSupported =>
-        OperatingSystem.IsLinux() && RuntimeInformation.ProcessArchitecture is Architecture.X64 or Architecture.Arm64;
+    public static bool IsSupported => OperatingSystem.IsLinux() && IsSupportedArchitecture(RuntimeInformation.ProcessArchitecture);
+
+    /// <summary>Whether this assembly's values are those of <paramref name="architecture"/>'s kernel headers.</summary>
+    public static bool IsSupportedArchitecture(Architecture architecture) => architecture is Architecture.X64 or Architecture.Arm64;
 
     /// <summary>
     /// Throws <see cref="PlatformNotSupportedException"/> with the reason unless <see cref="IsSupported"/>.

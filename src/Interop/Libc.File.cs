@@ -47,6 +47,13 @@ public static unsafe partial class Libc
         return SysResult.FromReturn((nint)(long)T.read(fd, buf, (Tmds.Linux.size_t)(ulong)count));
     }
 
+    /// <summary>write(2).</summary>
+    public static SysResult write(int fd, void* buf, nuint count)
+    {
+        CheckArch();
+        return SysResult.FromReturn((nint)(long)T.write(fd, buf, (Tmds.Linux.size_t)(ulong)count));
+    }
+
     /// <summary>pread(2).</summary>
     public static SysResult pread(int fd, void* buf, nuint count, long offset)
     {

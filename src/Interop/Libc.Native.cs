@@ -30,5 +30,8 @@ public static unsafe partial class Libc
 
         [LibraryImport(LibraryNames.Libc, EntryPoint = "recvmsg", SetLastError = true)]
         internal static partial nint recvmsg(int fd, msghdr* msg, int flags);
+
+        [LibraryImport(LibraryNames.Libc, EntryPoint = "statx", SetLastError = true)]
+        internal static partial int statx(int dirfd, byte* pathname, int flags, uint mask, statx* statxbuf);
     }
 }

@@ -26,6 +26,27 @@ public static unsafe partial class Libc
         return SysResult.FromReturn(T.connect(fd, (Tmds.Linux.sockaddr*)addr, addrlen));
     }
 
+    /// <summary>listen(2).</summary>
+    public static SysResult listen(int fd, int backlog)
+    {
+        CheckArch();
+        return SysResult.FromReturn(T.listen(fd, backlog));
+    }
+
+    /// <summary>accept4(2): a new connected socket fd; <paramref name="addr"/> may be null.</summary>
+    public static SysResult accept4(int fd, void* addr, uint* addrlen, int flags)
+    {
+        CheckArch();
+        return SysResult.FromReturn(T.accept4(fd, (Tmds.Linux.sockaddr*)addr, (Tmds.Linux.socklen_t*)addrlen, flags));
+    }
+
+    /// <summary>shutdown(2) with SHUT_RD, SHUT_WR or SHUT_RDWR.</summary>
+    public static SysResult shutdown(int fd, int how)
+    {
+        CheckArch();
+        return SysResult.FromReturn(T.shutdown(fd, how));
+    }
+
     /// <summary>getsockname(2); <paramref name="addrlen"/> is the buffer size in, the address size out.</summary>
     public static SysResult getsockname(int fd, void* addr, uint* addrlen)
     {

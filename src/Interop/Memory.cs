@@ -30,6 +30,8 @@ public static class linux_memfd
 public static class linux_fcntl
 {
     public const int F_LINUX_SPECIFIC_BASE = 1024;
+    /// <summary>Duplicate the fd to the lowest free number ≥ arg, with FD_CLOEXEC set.</summary>
+    public const int F_DUPFD_CLOEXEC = F_LINUX_SPECIFIC_BASE + 6;
     public const int F_ADD_SEALS = F_LINUX_SPECIFIC_BASE + 9;
     public const int F_GET_SEALS = F_LINUX_SPECIFIC_BASE + 10;
 

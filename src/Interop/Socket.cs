@@ -66,10 +66,42 @@ public static class linux_in
     public const int IPPROTO_TCP = 6;
     public const int IPPROTO_IPV6 = 41;
 
+    /// <summary>IPv4 TOS byte; also the cmsg type of IP_RECVTOS.</summary>
+    public const int IP_TOS = 1;
+    /// <summary>IPv4 TTL; also the cmsg type of IP_RECVTTL.</summary>
+    public const int IP_TTL = 2;
     /// <summary>IPv4: report errors (and zerocopy completions) on the error queue; also the cmsg type there.</summary>
     public const int IP_RECVERR = 11;
+    public const int IP_RECVTTL = 12;
+    public const int IP_RECVTOS = 13;
+
+    /// <summary>127.0.0.1 in host byte order.</summary>
+    public const uint INADDR_LOOPBACK = 0x7f000001;
     /// <summary>IPv6: report errors (and zerocopy completions) on the error queue; also the cmsg type there.</summary>
     public const int IPV6_RECVERR = 25;
+}
+
+/// <summary><c>struct sockaddr_in</c> (<c>linux/in.h</c>): port and address in network byte order.</summary>
+[UapiHeader("linux/in.h")]
+public unsafe struct sockaddr_in
+{
+    public ushort sin_family;
+    public ushort sin_port;
+    /// <summary><c>sin_addr.s_addr</c>.</summary>
+    [CName("sin_addr.s_addr")] public uint sin_addr;
+    [CName("__pad")] public fixed byte sin_zero[8];
+}
+
+/// <summary><c>struct sockaddr_in6</c> (<c>linux/in6.h</c>): port and flow info in network byte order.</summary>
+[UapiHeader("linux/in6.h")]
+public unsafe struct sockaddr_in6
+{
+    public ushort sin6_family;
+    public ushort sin6_port;
+    public uint sin6_flowinfo;
+    /// <summary><c>sin6_addr.in6_u.u6_addr8</c>.</summary>
+    [CName("sin6_addr.in6_u.u6_addr8")] public fixed byte sin6_addr[16];
+    public uint sin6_scope_id;
 }
 
 /// <summary><c>struct iovec</c> (<c>&lt;sys/uio.h&gt;</c>). For devmem TX, <c>iov_base</c> is a byte offset into the dma-buf, not a pointer.</summary>

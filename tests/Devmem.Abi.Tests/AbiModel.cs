@@ -172,15 +172,22 @@ internal sealed class AbiModel
             string fid = $"{id}.{f.Name}";
             checks.Add(new Check($"{fid}: offsetof({ctype}, {member}) == {offset}", $"offsetof({ctype}, {member}) == {offset}", subject, since, "field"));
             int fsize = FieldSize(f);
-            checks.Add(new Check($"{fid}: sizeof(member {member}) == {fsize}", $"sizeof((({ctype} *)0)->{member}) == {fsize}", subject, since, "field-size"));
+            // A [FlexibleArray] field is the first element of a C flexible array member: size the element.
+            string lvalue = f.IsDefined(typeof(FlexibleArrayAttribute), false) ? $"(({ctype} *)0)->{member}[0]" : $"(({ctype} *)0)->{member}";
+            checks.Add(new Check($"{fid}: sizeof({lvalue}) == {fsize}", $"sizeof({lvalue}) == {fsize}", subject, since, "field-size"));
             if (f.GetCustomAttribute<FixedBufferAttribute>() is null && IsSignedInteger(f.FieldType) is bool signed)
             {
-                checks.Add(new Check($"{fid}: member {member} is {(signed ? "signed" : "unsigned")}",
-                    $"((__typeof__((({ctype} *)0)->{member}))-1 < 0) == {(signed ? 1 : 0)}", subject, since, "field-sign"));
+                checks.Add(new Check($"{fid}: {lvalue} is {(signed ? "signed" : "unsigned")}",
+                    $"((__typeof__({lvalue}))-1 < 0) == {(signed ? 1 : 0)}", subject, since, "field-sign"));
             }
         }
-        if (type.GetCustomAttribute<FlexibleArrayAttribute>() is { } flex)
+        if (type.GetCustomAttribute<FlexibleArrayAttribute>() is { Name: null } or { ElementType: null })
         {
+            Problems.Add($"{id}: [FlexibleArray] on a struct needs the member's name and element type");
+        }
+        else if (type.GetCustomAttribute<FlexibleArrayAttribute>() is { Name: { } flexName, ElementType: { } flexType })
+        {
+            var flex = (Name: flexName, ElementType: flexType);
             int esize = ManagedSize(flex.ElementType);
             checks.Add(new Check($"{id}: flexible array {flex.Name}[] starts at {size}", $"offsetof({ctype}, {flex.Name}) == {size}", flex.Name, typeSince, "field"));
             checks.Add(new Check($"{id}: flexible array element sizeof({flex.Name}[0]) == {esize}", $"sizeof((({ctype} *)0)->{flex.Name}[0]) == {esize}", flex.Name, typeSince, "field-size"));

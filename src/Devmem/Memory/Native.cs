@@ -165,7 +165,7 @@ internal static unsafe class Native
         try
         {
             fd.DangerousAddRef(ref added);
-            SysResult r = Libc.fcntl((int)fd.DangerousGetHandle(), linux_fcntl_dupfd.F_DUPFD_CLOEXEC, 0);
+            SysResult r = Libc.fcntl((int)fd.DangerousGetHandle(), linux_fcntl.F_DUPFD_CLOEXEC, 0);
             if (r.IsError)
             {
                 copy.Dispose();
@@ -191,8 +191,7 @@ internal static unsafe class Native
         {
             fd.DangerousAddRef(ref added);
             statx st = default;
-            byte empty = 0;
-            SysResult r = Libc.statx((int)fd.DangerousGetHandle(), &empty, linux_fcntl.AT_EMPTY_PATH, linux_stat.STATX_INO, &st);
+            SysResult r = Libc.fstatx((int)fd.DangerousGetHandle(), linux_stat.STATX_INO, &st);
             if (r.IsError)
             {
                 throw new DmabufException("statx(fd, \"\", AT_EMPTY_PATH, STATX_INO)", r.Errno, null, null);

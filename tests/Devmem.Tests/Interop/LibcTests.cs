@@ -61,3 +61,20 @@ public unsafe class LibcTests
         Assert.Equal(Errno.EINVAL, r.Errno);
     }
 }
+
+public class LinuxArchTests
+{
+    [Fact]
+    public void Only_the_architectures_whose_headers_were_checked_are_supported()
+    {
+        Assert.True(LinuxArch.IsSupported); // the test hosts are x86_64 Linux
+        Assert.True(LinuxArch.IsSupportedArchitecture(System.Runtime.InteropServices.Architecture.Arm64));
+        foreach (var other in new[] { System.Runtime.InteropServices.Architecture.Arm, System.Runtime.InteropServices.Architecture.S390x,
+                     System.Runtime.InteropServices.Architecture.Ppc64le, System.Runtime.InteropServices.Architecture.LoongArch64,
+                     System.Runtime.InteropServices.Architecture.RiscV64, System.Runtime.InteropServices.Architecture.X86 })
+        {
+            Assert.False(LinuxArch.IsSupportedArchitecture(other));
+        }
+        LinuxArch.ThrowIfUnsupported(); // does not throw here
+    }
+}

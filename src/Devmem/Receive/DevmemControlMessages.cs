@@ -1,0 +1,95 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using Devmem.Interop;
+
+namespace Devmem.Receive;
+
+/// <summary>What one <c>recvmsg(MSG_SOCK_DEVMEM)</c> control buffer held, as counts.</summary>
+internal struct ControlSummary
+{
+    /// <summary>SCM_DEVMEM_DMABUF cmsgs, written to the fragment span.</summary>
+    public int Fragments;
+
+    /// <summary>Sum of their sizes.</summary>
+    public long DmabufBytes;
+
+    /// <summary>SCM_DEVMEM_LINEAR cmsgs.</summary>
+    public int LinearMessages;
+
+    /// <summary>Sum of the LINEAR sizes: those bytes were copied into the iov, in stream order.</summary>
+    public long LinearBytes;
+
+    /// <summary>Control messages of any other level or type, skipped.</summary>
+    public int Unknown;
+}
+
+/// <summary>
+/// Walks the control messages of a <c>recvmsg(MSG_SOCK_DEVMEM)</c> as C does with CMSG_FIRSTHDR and
+/// CMSG_NXTHDR, turning <c>SCM_DEVMEM_DMABUF</c> into <see cref="DevmemFragment"/>s.
+/// </summary>
+/// <remarks>
+/// Layout: net/ipv4/tcp.c <c>tcp_recvmsg_dmabuf</c> puts one <c>struct dmabuf_cmsg</c> per piece, in
+/// stream order, with <c>put_cmsg_notrunc</c>: SOL_SOCKET/SCM_DEVMEM_DMABUF (offset, size, token, id)
+/// or SOL_SOCKET/SCM_DEVMEM_LINEAR (only frag_size). Every length is checked against what remains
+/// before it is used; a malformed buffer raises <see cref="DevmemProtocolException"/>.
+/// </remarks>
+internal static class DevmemControlMessages
+{
+    private static readonly int HeaderSize = Unsafe.SizeOf<cmsghdr>();
+    private static readonly int DataOffset = (int)sys_socket_cmsg.CMSG_ALIGN((nuint)HeaderSize);
+    private static readonly int PayloadSize = Unsafe.SizeOf<dmabuf_cmsg>();
+
+    /// <summary>Bytes of control space one devmem cmsg takes: CMSG_SPACE(sizeof(struct dmabuf_cmsg)) = 40.</summary>
+    public static int SpacePerFragment { get; } = (int)sys_socket_cmsg.CMSG_SPACE((nuint)Unsafe.SizeOf<dmabuf_cmsg>());
+
+    /// <summary>
+    /// Decodes <paramref name="control"/> (the <c>msg_controllen</c> bytes the kernel filled) into
+    /// <paramref name="fragments"/>; throws if there are more fragments than room.
+    /// </summary>
+    public static ControlSummary Parse(ReadOnlySpan<byte> control, Span<DevmemFragment> fragments)
+    {
+        var summary = default(ControlSummary);
+        for (int offset = sys_socket_cmsg.CMSG_FIRSTHDR(control); offset >= 0; offset = sys_socket_cmsg.CMSG_NXTHDR(control, offset))
+        {
+            var header = MemoryMarshal.Read<cmsghdr>(control[offset..]);
+            nuint len = header.cmsg_len;
+            if (len < (nuint)DataOffset || len > (nuint)(control.Length - offset))
+            {
+                throw new DevmemProtocolException(
+                    $"control message at offset {offset} has length {len}, outside the {control.Length - offset} bytes left");
+            }
+
+            if (header.cmsg_level != asm_socket.SOL_SOCKET
+                || (header.cmsg_type != asm_socket.SCM_DEVMEM_DMABUF && header.cmsg_type != asm_socket.SCM_DEVMEM_LINEAR))
+            {
+                summary.Unknown++;
+                continue;
+            }
+
+            if (len < (nuint)(DataOffset + PayloadSize))
+            {
+                throw new DevmemProtocolException(
+                    $"devmem control message at offset {offset} is {len} bytes, shorter than CMSG_LEN(sizeof(struct dmabuf_cmsg)) = {DataOffset + PayloadSize}");
+            }
+
+            var dc = MemoryMarshal.Read<dmabuf_cmsg>(control.Slice(offset + DataOffset, PayloadSize));
+            if (header.cmsg_type == asm_socket.SCM_DEVMEM_LINEAR)
+            {
+                summary.LinearMessages++;
+                summary.LinearBytes += dc.frag_size;
+                continue;
+            }
+
+            if (summary.Fragments >= fragments.Length)
+            {
+                throw new DevmemProtocolException(
+                    $"the kernel returned more than {fragments.Length} fragments; the fragment span is too small for the control buffer");
+            }
+
+            fragments[summary.Fragments++] = new DevmemFragment(dc.dmabuf_id, dc.frag_offset, dc.frag_size, dc.frag_token);
+            summary.DmabufBytes += dc.frag_size;
+        }
+
+        return summary;
+    }
+}

@@ -1,0 +1,46 @@
+using System.Runtime.InteropServices;
+
+namespace Devmem.Receive;
+
+/// <summary>What one receive returned.</summary>
+[StructLayout(LayoutKind.Auto)]
+public readonly record struct DevmemReceiveResult
+{
+    internal DevmemReceiveResult(int fragments, long dmabufBytes, int linearBytes, int unsteeredBytes, int unknownControlMessages, bool endOfStream)
+    {
+        Fragments = fragments;
+        DmabufBytes = dmabufBytes;
+        LinearBytes = linearBytes;
+        UnsteeredBytes = unsteeredBytes;
+        UnknownControlMessages = unknownControlMessages;
+        EndOfStream = endOfStream;
+    }
+
+    /// <summary>How many entries of the caller's fragment span were filled.</summary>
+    public int Fragments { get; }
+
+    /// <summary>Payload bytes the fragments cover (in the dma-buf, not copied anywhere).</summary>
+    public long DmabufBytes { get; }
+
+    /// <summary>
+    /// Payload bytes that the kernel delivered through <c>SCM_DEVMEM_LINEAR</c>: they were copied into the
+    /// caller's linear buffer, from its start, in stream order relative to each other.
+    /// </summary>
+    public int LinearBytes { get; }
+
+    /// <summary>
+    /// Bytes that arrived as ordinary (readable) data without any devmem control message, copied into the
+    /// linear buffer. Non-zero means the flow did not land on a bound RX queue: a steering problem (flow
+    /// rule or RSS), never silently mixed with devmem payload (the kernel never mixes both in one call).
+    /// </summary>
+    public int UnsteeredBytes { get; }
+
+    /// <summary>Control messages other than devmem ones (e.g. timestamps), skipped.</summary>
+    public int UnknownControlMessages { get; }
+
+    /// <summary>True when the peer closed the connection (recvmsg returned 0).</summary>
+    public bool EndOfStream { get; }
+
+    /// <summary>All payload bytes this receive accounted for.</summary>
+    public long TotalBytes => DmabufBytes + LinearBytes + UnsteeredBytes;
+}

@@ -1,0 +1,456 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Devmem.Interop;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Devmem.Receive;
+
+/// <summary>
+/// Receives TCP payload that a NIC placed in a dma-buf (devmem TCP) from a connected <see cref="Socket"/>,
+/// and gives the memory back to the kernel.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Each receive is one <c>recvmsg(MSG_SOCK_DEVMEM)</c> on the socket's handle. Payload the NIC wrote into
+/// the bound dma-buf comes back as <see cref="DevmemFragment"/>s (offset, length, token); payload the
+/// kernel kept in host memory (<c>SCM_DEVMEM_LINEAR</c>) is copied into the caller's linear buffer.
+/// </para>
+/// <para>
+/// Fragment lifetime is like <c>PipeReader.AdvanceTo</c>: a fragment's bytes in the dma-buf stay valid
+/// until its token is released with <see cref="Release(ReadOnlySpan{DevmemFragment})"/> and the release
+/// has reached the kernel (<see cref="FlushReleases"/>, or automatically once enough are pending). After
+/// that the memory must not be accessed. Until then each token pins memory of the binding: hold as few
+/// as possible, or the NIC runs out of buffers and the flow stalls.
+/// </para>
+/// <para>
+/// The <see cref="Socket"/> stays the caller's: disposing this object releases every token still held
+/// (logging a warning if the application never released some) but does not close the socket. Closing the
+/// socket makes the kernel free all of its tokens (net/ipv4/tcp.c <c>tcp_release_user_frags</c>).
+/// Not thread-safe: one receiver at a time.
+/// </para>
+/// </remarks>
+public sealed partial class DevmemSocket : IDisposable
+{
+    /// <summary>Pending releases that trigger a flush: one <c>SO_DEVMEM_DONTNEED</c> call's worth of tokens.</summary>
+    public const int AutoFlushThreshold = TokenRanges.MaxTokensPerCall;
+
+    private const int MaxEintrRetries = 16;
+
+    private readonly Socket _socket;
+    private readonly ILogger _logger;
+    private readonly TokenSet _held = new();
+    private readonly uint[] _pending = new uint[AutoFlushThreshold];
+    private readonly dmabuf_token[] _batch = new dmabuf_token[TokenRanges.MaxRangesPerCall];
+    private byte[] _control = [];
+    private int _pendingCount;
+    private bool _disposed;
+
+    /// <summary>Wraps a connected TCP socket (accepted or connected by the caller).</summary>
+    /// <param name="socket">The connected socket; it stays owned by the caller.</param>
+    /// <param name="logger">Where to log what a user needs to know (leaks, shortfalls); none by default.</param>
+    public DevmemSocket(Socket socket, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        if (socket.ProtocolType != ProtocolType.Tcp)
+        {
+            throw new ArgumentException($"devmem TCP needs a TCP socket; this one is {socket.ProtocolType}.", nameof(socket));
+        }
+
+        _socket = socket;
+        _logger = logger ?? NullLogger.Instance;
+    }
+
+    /// <summary>The wrapped socket.</summary>
+    public Socket Socket => _socket;
+
+    /// <summary>Tokens received and not yet given back to the kernel (held by the application or pending release).</summary>
+    public long OutstandingTokens => _held.Count + _pendingCount;
+
+    /// <summary>Total <c>SO_DEVMEM_DONTNEED</c> calls made.</summary>
+    public long ReleaseCalls { get; private set; }
+
+    /// <summary>Tokens the kernel reported freed.</summary>
+    public long TokensFreed { get; private set; }
+
+    /// <summary>
+    /// Tokens sent back that the kernel did not free (it returns how many it freed): non-zero means the
+    /// socket's token state and ours disagree. Logged when it happens.
+    /// </summary>
+    public long ReleaseShortfall { get; private set; }
+
+    /// <summary>
+    /// Receives once, blocking until data, end of stream or an error: fills <paramref name="fragments"/> with
+    /// dma-buf fragments and <paramref name="linear"/> with bytes the kernel kept in host memory.
+    /// </summary>
+    /// <param name="fragments">Room for fragments; its length also sizes the control buffer (40 bytes per
+    /// entry), so the kernel never has more to report than fits.</param>
+    /// <param name="linear">The iov: <c>SCM_DEVMEM_LINEAR</c> bytes and any unsteered data land here. Its
+    /// length caps how many bytes one call covers, dma-buf bytes included (ncdevmem uses 819200).</param>
+    public DevmemReceiveResult Receive(Span<DevmemFragment> fragments, Span<byte> linear)
+    {
+        while (true)
+        {
+            if (TryReceive(fragments, linear, nonBlocking: false, out var result))
+            {
+                return result;
+            }
+
+            WaitReadable();
+        }
+    }
+
+    /// <summary>
+    /// Receives once without blocking a thread while waiting: awaits readability, then reads as
+    /// <see cref="Receive"/> does.
+    /// </summary>
+    public async ValueTask<DevmemReceiveResult> ReceiveAsync(Memory<DevmemFragment> fragments, Memory<byte> linear, CancellationToken cancellationToken = default)
+    {
+        while (true)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (TryReceive(fragments.Span, linear.Span, nonBlocking: true, out var result))
+            {
+                return result;
+            }
+
+            await WaitReadableAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>
+    /// Gives fragments back. Their tokens are queued and reach the kernel in batches (coalesced ranges,
+    /// within its per-call limits) when <see cref="AutoFlushThreshold"/> are pending, on
+    /// <see cref="FlushReleases"/>, or on dispose. The fragments' bytes must not be read after this call.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">A token was not held by this socket (released twice,
+    /// or from another socket); the others were still released.</exception>
+    public void Release(ReadOnlySpan<DevmemFragment> fragments)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        int unknown = 0;
+        uint firstUnknown = 0;
+        foreach (ref readonly var f in fragments)
+        {
+            if (!_held.Remove(f.Token))
+            {
+                if (unknown++ == 0)
+                {
+                    firstUnknown = f.Token;
+                }
+
+                continue;
+            }
+
+            _pending[_pendingCount++] = f.Token;
+            if (_pendingCount == _pending.Length)
+            {
+                FlushReleases();
+            }
+        }
+
+        if (unknown > 0)
+        {
+            throw new InvalidOperationException(
+                $"{unknown} fragment token(s) (first: {firstUnknown}) are not held by this socket: released twice, or received on another socket.");
+        }
+    }
+
+    /// <summary>Sends every pending release to the kernel now; returns how many tokens it freed.</summary>
+    public int FlushReleases()
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
+    }
+
+    /// <summary>Releases every token still held (logging a leak if there were any) and stops accounting.</summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
+            if (_held.Count > 0)
+            {
+                var leaked = new List<uint>((int)Math.Min(_held.Count, int.MaxValue));
+                _held.Drain(leaked);
+                LogLeak(_logger, leaked.Count);
+                var span = CollectionsMarshal.AsSpan(leaked);
+                FlushCore(span, clearPending: false);
+            }
+        }
+        catch (DevmemException ex) when (!_socket.Connected || ex.ErrnoName is "EBADF")
+        {
+            // The socket was closed first: the kernel has freed every token with it.
+            LogClosedBeforeDispose(_logger);
+        }
+        catch (ObjectDisposedException)
+        {
+            LogClosedBeforeDispose(_logger);
+        }
+        finally
+        {
+            _disposed = true;
+        }
+    }
+
+    private int FlushCore(Span<uint> tokens, bool clearPending)
+    {
+        if (tokens.Length == 0)
+        {
+            return 0;
+        }
+
+        int distinct = TokenRanges.SortDistinct(tokens, out _);
+        ReadOnlySpan<uint> sorted = tokens[..distinct];
+        int position = 0;
+        int freedTotal = 0;
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            while (true)
+            {
+                int ranges = TokenRanges.NextBatch(sorted, ref position, _batch, out int count);
+                if (ranges == 0)
+                {
+                    break;
+                }
+
+                int freed = DontNeed(fd, ranges);
+                freedTotal += freed;
+                DevmemMetrics.TokensOutstanding.Add(-count);
+                if (freed != count)
+                {
+                    ReleaseShortfall += count - freed;
+                    LogShortfall(_logger, count, freed);
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+
+            if (clearPending)
+            {
+                _pendingCount = 0;
+            }
+        }
+
+        TokensFreed += freedTotal;
+        return freedTotal;
+    }
+
+    private unsafe int DontNeed(int fd, int ranges)
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            SysResult r;
+            fixed (dmabuf_token* p = _batch)
+            {
+                // Not Socket.SetRawSocketOption: the runtime treats setsockopt's positive return (the number
+                // of tokens freed) as an error (dotnet/runtime pal_networking.c SystemNative_SetRawSockOpt).
+                r = Libc.setsockopt(fd, asm_socket.SOL_SOCKET, asm_socket.SO_DEVMEM_DONTNEED, p, (uint)(ranges * sizeof(dmabuf_token)));
+            }
+
+            ReleaseCalls++;
+            DevmemMetrics.ReleaseCalls.Add(1);
+            if (!r.IsError)
+            {
+                return r.Int32;
+            }
+
+            if ((r.Errno == Errno.EINTR || r.Errno == Errno.ENOMEM) && attempt < MaxEintrRetries)
+            {
+                continue;
+            }
+
+            throw new DevmemException("setsockopt(SO_DEVMEM_DONTNEED)", r.Errno, r.Errno switch
+            {
+                Errno.EBADF => "The socket is not a TCP socket.",
+                Errno.ENOPROTOOPT => "The kernel was built without CONFIG_PAGE_POOL/devmem support.",
+                Errno.EINVAL => "The token array was malformed (this is a bug in Devmem: please report it).",
+                _ => null,
+            });
+        }
+    }
+
+    private unsafe bool TryReceive(Span<DevmemFragment> fragments, Span<byte> linear, bool nonBlocking, out DevmemReceiveResult result)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (fragments.Length == 0)
+        {
+            throw new ArgumentException("Give room for at least one fragment.", nameof(fragments));
+        }
+
+        if (linear.Length == 0)
+        {
+            throw new ArgumentException("The linear buffer is the iov and caps each receive: it cannot be empty.", nameof(linear));
+        }
+
+        int controlLength = checked(fragments.Length * DevmemControlMessages.SpacePerFragment);
+        if (_control.Length < controlLength)
+        {
+            _control = GC.AllocateUninitializedArray<byte>(controlLength, pinned: true);
+        }
+
+        int flags = sys_socket.MSG_SOCK_DEVMEM | (nonBlocking ? sys_socket.MSG_DONTWAIT : 0);
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        SysResult r;
+        msghdr msg = default;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            fixed (byte* data = linear)
+            fixed (byte* control = _control)
+            {
+                var iov = new iovec { iov_base = data, iov_len = (nuint)linear.Length };
+                for (int attempt = 0; ; attempt++)
+                {
+                    msg = default;
+                    msg.msg_iov = &iov;
+                    msg.msg_iovlen = 1;
+                    msg.msg_control = control;
+                    msg.msg_controllen = (nuint)controlLength;
+                    r = Libc.recvmsg(fd, &msg, flags);
+                    if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        if (r.IsError)
+        {
+            if (r.Errno == Errno.EAGAIN)
+            {
+                result = default;
+                return false;
+            }
+
+            throw new DevmemException("recvmsg(MSG_SOCK_DEVMEM)", r.Errno, r.Errno switch
+            {
+                Errno.ETOOSMALL => "The control buffer could not hold one devmem control message (CMSG_SPACE(sizeof(struct dmabuf_cmsg)) = 40 bytes).",
+                Errno.EFAULT => "The kernel could not deliver unreadable (device memory) data to this call.",
+                Errno.ENODEV => "The data sits in memory of another provider (e.g. io_uring zero-copy receive), not a devmem binding.",
+                Errno.ENOMEM => "The kernel could not allocate a token: release fragments sooner.",
+                _ => null,
+            });
+        }
+
+        if ((msg.msg_flags & sys_socket.MSG_CTRUNC) != 0)
+        {
+            throw new DevmemException(
+                "recvmsg(MSG_SOCK_DEVMEM) returned MSG_CTRUNC: control messages were dropped. Devmem messages are never truncated, so another option (e.g. timestamps) filled the control buffer; turn it off on this socket.");
+        }
+
+        int received = r.Int32;
+        if (received == 0)
+        {
+            result = new DevmemReceiveResult(0, 0, 0, 0, 0, endOfStream: true);
+            return true;
+        }
+
+        var summary = DevmemControlMessages.Parse(_control.AsSpan(0, (int)msg.msg_controllen), fragments);
+        int unsteered = 0;
+        if (summary.Fragments == 0 && summary.LinearMessages == 0)
+        {
+            // Readable data, copied into the iov as by a plain recv: the flow missed the bound queue.
+            unsteered = received;
+        }
+        else if (summary.DmabufBytes + summary.LinearBytes != received)
+        {
+            throw new DevmemProtocolException(
+                $"recvmsg returned {received} bytes but its devmem control messages cover {summary.DmabufBytes + summary.LinearBytes}");
+        }
+
+        for (int i = 0; i < summary.Fragments; i++)
+        {
+            if (!_held.Add(fragments[i].Token))
+            {
+                throw new DevmemProtocolException($"the kernel handed out token {fragments[i].Token} while this socket still holds it");
+            }
+        }
+
+        if (summary.Fragments > 0)
+        {
+            DevmemMetrics.Fragments.Add(summary.Fragments);
+            DevmemMetrics.DmabufBytes.Add(summary.DmabufBytes);
+            DevmemMetrics.TokensOutstanding.Add(summary.Fragments);
+        }
+
+        if (summary.LinearBytes > 0)
+        {
+            DevmemMetrics.LinearBytes.Add(summary.LinearBytes);
+        }
+
+        result = new DevmemReceiveResult(summary.Fragments, summary.DmabufBytes, (int)summary.LinearBytes, unsteered, summary.Unknown, endOfStream: false);
+        return true;
+    }
+
+    private unsafe void WaitReadable()
+    {
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            var pfd = new pollfd { fd = (int)handle.DangerousGetHandle(), events = sys_poll.POLLIN };
+            var r = Libc.poll(&pfd, 1, -1);
+            if (r.IsError && r.Errno != Errno.EINTR)
+            {
+                throw new DevmemException("poll(POLLIN)", r.Errno, null);
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private async ValueTask WaitReadableAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            // A zero-byte receive completes when the socket is readable, without a thread waiting
+            // (the Tmds.DBus / Kestrel pattern).
+            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SocketException ex) when (ex.SocketErrorCode == SocketError.Fault)
+        {
+            // Device-memory data is queued: a read without MSG_SOCK_DEVMEM gets EFAULT (net/ipv4/tcp.c
+            // tcp_recvmsg_locked), which here only means "readable".
+        }
+    }
+
+    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Devmem socket disposed with {Count} fragment token(s) the application never released; releasing them now (fragments must be released once consumed, or the NIC runs out of buffers)")]
+    private static partial void LogLeak(ILogger logger, int count);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "SO_DEVMEM_DONTNEED freed {Freed} of {Count} tokens: the kernel did not hold the others for this socket")]
+    private static partial void LogShortfall(ILogger logger, int count, int freed);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Socket closed before the devmem socket was disposed: the kernel freed its tokens with it")]
+    private static partial void LogClosedBeforeDispose(ILogger logger);
+}

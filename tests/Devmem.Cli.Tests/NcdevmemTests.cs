@@ -1,0 +1,105 @@
+using System.Net;
+using System.Net.Sockets;
+
+namespace Devmem.Cli.Tests;
+
+public class NcdevmemTests
+{
+    [Theory]
+    [InlineData(new string[0], "Missing -f argument")]
+    [InlineData(new[] { "-f" }, "option -f needs a value")]
+    [InlineData(new[] { "-x" }, "unknown option '-x'")]
+    [InlineData(new[] { "--bogus" }, "unknown option '--bogus'")]
+    [InlineData(new[] { "-f", "eth0", "-s", "1.2.3", "-p", "1" }, "'1.2.3' is not an IPv4 or IPv6 address")]
+    [InlineData(new[] { "-f", "eth0", "-s", "::1", "-p", "70000" }, "-p 70000 is out of range")]
+    [InlineData(new[] { "-f", "eth0", "-s", "::1", "-p", "http" }, "-p 'http' is not a number")]
+    [InlineData(new[] { "-f", "eth0", "-s", "::1" }, "-p PORT is required")]
+    [InlineData(new[] { "-f", "eth0", "-l", "-p", "5201" }, "-l needs -s ADDR")]
+    [InlineData(new[] { "-f", "eth0", "-v", "1" }, "-v 1 would expect only terminator bytes")]
+    [InlineData(new[] { "-f", "eth0", "-b", "5000" }, "-b 5000 is not a power of two")]
+    [InlineData(new[] { "-f", "eth0", "-q", "0" }, "-q 0 is out of range")]
+    [InlineData(new[] { "-f", "eth0", "--provider", "gpu" }, "--provider takes auto, udmabuf, dma-heap, cuda, cuda:N or memfd")]
+    [InlineData(new[] { "-f", "eth0", "--fallback", "maybe" }, "--fallback takes 'never' or 'copy'")]
+    [InlineData(new[] { "-f", "this-name-is-far-too-long" }, "is not an interface name")]
+    [InlineData(new[] { "--demo", "-f", "eth0" }, "--demo runs its own server and client")]
+    [InlineData(new[] { "-f", "eth0", "extra" }, "unexpected argument 'extra'")]
+    public void Bad_usage_says_what_was_wrong_in_two_lines_and_exits_2(string[] args, string expected)
+    {
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", null, args);
+        Assert.Equal(2, code);
+        Assert.Equal(string.Empty, stdout);
+        Assert.Contains(expected, stderr, StringComparison.Ordinal);
+        Assert.StartsWith("ncdevmem: ", stderr, StringComparison.Ordinal);
+        Assert.InRange(stderr.Trim().Split('\n').Length, 1, 2);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Help_lists_the_kernel_tools_flags_and_says_what_is_not_built()
+    {
+        var (code, stdout, _) = Cli.Run("ncdevmem", null, "--help");
+        Assert.Equal(0, code);
+        foreach (var flag in new[] { "-f IFNAME", "-l", "-s ADDR", "-c ADDR", "-p PORT", "-v N", "-t START", "-q COUNT", "-z CHUNK", "-n", "-L", "-b SIZE", "--provider", "--fallback", "--json", "--demo" })
+        {
+            Assert.Contains(flag, stdout, StringComparison.Ordinal);
+        }
+
+        Assert.Contains("not built yet", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Demo_says_plainly_it_is_not_built_yet_and_exits_2()
+    {
+        var (code, _, stderr) = Cli.Run("ncdevmem", null, "--demo");
+        Assert.Equal(2, code);
+        Assert.Contains("not built yet", stderr, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("::1")]
+    public async Task Client_sends_standard_input_to_a_plain_listener(string address)
+    {
+        var ip = IPAddress.Parse(address);
+        using var listener = new Socket(ip.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(ip, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var received = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+            using var ms = new MemoryStream();
+            var buf = new byte[4096];
+            int n;
+            while ((n = await s.ReceiveAsync(buf, TestContext.Current.CancellationToken)) > 0)
+            {
+                ms.Write(buf, 0, n);
+            }
+
+            return ms.ToArray();
+        }, TestContext.Current.CancellationToken);
+
+        string payload = string.Concat(Enumerable.Repeat("hello\nworld\n", 1000));
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", payload, "-f", "lo", "-s", address, "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Equal(System.Text.Encoding.ASCII.GetBytes(payload), await received);
+        Assert.Contains($"\"bytes\":{payload.Length}", stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Client_that_cannot_connect_exits_1_with_one_line()
+    {
+        // A port nobody listens on: bind a socket to get a free port, then close it.
+        int port;
+        using (var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            s.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            port = ((IPEndPoint)s.LocalEndPoint!).Port;
+        }
+
+        var (code, _, stderr) = Cli.Run("ncdevmem", string.Empty, "-f", "lo", "-s", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1, code);
+        Assert.Contains("cannot connect to 127.0.0.1 port", stderr, StringComparison.Ordinal);
+        Assert.Single(stderr.Trim().Split('\n'));
+    }
+}

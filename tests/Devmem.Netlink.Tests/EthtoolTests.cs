@@ -1,0 +1,152 @@
+using System.Net;
+using System.Runtime.InteropServices;
+using System.Text.Json.Nodes;
+using Devmem.Interop;
+using Devmem.Netlink.Ethtool;
+using static Devmem.Interop.Ethtool;
+
+namespace Devmem.Netlink.Tests;
+
+// ethtool: layouts (pure), reads of the host's interfaces checked against the kernel's YNL CLI, and
+// refusals with the kernel's errno. Nothing on the host is changed; set paths run in NetnsTests.
+public sealed class EthtoolTests : IDisposable
+{
+    private readonly EthtoolClient _client = EthtoolClient.Open();
+
+    public void Dispose() => _client.Dispose();
+
+    [Fact]
+    public unsafe void Ioctl_structs_have_the_kernels_x86_64_layout()
+    {
+        // kernel-api.md §4 (checked there against linux-libc-dev 6.12 and 7.3).
+        Assert.Equal(192, sizeof(ethtool_rxnfc));
+        Assert.Equal(16, (int)Marshal.OffsetOf<ethtool_rxnfc>(nameof(ethtool_rxnfc.fs)));
+        Assert.Equal(184, (int)Marshal.OffsetOf<ethtool_rxnfc>(nameof(ethtool_rxnfc.rule_cnt)));
+        Assert.Equal(188, (int)Marshal.OffsetOf<ethtool_rxnfc>(nameof(ethtool_rxnfc.rule_locs)));
+        Assert.Equal(168, sizeof(ethtool_rx_flow_spec));
+        Assert.Equal(56, (int)Marshal.OffsetOf<ethtool_rx_flow_spec>(nameof(ethtool_rx_flow_spec.h_ext)));
+        Assert.Equal(76, (int)Marshal.OffsetOf<ethtool_rx_flow_spec>(nameof(ethtool_rx_flow_spec.m_u)));
+        Assert.Equal(128, (int)Marshal.OffsetOf<ethtool_rx_flow_spec>(nameof(ethtool_rx_flow_spec.m_ext)));
+        Assert.Equal(152, (int)Marshal.OffsetOf<ethtool_rx_flow_spec>(nameof(ethtool_rx_flow_spec.ring_cookie)));
+        Assert.Equal(160, (int)Marshal.OffsetOf<ethtool_rx_flow_spec>(nameof(ethtool_rx_flow_spec.location)));
+        Assert.Equal(16, sizeof(ethtool_tcpip4_spec));
+        Assert.Equal(40, sizeof(ethtool_tcpip6_spec));
+        Assert.Equal(20, sizeof(ethtool_flow_ext));
+        Assert.Equal(36, sizeof(ethtool_channels));
+        Assert.Equal(36, sizeof(ethtool_ringparam));
+        Assert.Equal(8, sizeof(ethtool_rxfh_indir));
+        Assert.Equal(40, sizeof(ifreq));
+        Assert.Equal(16, (int)Marshal.OffsetOf<ifreq>(nameof(ifreq.ifr_data)));
+    }
+
+    [Fact]
+    public unsafe void Flow_rules_encode_to_the_kernels_layout_and_back()
+    {
+        var rule = new EthtoolFlowRule(EthtoolFlowType.Tcp4, IPAddress.Parse("192.168.1.5"), IPAddress.Parse("192.168.1.4"), 40000, 5201, 3);
+        ethtool_rx_flow_spec fs = EthtoolClient.EncodeRule(rule);
+        Assert.Equal(TCP_V4_FLOW, fs.flow_type);
+        Assert.Equal(RX_CLS_LOC_ANY, fs.location);
+        Assert.Equal(3UL, fs.ring_cookie);
+        byte[] h = new ReadOnlySpan<byte>(fs.h_u, 16).ToArray();
+        byte[] m = new ReadOnlySpan<byte>(fs.m_u, 16).ToArray();
+        // ip4src, ip4dst, psrc, pdst in network byte order; the mask compares exactly those bytes.
+        Assert.Equal(new byte[] { 192, 168, 1, 5, 192, 168, 1, 4, 0x9c, 0x40, 0x14, 0x51, 0, 0, 0, 0 }, h);
+        Assert.Equal(new byte[] { 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 0, 0, 0, 0 }, m);
+        fs.location = 7;
+        Assert.Equal(rule with { Location = 7 }, EthtoolClient.DecodeRule(fs));
+
+        var v6 = new EthtoolFlowRule(EthtoolFlowType.Tcp6, null, IPAddress.Parse("fd00::4"), null, 5201, null, 2);
+        ethtool_rx_flow_spec fs6 = EthtoolClient.EncodeRule(v6);
+        Assert.Equal(RX_CLS_FLOW_DISC, fs6.ring_cookie);
+        Assert.Equal(0x14, fs6.h_u[34]);
+        Assert.Equal(0x51, fs6.h_u[35]);
+        Assert.Equal(0xfd, fs6.h_u[16]);
+        Assert.Equal(0, fs6.m_u[0]); // source: wildcard
+        Assert.Equal(v6, EthtoolClient.DecodeRule(fs6));
+        Assert.Throws<ArgumentException>(() => EthtoolClient.EncodeRule(v6 with { Source = IPAddress.Loopback }));
+    }
+
+    private static string? PhysicalInterface() =>
+        HostNetdevTests.SysfsInterfaces().Keys.Where(n => Directory.Exists($"/sys/class/net/{n}/device")).Order().FirstOrDefault();
+
+    private static JsonObject YnlDo(string op, string ifname)
+    {
+        Tools.Result r = Tools.RunYnlFor("ethtool", "--do", op, "--json", $"{{\"header\": {{\"dev-name\": \"{ifname}\"}}}}", "--output-json");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        return JsonNode.Parse(r.Stdout)!.AsObject();
+    }
+
+    private static uint? U(JsonObject o, string key) => o[key] is JsonNode n ? (uint)n : null;
+
+    [Fact]
+    public void Rings_and_channels_agree_with_the_kernels_ynl_cli()
+    {
+        string? ifname = PhysicalInterface();
+        Assert.SkipWhen(ifname is null, "no interface with a device (driver) in /sys/class/net");
+        Assert.SkipWhen(Tools.YnlFor("ethtool").Command is null, Tools.YnlFor("ethtool").Why);
+        EthtoolRings rings = _client.GetRings(ifname!);
+        JsonObject y = YnlDo("rings-get", ifname!);
+        Assert.Equal(U(y, "rx-max"), rings.RxMax);
+        Assert.Equal(U(y, "tx-max"), rings.TxMax);
+        Assert.Equal(U(y, "rx"), rings.Rx);
+        Assert.Equal(U(y, "tx"), rings.Tx);
+        Assert.Equal(U(y, "hds-thresh"), rings.HdsThresh);
+        Assert.Equal(y["tcp-data-split"]?.GetValue<string>(), rings.TcpDataSplit?.ToString().ToLowerInvariant());
+        Assert.Equal(U(y, "tx-push"), rings.TxPush);
+
+        EthtoolChannels channels = _client.GetChannels(ifname!);
+        JsonObject c = YnlDo("channels-get", ifname!);
+        Assert.Equal(U(c, "combined-max"), channels.CombinedMax);
+        Assert.Equal(U(c, "combined-count"), channels.CombinedCount);
+        Assert.Equal(U(c, "rx-count"), channels.RxCount);
+        Assert.Equal(U(c, "tx-count"), channels.TxCount);
+
+        EthtoolRss rss = _client.GetRss(ifname!);
+        JsonObject r = YnlDo("rss-get", ifname!);
+        Assert.Equal(U(r, "hfunc"), rss.HashFunction);
+        Assert.Equal(r["indir"]?.AsArray().Select(n => (uint)n!).ToArray() ?? [], rss.Indirection);
+
+        // The ring count the ioctl reports is the RX queue count the kernel lists in sysfs.
+        uint rxQueues = (uint)Directory.GetDirectories($"/sys/class/net/{ifname}/queues", "rx-*").Length;
+        Assert.Equal(rxQueues, _client.GetRxRingCount(ifname!));
+    }
+
+    [Fact]
+    public void Loopback_has_no_rings_and_says_so_with_the_kernels_errno()
+    {
+        NetlinkException e = Assert.Throws<NetlinkException>(() => _client.GetRings("lo"));
+        Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+        Assert.Equal("ethtool", e.Family);
+        Assert.Equal("rings-get", e.Operation);
+    }
+
+    [Fact]
+    public void An_unknown_interface_is_named_in_the_kernels_message()
+    {
+        NetlinkException e = Assert.Throws<NetlinkException>(() => _client.GetChannels("nosuchif0"));
+        Assert.Equal(Errno.ENODEV, e.Errno);
+        Assert.Equal("no device matches name", e.KernelMessage);
+        Assert.Equal(".header.dev-name", e.BadAttribute);
+        EthtoolIoctlException io = Assert.Throws<EthtoolIoctlException>(() => _client.GetRxRingCount("nosuchif0"));
+        Assert.Equal(Errno.ENODEV, io.Errno);
+    }
+
+    [Fact]
+    public void Flow_rules_are_listed_or_refused_with_the_ioctls_errno()
+    {
+        string? ifname = PhysicalInterface();
+        Assert.SkipWhen(ifname is null, "no interface with a device (driver) in /sys/class/net");
+        try
+        {
+            IReadOnlyList<EthtoolFlowRule> rules = _client.GetFlowRules(ifname!);
+            Assert.All(rules, r => Assert.NotNull(r.Location));
+        }
+        catch (EthtoolIoctlException e)
+        {
+            // virtio_net (this host) has no ntuple filters: ETHTOOL_GRXCLSRLCNT → EOPNOTSUPP.
+            Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+            Assert.Equal("ETHTOOL_GRXCLSRLCNT", e.Command);
+            Assert.Contains(ifname!, e.Message, StringComparison.Ordinal);
+        }
+    }
+}

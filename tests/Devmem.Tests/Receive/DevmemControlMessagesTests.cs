@@ -1,0 +1,154 @@
+using System.Buffers.Binary;
+using CsCheck;
+using Devmem.Receive;
+
+namespace Devmem.Tests.Receive;
+
+// Control buffers built byte by byte to the kernel's layout on 64-bit Linux (include/linux/socket.h
+// struct cmsghdr: size_t cmsg_len, int cmsg_level, int cmsg_type, data at CMSG_ALIGN(16);
+// include/uapi/linux/uio.h struct dmabuf_cmsg: u64 frag_offset, u32 frag_size, u32 frag_token,
+// u32 dmabuf_id, u32 flags). The numbers below are written out rather than taken from the interop
+// layer, so a wrong declaration there cannot make both sides agree.
+public class DevmemControlMessagesTests
+{
+    private const int SolSocket = 1;
+    private const int ScmDevmemLinear = 78;
+    private const int ScmDevmemDmabuf = 79;
+
+    private static void PutDevmem(List<byte> buf, int type, ulong offset, uint size, uint token, uint id)
+    {
+        var m = new byte[40];
+        BinaryPrimitives.WriteUInt64LittleEndian(m.AsSpan(0), 40);   // CMSG_LEN(24)
+        BinaryPrimitives.WriteInt32LittleEndian(m.AsSpan(8), SolSocket);
+        BinaryPrimitives.WriteInt32LittleEndian(m.AsSpan(12), type);
+        BinaryPrimitives.WriteUInt64LittleEndian(m.AsSpan(16), offset);
+        BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(24), size);
+        BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(28), token);
+        BinaryPrimitives.WriteUInt32LittleEndian(m.AsSpan(32), id);
+        buf.AddRange(m);
+    }
+
+    private static void PutOther(List<byte> buf, int level, int type, int dataLength)
+    {
+        int len = 16 + dataLength;
+        int space = (len + 7) & ~7;
+        var m = new byte[space];
+        BinaryPrimitives.WriteUInt64LittleEndian(m.AsSpan(0), (ulong)len);
+        BinaryPrimitives.WriteInt32LittleEndian(m.AsSpan(8), level);
+        BinaryPrimitives.WriteInt32LittleEndian(m.AsSpan(12), type);
+        buf.AddRange(m);
+    }
+
+    [Fact]
+    public void Space_per_fragment_is_CMSG_SPACE_of_dmabuf_cmsg()
+    {
+        Assert.Equal(40, DevmemControlMessages.SpacePerFragment);
+    }
+
+    [Fact]
+    public void Several_dmabuf_fragments_come_out_in_stream_order()
+    {
+        var buf = new List<byte>();
+        PutDevmem(buf, ScmDevmemDmabuf, 0, 1448, 1, 7);
+        PutDevmem(buf, ScmDevmemDmabuf, 4096, 1448, 2, 7);
+        PutDevmem(buf, ScmDevmemDmabuf, 0x1_0000_0000, 4096, 0x7FFF_FFFF, 7);
+        var frags = new DevmemFragment[8];
+        var s = DevmemControlMessages.Parse(buf.ToArray(), frags);
+        Assert.Equal(3, s.Fragments);
+        Assert.Equal(1448 + 1448 + 4096, s.DmabufBytes);
+        Assert.Equal(0, s.LinearMessages);
+        Assert.Equal(new DevmemFragment(7, 0, 1448, 1), frags[0]);
+        Assert.Equal(new DevmemFragment(7, 4096, 1448, 2), frags[1]);
+        Assert.Equal(new DevmemFragment(7, 0x1_0000_0000, 4096, 0x7FFF_FFFF), frags[2]);
+    }
+
+    [Fact]
+    public void Linear_and_dmabuf_mixed_are_counted_apart_and_unknown_cmsgs_are_skipped()
+    {
+        var buf = new List<byte>();
+        PutDevmem(buf, ScmDevmemLinear, 0, 100, 0, 0);
+        PutOther(buf, 0 /* SOL_IP */, 11 /* IP_RECVERR */, 16);
+        PutDevmem(buf, ScmDevmemDmabuf, 8192, 1348, 5, 2);
+        PutOther(buf, SolSocket, 29 /* SO_TIMESTAMP_OLD */, 5);   // odd length: padded to 8
+        PutDevmem(buf, ScmDevmemLinear, 0, 20, 0, 0);
+        var frags = new DevmemFragment[4];
+        var s = DevmemControlMessages.Parse(buf.ToArray(), frags);
+        Assert.Equal(1, s.Fragments);
+        Assert.Equal(new DevmemFragment(2, 8192, 1348, 5), frags[0]);
+        Assert.Equal(2, s.LinearMessages);
+        Assert.Equal(120, s.LinearBytes);
+        Assert.Equal(2, s.Unknown);
+    }
+
+    [Fact]
+    public void An_empty_control_buffer_has_nothing()
+    {
+        var s = DevmemControlMessages.Parse([], new DevmemFragment[1]);
+        Assert.Equal(default, s);
+    }
+
+    [Fact]
+    public void A_devmem_cmsg_shorter_than_dmabuf_cmsg_is_a_protocol_error()
+    {
+        var buf = new List<byte>();
+        PutOther(buf, SolSocket, ScmDevmemDmabuf, 8);
+        Assert.Throws<DevmemProtocolException>(() => DevmemControlMessages.Parse(buf.ToArray(), new DevmemFragment[1]));
+    }
+
+    [Fact]
+    public void A_length_past_the_end_of_the_buffer_is_a_protocol_error()
+    {
+        var buf = new List<byte>();
+        PutDevmem(buf, ScmDevmemDmabuf, 0, 1, 1, 1);
+        var bytes = buf.ToArray();
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, 48);
+        Assert.Throws<DevmemProtocolException>(() => DevmemControlMessages.Parse(bytes, new DevmemFragment[1]));
+    }
+
+    [Fact]
+    public void More_fragments_than_room_is_reported_not_dropped()
+    {
+        var buf = new List<byte>();
+        PutDevmem(buf, ScmDevmemDmabuf, 0, 1, 1, 1);
+        PutDevmem(buf, ScmDevmemDmabuf, 0, 1, 2, 1);
+        Assert.Throws<DevmemProtocolException>(() => DevmemControlMessages.Parse(buf.ToArray(), new DevmemFragment[1]));
+    }
+
+    [Fact]
+    public void Truncated_and_random_buffers_raise_only_the_protocol_error()
+    {
+        var valid = new List<byte>();
+        PutDevmem(valid, ScmDevmemDmabuf, 4096, 1448, 3, 1);
+        PutDevmem(valid, ScmDevmemLinear, 0, 52, 0, 0);
+        PutOther(valid, 41, 25, 20);
+        byte[] whole = valid.ToArray();
+        for (int cut = 0; cut <= whole.Length; cut++)
+        {
+            ParseOrProtocolError(whole.AsSpan(0, cut).ToArray());
+        }
+
+        Gen.Byte.Array[0, 200].Sample(ParseOrProtocolError, iter: 5000, seed: "0N0XIzNsQ0O2");
+        Gen.Int[0, whole.Length - 1].Select(Gen.Byte, (i, b) => (i, b)).Array[1, 6].Sample(edits =>
+        {
+            var copy = (byte[])whole.Clone();
+            foreach (var (i, b) in edits)
+            {
+                copy[i] = b;
+            }
+
+            ParseOrProtocolError(copy);
+        }, iter: 5000, seed: "0N0XIzNsQ0O2");
+    }
+
+    private static void ParseOrProtocolError(byte[] bytes)
+    {
+        try
+        {
+            var s = DevmemControlMessages.Parse(bytes, new DevmemFragment[4]);
+            Assert.InRange(s.Fragments, 0, 4);
+        }
+        catch (DevmemProtocolException)
+        {
+        }
+    }
+}
