@@ -24,7 +24,7 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 
 # The NICs. virtio: two virtio-net devices on one qemu hub, eth0 and eth1 in PCI order (no udev
 # renames them). testnic: the project's software devmem NIC module creates eth0 and eth1 itself;
-# its dependencies come first in VM_NIC_MODULES (copied to tmpfs: insmod reads the whole file).
+# its dependencies come first in VM_NIC_MODULES (on the control share; copied to tmpfs first).
 if [ "$VM_NIC" = testnic ]; then
     n=0
     for m in "${VM_NIC_MODULES[@]}"; do

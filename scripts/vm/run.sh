@@ -78,9 +78,17 @@ for re in "${allow[@]}"; do
 done
 # init reads paths from a busybox sh file and the kernel's 9p mount: keep them plain.
 [[ $root =~ ^[A-Za-z0-9_./+-]+$ ]] || die "the checkout's path '$root' has characters the guest's init cannot take"
+# The guest mounts its own file systems over these: a checkout under one would be hidden.
+case "$(cd "$root" && pwd -P)/" in
+    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*) die "the checkout ($root) is under a directory the guest mounts its own file system on (/tmp, /run, /proc, /sys, /dev): move it elsewhere" ;;
+esac
 
-ensure_apt qemu-system-x86 busybox-static cpio xz-utils kmod iproute2 ethtool util-linux sudo ||
-    die "missing packages (see above)"
+# What the host needs (the guest runs the host's own ip, ethtool, python3, dotnet). One dpkg-query
+# for the usual case where everything is there; ensure_apt installs what is missing.
+need=(qemu-system-x86 busybox-static cpio xz-utils kmod iproute2 ethtool util-linux sudo)
+if [ "$(dpkg-query -W -f='${db:Status-Abbrev}\n' "${need[@]}" 2>/dev/null | grep -c '^ii')" -ne ${#need[@]} ]; then
+    ensure_apt "${need[@]}" || die "missing packages (see above)"
+fi
 
 # The kernel: resolved from the suite's metapackage, downloaded and unpacked once.
 read -r suite kver < <(vm_resolve "$series") && [ -n "${kver:-}" ] || die "cannot resolve the $series kernel (see above)"
@@ -141,6 +149,13 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 touch "$ctl/stdout" "$ctl/stderr"
 
+# The NIC modules go through the control share (the cache may be where the guest mounts a tmpfs).
+guest_nic_modules=()
+for i in "${!nic_modules[@]}"; do
+    cp "${nic_modules[$i]}" "$ctl/nic-$i.ko" || die "cannot copy ${nic_modules[$i]}"
+    guest_nic_modules+=("/tmp/vm-ctl/nic-$i.ko")
+done
+
 # decl NAME VALUE...: a bash array assignment that reads back exactly these values.
 decl() { local n=$1; shift; printf '%s=(' "$n"; [ $# -eq 0 ] || printf '%q ' "$@"; echo ')'; }
 {
@@ -166,7 +181,7 @@ genv+=("DEVMEM_ROOT=$root" "DEVMEM_VM_KERNEL=$series" "DEVMEM_VM_KVER=$kver" "DE
 {
     printf 'VM_ROOT=%q\n' "$root"
     echo "VM_NIC=$nic"
-    decl VM_NIC_MODULES "${nic_modules[@]}"
+    decl VM_NIC_MODULES "${guest_nic_modules[@]}"
     decl VM_NIC_PARAMS "${nic_params[@]}"
     decl VM_ENV "${genv[@]}"
     decl VM_CMD "$@"
@@ -179,7 +194,6 @@ qemu=(qemu-system-x86_64 -machine q35,accel=tcg -cpu max -smp "$cpus" -m "$memor
     -nodefaults -no-user-config -display none -vga none -no-reboot
     -serial "file:$ctl/console.log" -monitor none
     -kernel "$kdir/vmlinuz" -initrd "$initrd"
-    -append "console=ttyS0 quiet panic=-1 ${DEVMEM_VM_APPEND:-}"
     -virtfs "local,path=/,mount_tag=hostroot,readonly=on,$p9"
     -virtfs "local,path=$artifacts,mount_tag=artifacts,$p9"
     -virtfs "local,path=$ctl,mount_tag=ctl,$p9")
@@ -189,31 +203,64 @@ if [ "$nic" = virtio ]; then
     qemu+=(-netdev hubport,id=n0,hubid=0 -device virtio-net-pci,netdev=n0,mac=52:54:00:99:00:01,addr=0x8
         -netdev hubport,id=n1,hubid=0 -device virtio-net-pci,netdev=n1,mac=52:54:00:99:00:02,addr=0x9)
 fi
-verbose "starting qemu"
-
-# COMMAND's output comes out while it runs: the guest appends to files on the control share.
-tail -q -n +1 -f "$ctl/stdout" &
-t1=$!
-tail -q -n +1 -f "$ctl/stderr" >&2 &
-t2=$!
-timeout --kill-after=10 "$timeout" "${qemu[@]}" </dev/null >"$ctl/qemu.log" 2>&1 &
-qpid=$!
-wait "$qpid"
-qrc=$?
-qpid=""
-verbose "qemu exited ($qrc)"
-# Let tail print what is left, then stop it (tail -f never ends by itself).
-sleep 0.3
-kill "$t1" "$t2" 2>/dev/null
-wait "$t1" "$t2" 2>/dev/null
-t1="" t2=""
-
 show_console() {
     echo "vm: --- guest console (last 40 lines) ---" >&2
     tail -n 40 "$ctl/console.log" >&2
-    [ -s "$ctl/qemu.log" ] && { echo "vm: --- qemu ---" >&2; tail -n 20 "$ctl/qemu.log" >&2; }
+    # (qemu always warns that hub 0 has no host network: that is the point of it.)
+    grep -v "hub 0 is not connected to host network" "$ctl/qemu.log" | tail -n 20 | sed "1i vm: --- qemu ---" >&2
     [ -s "$ctl/setup.log" ] && { echo "vm: --- guest setup log ---" >&2; tail -n 20 "$ctl/setup.log" >&2; }
 }
+
+# boot ATTEMPT: runs qemu once. A guest that has not started guest.sh (its setup.log) within
+# $boot_timeout is stopped early: seen once under heavy host load, a TCG boot spun silently for
+# minutes. The kernel's console (a file, shown only when a run fails) is quiet on the first attempt
+# and verbose on the retry, so a boot that hangs twice shows where.
+boot_timeout=${DEVMEM_VM_BOOT_TIMEOUT:-120}
+[ "$boot_timeout" -lt "$timeout" ] || boot_timeout=$timeout
+boot() {
+    local attempt=$1 append="console=ttyS0 panic=-1" wpid
+    if [ "$attempt" -eq 1 ]; then append+=" quiet"; else append+=" loglevel=7"; fi
+    rm -f "$ctl"/{setup.log,init-error,status,uname,dmesg,console.log,qemu.log,boot-hung}
+    : >"$ctl/stdout"; : >"$ctl/stderr"
+    verbose "starting qemu (attempt $attempt)"
+    timeout --kill-after=10 "$timeout" "${qemu[@]}" -append "$append ${DEVMEM_VM_APPEND:-}" \
+        </dev/null >"$ctl/qemu.log" 2>&1 &
+    qpid=$!
+    # COMMAND's output comes out while it runs: the guest appends to files on the control share;
+    # tail follows them and, once qemu is gone (--pid, checked every 0.1 s), reads to the end and stops.
+    tail -q -s 0.1 --pid="$qpid" -n +1 -f "$ctl/stdout" &
+    t1=$!
+    tail -q -s 0.1 --pid="$qpid" -n +1 -f "$ctl/stderr" >&2 &
+    t2=$!
+    (
+        trap 'kill $sp 2>/dev/null; exit 0' TERM
+        sleep "$boot_timeout" &
+        sp=$!
+        wait $sp
+        [ -e "$ctl/setup.log" ] || { : >"$ctl/boot-hung"; kill "$qpid"; }
+    ) 2>/dev/null &
+    wpid=$!
+    wait "$qpid"
+    qrc=$?
+    qpid=""
+    kill "$wpid" 2>/dev/null
+    wait "$wpid" 2>/dev/null
+    verbose "qemu exited ($qrc)"
+    wait "$t1" "$t2"
+    t1="" t2=""
+}
+boot 1
+if [ -e "$ctl/boot-hung" ]; then
+    echo "vm: the guest did not reach its setup within $boot_timeout s (DEVMEM_VM_BOOT_TIMEOUT); last console lines:" >&2
+    tail -n 5 "$ctl/console.log" | sed 's/^/vm:   /' >&2
+    echo "vm: booting again (attempt 2, verbose console)" >&2
+    boot 2
+    if [ -e "$ctl/boot-hung" ]; then
+        echo "vm: TIMEOUT: the guest ($kver) did not boot, twice, within $boot_timeout s" >&2
+        show_console
+        exit 124
+    fi
+fi
 
 # The kernel log: saved, then searched for splats.
 stamp=$(date -u +%Y%m%dT%H%M%SZ)

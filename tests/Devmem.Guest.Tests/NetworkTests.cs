@@ -51,16 +51,29 @@ public sealed class NetworkTests(ITestOutputHelper output)
         Assert.Contains("10.99.0.1/24", addrs);
         Assert.Contains("fd99::1/64", addrs);
 
-        // /sys/class/net/eth0/device is the virtio device; its driver link names the bound driver.
-        var driver = Path.GetFileName(new DirectoryInfo("/sys/class/net/eth0/device/driver").ResolveLinkTarget(true)!.FullName);
-        output.WriteLine($"eth0 driver: {driver}");
+        // Virtio-net PCI functions: vendor 0x1af4, device 0x1000 (transitional) or 0x1041 (modern)
+        // (virtio spec 1.2, 4.1.2.1). qemu's 9p shares are 0x1009, not counted.
+        var virtioNics = Directory.GetDirectories("/sys/bus/pci/devices").Count(d =>
+            File.ReadAllText(Path.Combine(d, "vendor")).Trim() == "0x1af4" &&
+            File.ReadAllText(Path.Combine(d, "device")).Trim() is "0x1000" or "0x1041");
+        // sysfs links (readlink): eth0/device/subsystem ends in the bus (virtio, platform), .../driver in
+        // the driver's name.
+        static string LinkName(string path) => Path.GetFileName(new DirectoryInfo(path).LinkTarget) ?? "(none)";
+        var bus = LinkName("/sys/class/net/eth0/device/subsystem");
+        output.WriteLine($"eth0 bus: {bus}; virtio-net PCI functions: {virtioNics}");
         if (Guest.Nic == "virtio")
         {
-            Assert.Equal("virtio_net", driver);
+            Assert.Equal(2, virtioNics);
+            // eth0's device is the virtio device; its driver link names the bound driver.
+            Assert.Equal("virtio", bus);
+            Assert.Equal("virtio_net", LinkName("/sys/class/net/eth0/device/driver"));
         }
         else
         {
-            Assert.NotEqual("virtio_net", driver);
+            // --nic testnic: the software NIC's netdevs and no virtio NIC at all.
+            Assert.Equal("testnic", Guest.Nic);
+            Assert.Equal(0, virtioNics);
+            Assert.NotEqual("virtio", bus);
         }
     }
 
