@@ -60,6 +60,11 @@ for proj in tests/*/*.csproj; do
     run_xunit "host-$name" "$exe"
 done
 
+# What the ABI test covered (header sets; structs, fields, constants) into the log.
+if [ -f "$results/host-Devmem.Abi.Tests.xml" ]; then
+    grep -o 'checked against linux-libc-dev[^<]*' "$results/host-Devmem.Abi.Tests.xml" | sed 's/^/    ABI /' >&2
+fi
+
 # Kernel-dependent projects inside the VM guests (both kernels), when the harness is present.
 if [ -x scripts/vm/run.sh ]; then
     for proj in tests/*.Guest.Tests/*.csproj; do
