@@ -39,7 +39,7 @@ run_xunit() {
     "$@" -noLogo -noColor -result-xml "$results/$name.xml" >"$results/$name.log" 2>&1
     local rc=$?
     # vm: lines are the VM harness's (the guest's kernel version, a kernel splat, a timeout).
-    grep -E "^\s+\[(FAIL|SKIP)\]|Total:|^vm: " "$results/$name.log" | head -n 60 >&2
+    grep -E "\[(FAIL|SKIP)\]\s*$|Total:|^vm: " "$results/$name.log" | head -n 60 >&2
     if [ ! -s "$results/$name.xml" ]; then
         log "$name produced no results (exit $rc); last lines:"
         tail -n 20 "$results/$name.log" >&2

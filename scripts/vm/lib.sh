@@ -84,8 +84,13 @@ _vm_module_file() {
     local kver=$1 name=${2//-/_} mdir=$VM_CACHE/$1/pkg/usr/lib/modules/$1 f
     f=$(awk -F'\t' -v n="$name" '$1 == n { print $2; exit }' "$VM_CACHE/$kver/modules.index")
     if [ -n "$f" ]; then echo "$mdir/$f"; return 0; fi
-    # modules.builtin lists built-in modules by path (kernel/fs/9p/9p.ko).
-    if grep -qE "/(${name}|${name//_/-})\.ko\$" "$mdir/modules.builtin" 2>/dev/null; then return 0; fi
+    # modules.builtin lists built-in tristate modules by path (kernel/fs/9p/9p.ko);
+    # modules.builtin.modinfo has "NAME.KEY=VALUE" strings for every built-in with module info,
+    # bool options such as CONFIG_UDMABUF included.
+    if grep -qE "/(${name}|${name//_/-})\.ko\$" "$mdir/modules.builtin" 2>/dev/null ||
+        tr '\0' '\n' <"$mdir/modules.builtin.modinfo" 2>/dev/null | grep -q "^${name}\."; then
+        return 0
+    fi
     _vm_err "kernel $kver has no module '$name' (neither a .ko in the package nor in modules.builtin)"
     return 1
 }
@@ -115,7 +120,9 @@ vm_modules() {
                 *) cp "$f" "$mods/$name.tmp$$.ko" ;;
             esac || { _vm_err "cannot decompress $f"; return 1; }
             deps=$(modinfo -F depends "$mods/$name.tmp$$.ko") || { _vm_err "modinfo cannot read $f"; return 1; }
-            mv "$mods/$name.tmp$$.ko" "$mods/$name.ko" && echo "$deps" >"$mods/$name.deps" || return 1
+            # Each file appears whole (tmp + rename): other runs share the cache.
+            echo "$deps" >"$mods/$name.deps.tmp$$" && mv "$mods/$name.tmp$$.ko" "$mods/$name.ko" &&
+                mv "$mods/$name.deps.tmp$$" "$mods/$name.deps" || return 1
         fi
         read -r deps <"$mods/$name.deps"
         for d in ${deps//,/ }; do _vm_visit "$d" || return 1; done
