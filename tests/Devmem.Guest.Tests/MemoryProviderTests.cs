@@ -196,13 +196,16 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
         }
         Assert.False(original.DmabufHandle.IsClosed);
 
-        var mine = new SafeDmabufHandle(original.DmabufHandle.DangerousGetFd(), ownsHandle: false);
-        SafeDmabufHandle taken = ImportedDmabufMemory.Import(mine, DmabufOwnership.Duplicate).DmabufHandle;
-        // Take: the caller's handle is disposed by the import; the import's copy lives on.
-        using ImportedDmabufMemory took = ImportedDmabufMemory.Import(taken, DmabufOwnership.Take);
-        Assert.True(taken.IsClosed);
+        // Take: the caller's handle (here a borrowed view of the original's fd, dup'ed into one the
+        // caller owns) is disposed by the import; the import's own copy lives on.
+        using var borrowed = new SafeDmabufHandle(original.DmabufHandle.DangerousGetFd(), ownsHandle: false);
+        SysResult copy = Libc.fcntl(borrowed.DangerousGetFd(), linux_fcntl.F_DUPFD_CLOEXEC, 0);
+        Assert.False(copy.IsError, copy.ToString());
+        var callers = new SafeDmabufHandle(copy.Int32, ownsHandle: true);
+        using ImportedDmabufMemory took = ImportedDmabufMemory.Import(callers, DmabufOwnership.Take);
+        Assert.True(callers.IsClosed);
         Assert.Equal(original.Inode, took.Inode);
-        mine.Dispose();
+        Assert.Equal(2, FdsWithInode(original.Inode).Count); // the original's fd and the import's
     }
 
     [Fact]

@@ -140,8 +140,8 @@ public sealed unsafe class CudaMemory : DeviceMemory
     private protected override void ReleaseProviderState(bool disposing)
     {
         // After the dma-buf fd is closed (base class): free the allocation in its context, then drop our
-        // reference on the primary context. From a finalizer too: the driver calls are thread-agnostic
-        // once the context is made current on the calling thread.
+        // reference on the primary context. Only Dispose gets here (DeviceMemory has no finalizer): memory
+        // that is never disposed stays allocated until the process exits, when the driver frees it.
         if (_released)
         {
             return;
