@@ -12,7 +12,7 @@ internal static class Program
     private const string Usage = """
         Usage: ncdevmem -f IFNAME [-l] -s ADDR -p PORT [-c ADDR] [-v N] [-t START] [-q COUNT]
                         [-z CHUNK] [-n] [-L] [-b SIZE] [--provider P] [--fallback never|copy] [--json]
-               ncdevmem --demo
+               ncdevmem --demo [--json] [--demo-bytes SIZE]
                ncdevmem --help
 
         A C# ncdevmem: devmem TCP (receive into a dma-buf) with the kernel selftest's flags.
@@ -22,7 +22,8 @@ internal static class Program
                                     (devmem TX is not built yet)
           -l -s ADDR -p PORT        server: not built yet in this version (exits 2)
           -f IFNAME alone           bind self-tests: not built yet in this version (exits 2)
-          --demo                    loopback demo: not built yet in this version (exits 2)
+          --demo                    loopback demo: server and client in one process, 1 GiB received
+                                    by copy into the best memory provider and validated
 
         Options (kernel ncdevmem's):
           -f IFNAME   network interface (required)
@@ -39,6 +40,7 @@ internal static class Program
           --provider auto|udmabuf|dma-heap|cuda[:N]|memfd   dma-buf provider (default auto)
           --fallback never|copy     copy when zero copy is impossible (default never)
           --json                    print a JSON summary on stdout at the end
+          --demo-bytes SIZE         how much the demo moves (default 1G; K, M, G suffixes)
           --help                    this text
 
         Exit status: 0 success, 1 failure, 2 bad usage.
@@ -66,11 +68,11 @@ internal static class Program
                 Mode.Client => Client.Run(options),
                 Mode.Server => NotBuilt("the server (-l)"),
                 Mode.SelfTest => NotBuilt("the bind self-tests (-f without -s/-c)"),
-                Mode.Demo => NotBuilt("the --demo mode"),
+                Mode.Demo => Demo.Run(options),
                 _ => 2,
             };
         }
-        catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException)
+        catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException or Devmem.Memory.DmabufException)
         {
             Console.Error.WriteLine($"ncdevmem: {e.Message}");
             return 1;

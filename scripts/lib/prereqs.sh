@@ -14,11 +14,11 @@ ensure_apt() {
         return 1
     fi
     if [ -z "$_apt_updated" ]; then
-        apt-get update -q >/dev/null 2>&1 || { echo "prereqs: apt-get update failed" >&2; return 1; }
+        apt-get -o DPkg::Lock::Timeout=300 update -q >/dev/null 2>&1 || { echo "prereqs: apt-get update failed" >&2; return 1; }
         _apt_updated=1
     fi
     echo "prereqs: installing ${missing[*]}" >&2
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y -q --no-install-recommends "${missing[@]}" >/dev/null 2>&1 || {
         echo "prereqs: apt-get install ${missing[*]} failed" >&2
         return 1
     }

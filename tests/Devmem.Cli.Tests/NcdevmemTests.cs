@@ -45,14 +45,38 @@ public class NcdevmemTests
         }
 
         Assert.Contains("not built yet", stdout, StringComparison.Ordinal);
+        Assert.Contains("--demo-bytes", stdout, StringComparison.Ordinal);
     }
 
     [Fact]
-    public void Demo_says_plainly_it_is_not_built_yet_and_exits_2()
+    public void Demo_moves_one_GiB_validated_and_explains_why_it_is_not_zero_copy()
     {
-        var (code, _, stderr) = Cli.Run("ncdevmem", null, "--demo");
-        Assert.Equal(2, code);
-        Assert.Contains("not built yet", stderr, StringComparison.Ordinal);
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", null, "--demo");
+        Assert.True(code == 0, stderr);
+        Assert.Contains("1073741824 bytes (1024 MiB) received and validated", stdout, StringComparison.Ordinal);
+        Assert.Contains("mode: copy fallback", stdout, StringComparison.Ordinal);
+        Assert.Contains("why not zero copy: loopback has no NIC RX queue", stdout, StringComparison.Ordinal);
+
+        // This host's kernel has no udmabuf (CONFIG_UDMABUF unset): the explanation says so.
+        if (!File.Exists("/dev/udmabuf"))
+        {
+            Assert.Contains("✗ Udmabuf: open /dev/udmabuf: ENOENT", stdout, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public void Demo_json_summary_is_one_object_on_stdout()
+    {
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", null, "--demo", "--json", "--demo-bytes", "64M");
+        Assert.True(code == 0, stderr);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        var root = doc.RootElement;
+        Assert.Equal("copy", root.GetProperty("mode").GetString());
+        Assert.False(root.GetProperty("zero_copy").GetBoolean());
+        Assert.Equal(64L << 20, root.GetProperty("bytes").GetInt64());
+        Assert.Equal(0, root.GetProperty("validation_errors").GetInt64());
+        Assert.True(root.GetProperty("fragments").GetInt64() > 0);
+        Assert.True(root.GetProperty("throughput_bytes_per_second").GetInt64() > 0);
     }
 
     [Theory]

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Devmem.Interop;
+using Devmem.Memory;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -29,6 +30,13 @@ namespace Devmem.Receive;
 /// socket makes the kernel free all of its tokens (net/ipv4/tcp.c <c>tcp_release_user_frags</c>).
 /// Not thread-safe: one receiver at a time.
 /// </para>
+/// <para>
+/// Copy fallback (<see cref="CreateCopyFallback"/>): where zero copy is impossible (no dma-buf provider,
+/// a NIC that cannot bind, a binding that failed), the same <see cref="Receive"/> copies the payload with
+/// a plain <c>recvmsg</c> straight into a ring of slots in the provider's memory (a udmabuf's mapping, or
+/// host memory) and hands out the same <see cref="DevmemFragment"/>s: the token is a slot, released the
+/// same way, and a slot is reused only after its release. <see cref="IsZeroCopy"/> says which mode is live.
+/// </para>
 /// </remarks>
 public sealed partial class DevmemSocket : IDisposable
 {
@@ -42,6 +50,7 @@ public sealed partial class DevmemSocket : IDisposable
     private readonly TokenSet _held = new();
     private readonly uint[] _pending = new uint[AutoFlushThreshold];
     private readonly dmabuf_token[] _batch = new dmabuf_token[TokenRanges.MaxRangesPerCall];
+    private readonly CopyRing? _copy;
     private byte[] _control = [];
     private int _pendingCount;
     private bool _disposed;
@@ -61,8 +70,54 @@ public sealed partial class DevmemSocket : IDisposable
         _logger = logger ?? NullLogger.Instance;
     }
 
+    private DevmemSocket(Socket socket, CopyRing copy, ILogger? logger)
+        : this(socket, logger)
+    {
+        _copy = copy;
+    }
+
     /// <summary>The wrapped socket.</summary>
     public Socket Socket => _socket;
+
+    /// <summary>
+    /// True when payload arrives by zero copy (the NIC writes into the bound dma-buf); false in the copy
+    /// fallback, where each receive copies into the provider's memory.
+    /// </summary>
+    public bool IsZeroCopy => _copy is null;
+
+    /// <summary>In the copy fallback, why zero copy was not possible; null in zero-copy mode.</summary>
+    public string? FallbackReason => _copy?.Reason;
+
+    /// <summary>
+    /// Wraps a connected TCP socket in copy-fallback mode: each receive copies payload into
+    /// <paramref name="memory"/>, used as a ring of <paramref name="slotSize"/>-byte slots, and returns
+    /// fragments into it (their <see cref="DevmemFragment.DmabufId"/> is 0). Logs one warning with
+    /// <paramref name="reason"/>.
+    /// </summary>
+    /// <param name="socket">The connected socket; it stays owned by the caller.</param>
+    /// <param name="memory">Memory with a CPU mapping (udmabuf, dma-heap, host memory); stays owned by the
+    /// caller and must outlive this object.</param>
+    /// <param name="reason">Why zero copy was not possible, for the log and <see cref="FallbackReason"/>.</param>
+    /// <param name="slotSize">Bytes per slot (one fragment at most this long); a multiple of 4096.</param>
+    /// <param name="logger">Where to log; none by default.</param>
+    public static DevmemSocket CreateCopyFallback(Socket socket, DeviceMemory memory, string reason, int slotSize = 64 * 1024, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentException.ThrowIfNullOrEmpty(reason);
+        if (!memory.HasCpuMapping)
+        {
+            throw new ArgumentException($"The copy fallback needs memory mapped into the process; {memory.Kind} memory is not.", nameof(memory));
+        }
+
+        if (slotSize <= 0 || slotSize % 4096 != 0 || slotSize > memory.Size)
+        {
+            throw new ArgumentOutOfRangeException(nameof(slotSize), slotSize, $"A slot is a positive multiple of 4096 bytes, at most the memory's {memory.Size} bytes.");
+        }
+
+        var ds = new DevmemSocket(socket, new CopyRing(memory, slotSize, reason), logger);
+        LogFallback(ds._logger, reason, memory.Kind.ToString(), memory.Size);
+        return ds;
+    }
 
     /// <summary>Tokens received and not yet given back to the kernel (held by the application or pending release).</summary>
     public long OutstandingTokens => _held.Count + _pendingCount;
@@ -142,6 +197,12 @@ public sealed partial class DevmemSocket : IDisposable
                 continue;
             }
 
+            if (_copy is not null)
+            {
+                _copy.Free(f.Token);
+                continue;
+            }
+
             _pending[_pendingCount++] = f.Token;
             if (_pendingCount == _pending.Length)
             {
@@ -168,6 +229,17 @@ public sealed partial class DevmemSocket : IDisposable
     {
         if (_disposed)
         {
+            return;
+        }
+
+        if (_copy is not null)
+        {
+            if (_held.Count > 0)
+            {
+                LogLeak(_logger, (int)Math.Min(_held.Count, int.MaxValue));
+            }
+
+            _disposed = true;
             return;
         }
 
@@ -297,6 +369,11 @@ public sealed partial class DevmemSocket : IDisposable
             throw new ArgumentException("The linear buffer is the iov and caps each receive: it cannot be empty.", nameof(linear));
         }
 
+        if (_copy is not null)
+        {
+            return TryReceiveCopy(fragments, nonBlocking, out result);
+        }
+
         int controlLength = checked(fragments.Length * DevmemControlMessages.SpacePerFragment);
         if (_control.Length < controlLength)
         {
@@ -407,6 +484,95 @@ public sealed partial class DevmemSocket : IDisposable
         return true;
     }
 
+    private unsafe bool TryReceiveCopy(Span<DevmemFragment> fragments, bool nonBlocking, out DevmemReceiveResult result)
+    {
+        var ring = _copy!;
+        int k = Math.Min(Math.Min(fragments.Length, ring.FreeCount), CopyRing.MaxSlotsPerReceive);
+        if (k == 0)
+        {
+            throw new InvalidOperationException(
+                $"All {ring.SlotCount} copy slots are held: release fragments before receiving more (each fragment holds its slot until released).");
+        }
+
+        Span<int> slots = stackalloc int[CopyRing.MaxSlotsPerReceive];
+        iovec* iov = stackalloc iovec[CopyRing.MaxSlotsPerReceive];
+        byte* basePtr = ring.Memory.DangerousGetPointer();
+        for (int i = 0; i < k; i++)
+        {
+            slots[i] = ring.Take();
+            iov[i] = new iovec { iov_base = basePtr + ((long)slots[i] * ring.SlotSize), iov_len = (nuint)ring.SlotSize };
+        }
+
+        int flags = nonBlocking ? sys_socket.MSG_DONTWAIT : 0;
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        SysResult r;
+        ring.Memory.BeginCpuAccess(CpuAccess.Write);
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            msghdr msg = default;
+            for (int attempt = 0; ; attempt++)
+            {
+                msg.msg_iov = iov;
+                msg.msg_iovlen = (nuint)k;
+                r = Libc.recvmsg(fd, &msg, flags);
+                if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
+                {
+                    break;
+                }
+            }
+        }
+        finally
+        {
+            ring.Memory.EndCpuAccess(CpuAccess.Write);
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        int received = r.IsError ? 0 : r.Int32;
+        int used = (received + ring.SlotSize - 1) / ring.SlotSize;
+        for (int i = k - 1; i >= used; i--)
+        {
+            ring.Give(slots[i]);
+        }
+
+        if (r.IsError)
+        {
+            if (r.Errno == Errno.EAGAIN)
+            {
+                result = default;
+                return false;
+            }
+
+            throw new DevmemException("recvmsg (copy fallback)", r.Errno, null);
+        }
+
+        if (received == 0)
+        {
+            result = new DevmemReceiveResult(0, 0, 0, 0, 0, endOfStream: true);
+            return true;
+        }
+
+        int left = received;
+        for (int i = 0; i < used; i++)
+        {
+            int len = Math.Min(left, ring.SlotSize);
+            uint token = (uint)slots[i] + 1;
+            fragments[i] = new DevmemFragment(0, (ulong)slots[i] * (ulong)ring.SlotSize, (uint)len, token);
+            _held.Add(token);
+            left -= len;
+        }
+
+        DevmemMetrics.Fragments.Add(used);
+        DevmemMetrics.DmabufBytes.Add(received);
+        result = new DevmemReceiveResult(used, received, 0, 0, 0, endOfStream: false);
+        return true;
+    }
+
     private unsafe void WaitReadable()
     {
         bool added = false;
@@ -450,6 +616,9 @@ public sealed partial class DevmemSocket : IDisposable
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "SO_DEVMEM_DONTNEED freed {Freed} of {Count} tokens: the kernel did not hold the others for this socket")]
     private static partial void LogShortfall(ILogger logger, int count, int freed);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Devmem zero copy is not possible ({Reason}); receiving by copy into {Provider} memory ({Size} bytes) instead")]
+    private static partial void LogFallback(ILogger logger, string reason, string provider, long size);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Socket closed before the devmem socket was disposed: the kernel freed its tokens with it")]
     private static partial void LogClosedBeforeDispose(ILogger logger);
