@@ -252,7 +252,11 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
         return b;
     }
 
-    /// <summary>fds whose fdinfo "ino:" is <paramref name="ino"/> (a dma-buf's link target is not unique).</summary>
+    /// <summary>
+    /// dma-buf fds whose fdinfo "ino:" is <paramref name="ino"/> (a dma-buf's link target is not unique).
+    /// Only dma-bufs (fdinfo has "exp_name:"): inode numbers are per file system, so the memfd behind a
+    /// udmabuf (shmem) can have the same number as the dma-buf itself — seen intermittently in both kernels.
+    /// </summary>
     private static List<string> FdsWithInode(ulong ino)
     {
         var found = new List<string>();
@@ -260,7 +264,9 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
         {
             try
             {
-                if (File.ReadAllLines(f).Any(l => l == "ino:\t" + ino.ToString(CultureInfo.InvariantCulture)))
+                string[] lines = File.ReadAllLines(f);
+                if (lines.Any(l => l == "ino:\t" + ino.ToString(CultureInfo.InvariantCulture))
+                    && lines.Any(l => l.StartsWith("exp_name:", StringComparison.Ordinal)))
                 {
                     found.Add(f);
                 }
