@@ -1030,6 +1030,9 @@ static struct net_device *tn_create(struct device *parent)
 #if TN_KERNEL_7
 	/* TX frags may be dma-buf net_iovs: tn_frag_va() reads them. */
 	dev->netmem_tx = NETMEM_TX_DMA;
+	/* bind-rx checks the core's copy of the setting (dev->cfg), not ours. */
+	if (header_split)
+		dev->cfg->hds_config = ETHTOOL_TCP_DATA_SPLIT_ENABLED;
 #endif
 	eth_hw_addr_random(dev);
 	netif_carrier_off(dev);

@@ -1,0 +1,176 @@
+#!/bin/bash
+# The testnic checks, inside a VM guest started by scripts/checks/testnic.sh through
+#   scripts/vm/run.sh --kernel K --nic testnic -- scripts/checks/lib/testnic-guest.sh ...
+# (eth0 10.99.0.1 in the root namespace, eth1 10.99.0.2 in namespace "peer", both testnic).
+#
+#   testnic-guest.sh SERIES NCDEVMEM YNLTREE TRIXIE MIB
+#     SERIES    6.12 or latest (labels, and which ncdevmem dialect)
+#     NCDEVMEM  the kernel's own ncdevmem for this kernel (static)
+#     YNLTREE   a kernel tree holding tools/net/ynl and Documentation/netlink/specs
+#     TRIXIE    the trixie build chroot (its ethtool runs here, see below)
+#     MIB       how much the server must receive validated
+#
+# Prints one line "RESULT FAILED PASSED SKIPPED label" per check on stdout; details on stderr.
+# The oracle is the kernel's own tooling: ncdevmem (its exit status and validation), the YNL CLI
+# (queue-get), ethtool. Nothing here decides by itself that devmem worked.
+set -uo pipefail
+series=$1 ncdevmem=$2 ynl=$3 trixie=$4 mib=$5
+
+# 6.12's ncdevmem runs `sudo ethtool -G IF tcp-data-split on|off`, which the machine's bookworm
+# ethtool (6.1) does not know. Trixie's ethtool does: in a private mount namespace it is bound over
+# /usr/sbin/ethtool, so the real sudo runs it (sudo resets PATH, a wrapper earlier in PATH would
+# not be seen). Everything below, state snapshots included, sees that one ethtool.
+if [ -z "${TN_GUEST_NS:-}" ]; then
+    TN_GUEST_NS=1 exec unshare -m --propagation private "$0" "$@"
+fi
+printf '#!/bin/sh\nexec chroot %s /usr/sbin/ethtool "$@"\n' "$trixie" >/tmp/ethtool
+chmod +x /tmp/ethtool
+mount --bind /tmp/ethtool /usr/sbin/ethtool || { echo "RESULT 1 0 0 $series: cannot bind trixie's ethtool over /usr/sbin/ethtool"; exit 1; }
+
+label=$(uname -r | cut -d. -f1,2)       # 6.12, 7.3: the kernel the guest really runs
+pass() { echo "RESULT 0 1 0 $label: $*"; }
+fail() { echo "RESULT 1 0 0 $label: $*"; }
+log() { echo "[guest $(cut -d' ' -f1 /proc/uptime)s] $*" >&2; }
+ifindex=$(cat /sys/class/net/eth0/ifindex)
+pattern=$(printf '\001\002\003\004\005\006')
+
+nic_state() {
+    local o
+    for o in -l -g -x -n; do ethtool "$o" eth0; done
+    ethtool -k eth0 | grep ntuple
+}
+
+# The queues of eth0 that the kernel reports bound to a dma-buf, as "QUEUE:DMABUF-ID ...".
+bound_queues() {
+    PYTHONPATH=$ynl/tools/net/ynl /usr/bin/python3 "$ynl/tools/net/ynl/pyynl/cli.py" \
+        --spec "$ynl/Documentation/netlink/specs/netdev.yaml" --no-schema --dump queue-get --output-json |
+        /usr/bin/python3 -c '
+import json, sys
+qs = json.load(sys.stdin)
+print(" ".join("%d:%d" % (q["id"], q["dmabuf"]) for q in qs
+               if q["ifindex"] == int(sys.argv[1]) and q.get("type") == "rx" and "dmabuf" in q))' "$ifindex"
+}
+
+# Start an ncdevmem server on eth0 (args after PORT); wait until it listens. Sets $srv.
+start_server() {
+    local port=$1 i
+    shift
+    "$ncdevmem" -l -f eth0 -s 10.99.0.1 -p "$port" "$@" >/tmp/srv.out 2>/tmp/srv.err &
+    srv=$!
+    for i in $(seq 600); do
+        grep -q "Waiting or connection" /tmp/srv.err && return 0
+        kill -0 "$srv" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "ncdevmem server did not come up; its stderr:"
+    tail -n 20 /tmp/srv.err >&2
+    return 1
+}
+
+case "$series" in
+    6.12) sargs=(-t 2 -q 2) ;;     # 6.12's defaults are queue 8, 8 queues; testnic has 4
+    *) sargs=() ;;
+esac
+before=$(nic_state)
+log "NIC state before:"$'\n'"$before"
+
+# 1. Bind self-tests (7.x: no -s/-c; 6.12 runs them before every server, see 2.)
+if [ "$series" != 6.12 ]; then
+    if "$ncdevmem" -f eth0 >/tmp/self.out 2>/tmp/self.err; then
+        pass "ncdevmem bind self-tests passed (exit 0)"
+    else
+        fail "ncdevmem bind self-tests: exit $?: $(grep -v '^Running\|^setting' /tmp/self.err | tail -n 3 | tr '\n' ' ')"
+    fi
+fi
+
+# 2. RX: the kernel's ncdevmem server receives MIB validated from netcat in namespace "peer".
+rc=1
+if start_server 5201 -v 7 "${sargs[@]}"; then
+    [ "$series" = 6.12 ] && pass "ncdevmem bind self-tests passed (6.12 runs them before its server)"
+    q=$(bound_queues)
+    if [ -n "$q" ]; then pass "YNL queue-get shows eth0 queue(s) bound while serving: $q"; else fail "YNL queue-get shows no dmabuf on eth0 while ncdevmem serves"; fi
+    log "sending $mib MiB from namespace peer"
+    t0=$(date +%s)
+    if [ "$series" = 6.12 ]; then
+        # 6.12's validation expects the period's last byte as 0 where 7.x expects '\n'.
+        yes "$pattern" | head -c "$((mib << 20))" | tr '\n' '\0' | ip netns exec peer nc -N 10.99.0.1 5201
+    else
+        yes "$pattern" | head -c "$((mib << 20))" | ip netns exec peer nc -N 10.99.0.1 5201
+    fi
+    wait "$srv"
+    rc=$?
+    t1=$(date +%s)
+    nval=$(grep -c "Validated buffer" /tmp/srv.out)
+    if [ "$rc" = 0 ] && grep -q "client exited" /tmp/srv.err && ! grep -q "Failed validation" /tmp/srv.out /tmp/srv.err; then
+        pass "ncdevmem server received $mib MiB validated ($nval buffers, $((t1 - t0)) s, exit 0)"
+    else
+        fail "ncdevmem server: exit $rc after $((t1 - t0)) s: $(tail -n 3 /tmp/srv.err | tr '\n' ' ')"
+    fi
+else
+    [ "$series" = 6.12 ] && fail "ncdevmem bind self-tests or setup failed: $(tail -n 3 /tmp/srv.err | tr '\n' ' ')"
+    fail "ncdevmem server did not start"
+fi
+q=$(bound_queues)
+if [ -z "$q" ]; then pass "YNL queue-get shows no dmabuf on eth0 after the server exited"; else fail "still bound after the server exited: $q"; fi
+
+# 3. TX (7.x): the kernel's ncdevmem client sends from a dma-buf over eth1 (devmem TX) to the server.
+if [ "$series" != 6.12 ]; then
+    if start_server 5202 -v 7; then
+        lines=2000
+        if yes "$pattern" | head -n "$lines" |
+            ip netns exec peer "$ncdevmem" -f eth1 -s 10.99.0.1 -p 5202 >/tmp/cli.out 2>/tmp/cli.err &&
+            grep -q "ncdevmem: tx ok" /tmp/cli.err /tmp/cli.out; then
+            wait "$srv"
+            rc=$?
+            if [ "$rc" = 0 ] && ! grep -q "Failed validation" /tmp/srv.out /tmp/srv.err; then
+                pass "ncdevmem client -> server over devmem TX: $lines lines, $(grep -c 'tx complete' /tmp/cli.out /tmp/cli.err | awk -F: '{s+=$2} END {print s}') completions, validated, both exit 0"
+            else
+                fail "devmem TX: server exit $rc: $(tail -n 3 /tmp/srv.err | tr '\n' ' ')"
+            fi
+        else
+            fail "devmem TX: ncdevmem client failed: $(tail -n 3 /tmp/cli.err | tr '\n' ' ')"
+            kill "$srv" 2>/dev/null
+            wait "$srv" 2>/dev/null
+        fi
+    else
+        fail "devmem TX: ncdevmem server did not start"
+    fi
+fi
+
+# 4. NIC state. 7.x's ncdevmem restores what it changed; 6.12's does not (it has no cleanup): it
+# leaves its flow rule, RSS "equal" and header split on. Those are undone here, and what must
+# then be identical is the rest (channels, rings, the RSS table) and that the undo works.
+if [ "$series" = 6.12 ]; then
+    for id in $(ethtool -n eth0 | awk '/^Filter:/ {print $2}'); do ethtool -N eth0 delete "$id"; done
+    ethtool -X eth0 default
+    ethtool -G eth0 tcp-data-split off
+fi
+after=$(nic_state)
+if [ "$before" = "$after" ]; then
+    pass "NIC state (ethtool -l -g -x -n, ntuple) identical before and after$([ "$series" = 6.12 ] && echo " (after undoing 6.12 ncdevmem's leftovers)")"
+else
+    fail "NIC state changed: $(diff <(echo "$before") <(echo "$after") | grep '^[<>]' | head -n 6 | tr '\n' ' ')"
+fi
+
+# 5. Unloading while a binding is open: rmmod with a server bound (and not yet connected), then
+# end the server (its netlink socket closes and the kernel frees the binding against our parent
+# device), then load the module again. The harness fails the run on any kernel splat.
+if start_server 5203 "${sargs[@]}"; then
+    q=$(bound_queues)
+    if rmmod testnic; then
+        kill "$srv"
+        wait "$srv" 2>/dev/null
+        sleep 1
+        if [ ! -e /sys/class/net/eth0 ]; then
+            pass "rmmod while bound ($q), then unbind by closing the netlink socket: module gone"
+        else
+            fail "eth0 still exists after rmmod"
+        fi
+    else
+        fail "rmmod testnic while bound failed"
+        kill "$srv"
+    fi
+else
+    fail "unload test: ncdevmem server did not start"
+fi
+exit 0
