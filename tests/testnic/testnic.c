@@ -12,7 +12,7 @@
  * NIC whose driver supports devmem. See docs/testnic.md in the project.
  *
  * Supported kernels: 6.12 (LTS) and 7.x. Where their APIs differ the code
- * says TN_KERNEL_7.
+ * says TN_KERNEL_7 (set by Kbuild from the kernel version).
  */
 
 #include <linux/dma-direct.h>
@@ -32,7 +32,6 @@
 #include <linux/tcp.h>
 #include <linux/udp.h>
 #include <linux/unaligned.h>
-#include <linux/version.h>
 #include <net/checksum.h>
 #include <net/dsfield.h>
 #include <net/ip6_checksum.h>
@@ -40,10 +39,7 @@
 #include <net/netdev_rx_queue.h>
 #include <net/page_pool/helpers.h>
 
-#define TN_KERNEL_7 (LINUX_VERSION_CODE >= KERNEL_VERSION(7, 0, 0))
-#if !TN_KERNEL_7 && LINUX_VERSION_CODE < KERNEL_VERSION(6, 12, 0)
-#error "testnic needs Linux 6.12 or 7.x"
-#endif
+/* TN_KERNEL_7 (0 for 6.12, 1 for 7.x) comes from Kbuild. */
 
 #define TN_MAX_QUEUES	16
 #define TN_INDIR_SIZE	128
@@ -810,8 +806,11 @@ static int tn_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 	err = netif_set_real_num_tx_queues(dev, ch->tx_count);
 	if (err)
 		return err;
-	for (i = ch->rx_count; up && i < old; i++)
-		page_pool_destroy(tn_rq_stop(&priv->rq[i]));
+	for (i = ch->rx_count; i < old; i++) {
+		if (up)
+			page_pool_destroy(tn_rq_stop(&priv->rq[i]));
+		skb_queue_purge(&priv->rq[i].wire);
+	}
 	err = netif_set_real_num_rx_queues(dev, ch->rx_count);
 	if (err)
 		ch->rx_count = old;
