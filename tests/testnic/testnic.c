@@ -532,6 +532,13 @@ drop_wire:
 	napi_consume_skb(wire, budget);
 }
 
+/* Wake the sender's TX queues (if it is up: a down device's queues stay stopped). */
+static void tn_wake_peer(struct tn_priv *priv)
+{
+	if (netif_running(priv->peer->dev))
+		netif_tx_wake_all_queues(priv->peer->dev);
+}
+
 static int tn_poll(struct napi_struct *napi, int budget)
 {
 	struct tn_rq *rq = container_of(napi, struct tn_rq, napi);
@@ -544,7 +551,7 @@ static int tn_poll(struct napi_struct *napi, int budget)
 		done++;
 	}
 	if (skb_queue_len(&rq->wire) < priv->rx_ring / 2)
-		netif_tx_wake_all_queues(priv->peer->dev);
+		tn_wake_peer(priv);
 	if (done < budget)
 		napi_complete_done(napi, done);
 	return done;
@@ -707,7 +714,7 @@ static int tn_stop(struct net_device *dev)
 			page_pool_destroy(tn_rq_stop(rq));
 		skb_queue_purge(&rq->wire);
 	}
-	netif_tx_wake_all_queues(priv->peer->dev);
+	tn_wake_peer(priv);
 	return 0;
 }
 
@@ -1110,8 +1117,15 @@ static void __exit tn_exit(void)
 		unregister_netdevice(tn_devs[i]);
 	}
 	rtnl_unlock();
-	for (i = 0; i < 2; i++)
+	for (i = 0; i < 2; i++) {
+		struct tn_priv *priv = netdev_priv(tn_devs[i]);
+		unsigned int q;
+
+		/* The peer's xmit may have queued a frame while this one closed. */
+		for (q = 0; q < tn_devs[i]->num_rx_queues; q++)
+			skb_queue_purge(&priv->rq[q].wire);
 		free_netdev(tn_devs[i]);
+	}
 	/*
 	 * A dma-buf binding outlives the netdev: net/core/devmem.c frees it when
 	 * its netlink socket closes and its last fragment comes back, and then
