@@ -40,19 +40,21 @@ ynl=$(kernel_source newest tools/net/ynl Documentation/netlink/specs) ||
 for k in 6.12 latest; do
     log "kernel $k: building ncdevmem"
     if ! ncd=$("$root/scripts/vm/build-ncdevmem.sh" --kernel "$k"); then
-        echo "1 0 0 $k: the kernel's ncdevmem did not build" >>"$out"
+        echo "1 0 0 $k: the kernel's ncdevmem did not build (see the log above)" >>"$out"
         continue
     fi
-    log "kernel $k: guest run ($mib MiB)"
+    read -r _ kver < <(vm_kernel_resolve "$k") || kver=$k
+    label=$(cut -d. -f1,2 <<<"$kver")       # 6.12, 7.3: the labels the guest prints too
+    log "kernel $k ($kver): guest run ($mib MiB)"
     res=$("$root/scripts/vm/run.sh" --kernel "$k" --nic testnic --timeout 900 -- \
         "$root/scripts/checks/lib/testnic-guest.sh" "$k" "$ncd" "$ynl" "$chroot_dir" "$mib")
     rc=$?
     grep '^RESULT ' <<<"$res" | sed 's/^RESULT //' | tee -a "$out" >&2
-    grep -q '^RESULT ' <<<"$res" || echo "1 0 0 $k: the guest reported no results (run.sh exit $rc)" >>"$out"
+    grep -q '^RESULT ' <<<"$res" || echo "1 0 0 $label: the guest reported no results (run.sh exit $rc)" >>"$out"
     if [ "$rc" != 0 ]; then
-        echo "1 0 0 $k: scripts/vm/run.sh exited $rc (a kernel splat, a timeout or a harness failure: see artifacts/vm/)" >>"$out"
+        echo "1 0 0 $label: scripts/vm/run.sh exited $rc (a kernel splat, a timeout or a harness failure: see artifacts/vm/)" >>"$out"
     else
-        echo "0 1 0 $k: guest kernel log clean (no WARN, BUG, Oops or lockdep report)" >>"$out"
+        echo "0 1 0 $label: guest kernel log clean (no WARN, BUG, Oops or lockdep report)" >>"$out"
     fi
     log "kernel $k: done"
 done

@@ -107,10 +107,13 @@ if start_server 5201 -v 7 "${sargs[@]}"; then
     rc=$?
     t1=$(date +%s)
     nval=$(grep -c "Validated buffer" /tmp/srv.out)
-    if [ "$rc" = 0 ] && grep -q "client exited" /tmp/srv.err && ! grep -q "Failed validation" /tmp/srv.out /tmp/srv.err; then
-        pass "ncdevmem server received $mib MiB validated ($nval buffers, $((t1 - t0)) s, exit 0)"
+    # ncdevmem adds up only the SCM_DEVMEM_DMABUF fragments: every byte must have come that way.
+    total=$(grep -ho "total_received=[0-9]*" /tmp/srv.out /tmp/srv.err | cut -d= -f2 | sort -n | tail -n 1)
+    if [ "$rc" = 0 ] && grep -q "client exited" /tmp/srv.err && ! grep -q "Failed validation" /tmp/srv.out /tmp/srv.err &&
+        [ "${total:-0}" = "$((mib << 20))" ]; then
+        pass "ncdevmem server received $mib MiB validated, all $total bytes as dma-buf fragments ($nval buffers, $((t1 - t0)) s, exit 0)"
     else
-        fail "ncdevmem server: exit $rc after $((t1 - t0)) s: $(tail -n 3 /tmp/srv.err | tr '\n' ' ')"
+        fail "ncdevmem server: exit $rc after $((t1 - t0)) s, ${total:-0} of $((mib << 20)) bytes in dma-buf fragments: $(tail -n 3 /tmp/srv.err | tr '\n' ' ')"
     fi
 else
     [ "$series" = 6.12 ] && fail "ncdevmem bind self-tests or setup failed: $(tail -n 3 /tmp/srv.err | tr '\n' ' ')"
@@ -163,11 +166,20 @@ fi
 ip link set eth0 mtu 1500
 ip -n peer link set eth1 mtu 1500
 
-# 5. Unloading while a binding is open: rmmod with a server bound (and not yet connected), then
-# end the server (its netlink socket closes and the kernel frees the binding against our parent
-# device), then load the module again. The harness fails the run on any kernel splat.
+# 5. With a server bound (and not yet connected): a second ncdevmem server on the same queue must
+# be refused by the kernel (EEXIST, "designated queue already memory provider bound"). Then
+# unloading while bound: rmmod, then end the server (its netlink socket closes and the kernel frees
+# the binding against our parent device). The harness fails the run on any kernel splat.
 if start_server 5203 "${sargs[@]}"; then
     q=$(grep -o "got dmabuf id=[0-9]*" /tmp/srv.err | tail -n 1)
+    log "second server on the bound queue"
+    timeout 300 "$ncdevmem" -l -f eth0 -s 10.99.0.1 -p 5204 "${sargs[@]}" >/tmp/srv2.out 2>/tmp/srv2.err
+    rc=$?
+    if [ "$rc" != 0 ] && [ "$rc" != 124 ] && grep -q "netdev_bind_rx: File exists" /tmp/srv2.err; then
+        pass "bind-rx on an already bound queue refused (ncdevmem exit $rc: netdev_bind_rx: File exists)"
+    else
+        fail "second bind-rx on a bound queue: ncdevmem exit $rc: $(tail -n 3 /tmp/srv2.err | tr '\n' ' ')"
+    fi
     if rmmod testnic; then
         kill "$srv"
         wait "$srv" 2>/dev/null
