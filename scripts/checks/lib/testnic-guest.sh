@@ -166,6 +166,42 @@ fi
 ip link set eth0 mtu 1500
 ip -n peer link set eth1 mtu 1500
 
+# 4b. Checksum verification: the stack cannot check devmem payload, so testnic checks while it
+# copies. A raw TCP/IPv4 frame with a wrong checksum, sent from the peer, must be dropped and
+# counted in eth0's rx_errors; the same frame with the right checksum must not be.
+send_frame() {    # send_frame good|bad
+    ip netns exec peer /usr/bin/python3 - "$(cat /sys/class/net/eth0/address)" "$1" <<'PY'
+import socket, struct, sys
+def csum(b):
+    b += b"\0" * (len(b) % 2)
+    s = sum(struct.unpack("!%dH" % (len(b) // 2), b))
+    s = (s >> 16) + (s & 0xFFFF)
+    return ~(s + (s >> 16)) & 0xFFFF
+src, dst = socket.inet_aton("10.99.0.2"), socket.inet_aton("10.99.0.1")
+payload = b"testnic" * 20
+tcp = struct.pack("!HHIIBBHHH", 40000, 9, 1, 0, 5 << 4, 0x18, 65535, 0, 0) + payload
+c = csum(src + dst + struct.pack("!BBH", 0, 6, len(tcp)) + tcp)
+if sys.argv[2] == "bad":
+    c ^= 0x0101
+tcp = tcp[:16] + struct.pack("!H", c) + tcp[18:]
+ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(tcp), 0, 0x4000, 64, 6, 0, src, dst)
+ip = ip[:10] + struct.pack("!H", csum(ip)) + ip[12:]
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW)
+s.bind(("eth1", 0))
+s.send(bytes.fromhex(sys.argv[1].replace(":", "")) + s.getsockname()[4] + b"\x08\x00" + ip + tcp)
+PY
+}
+e0=$(cat /sys/class/net/eth0/statistics/rx_errors)
+send_frame good && sleep 0.5
+e1=$(cat /sys/class/net/eth0/statistics/rx_errors)
+send_frame bad && sleep 0.5
+e2=$(cat /sys/class/net/eth0/statistics/rx_errors)
+if [ "$e1" = "$e0" ] && [ "$e2" = $((e1 + 1)) ]; then
+    pass "TCP checksum verified while copying: a bad frame dropped and counted (rx_errors $e1 -> $e2), a good one not"
+else
+    fail "checksum verification: rx_errors $e0 -> $e1 (good frame) -> $e2 (bad frame)"
+fi
+
 # 5. With a server bound (and not yet connected): a second ncdevmem server on the same queue must
 # be refused by the kernel (EEXIST, "designated queue already memory provider bound"). Then
 # unloading while bound: rmmod, then end the server (its netlink socket closes and the kernel frees
