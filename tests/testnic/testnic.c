@@ -1,0 +1,1148 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * testnic: a pair of linked software Ethernet devices that give the kernel's
+ * devmem TCP code (net/core/devmem.c, the dma-buf memory provider, the page
+ * pool, tcp_recvmsg_dmabuf) a NIC to run against in test VMs.
+ *
+ * Only the NIC's DMA is emulated: a frame sent on one device is copied by the
+ * CPU into buffers of the other device's page pool, at the buffers' DMA
+ * addresses, the way a NIC's DMA engine would write them. Everything above
+ * that (steering, header split, page pools, memory providers, sockets) is the
+ * kernel's own code. This proves nothing about hardware: zero copy needs a
+ * NIC whose driver supports devmem. See docs/testnic.md in the project.
+ *
+ * Supported kernels: 6.12 (LTS) and 7.x. Where their APIs differ the code
+ * says TN_KERNEL_7 (set by Kbuild from the kernel version).
+ */
+
+#include <linux/dma-direct.h>
+#include <linux/dma-map-ops.h>
+#include <linux/dma-mapping.h>
+#include <linux/etherdevice.h>
+#include <linux/ethtool.h>
+#include <linux/ethtool_netlink.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include <linux/module.h>
+#include <linux/netdevice.h>
+#include <linux/platform_device.h>
+#include <linux/skbuff.h>
+#include <linux/swiotlb.h>
+#include <linux/tcp.h>
+#include <linux/udp.h>
+#include <linux/unaligned.h>
+#include <net/checksum.h>
+#include <net/dsfield.h>
+#include <net/ip6_checksum.h>
+#include <net/netdev_queues.h>
+#include <net/netdev_rx_queue.h>
+#include <net/page_pool/helpers.h>
+
+/* TN_KERNEL_7 (0 for 6.12, 1 for 7.x) comes from Kbuild. */
+
+#define TN_MAX_QUEUES	16
+#define TN_INDIR_SIZE	128
+#define TN_KEY_SIZE	40
+#define TN_MAX_RULES	32
+#define TN_RING_MIN	64
+#define TN_RING_MAX	4096
+#define TN_RING_DEF	256
+#define TN_HDS_MAX	1024
+#define TN_MTU_MAX	9000
+
+static unsigned int queues = 4;
+module_param(queues, uint, 0444);
+MODULE_PARM_DESC(queues, "RX and TX queues per device (1-16, default 4)");
+
+static bool header_split;
+module_param(header_split, bool, 0444);
+MODULE_PARM_DESC(header_split, "tcp-data-split enabled at load (default off)");
+
+struct tn_rq {
+	struct napi_struct napi;
+	struct sk_buff_head wire;	/* frames sent to this queue, not yet received */
+	struct page_pool *pp;		/* NULL while the device is down */
+	struct tn_priv *priv;
+	unsigned int idx;
+};
+
+struct tn_priv {
+	struct net_device *dev;
+	struct tn_priv *peer;
+	bool hds;			/* tcp-data-split enabled */
+	u32 hds_thresh;
+	u32 rx_ring, tx_ring;
+	bool ever_bound;		/* a memory provider was installed on a queue */
+	spinlock_t lock;		/* rules, indir, key: read by the peer's xmit */
+	u32 indir[TN_INDIR_SIZE];
+	u8 key[TN_KEY_SIZE];
+	struct ethtool_rx_flow_spec rules[TN_MAX_RULES];
+	DECLARE_BITMAP(rule_used, TN_MAX_RULES);
+	struct tn_rq rq[];
+};
+
+struct tn_qmem {
+	struct page_pool *pp;
+};
+
+/* What the RX side needs to know of a frame, parsed from its headers. */
+struct tn_flow {
+	u16 proto;			/* ETH_P_IP, ETH_P_IPV6 or 0 */
+	u8 l4proto;			/* IPPROTO_TCP, IPPROTO_UDP or 0 */
+	u8 tos;
+	__be32 saddr[4], daddr[4];
+	__be16 sport, dport;
+	unsigned int len;		/* frame length without Ethernet padding */
+	unsigned int l4off, hdrlen;	/* L4 header offset; end of the TCP/UDP header */
+};
+
+static struct platform_device *tn_pdev;
+static struct net_device *tn_devs[2];
+
+static void tn_napi_enable(struct napi_struct *napi)
+{
+#if TN_KERNEL_7
+	napi_enable_locked(napi);	/* 7.x: queue_mgmt_ops make this device ops-locked */
+#else
+	napi_enable(napi);
+#endif
+}
+
+static void tn_napi_disable(struct napi_struct *napi)
+{
+#if TN_KERNEL_7
+	napi_disable_locked(napi);
+#else
+	napi_disable(napi);
+#endif
+}
+
+/*
+ * The DMA emulation writes and reads buffers at phys_to_virt(dma_to_phys(addr)).
+ * That holds only for dma-direct: no IOMMU translating addresses, no swiotlb
+ * bounce buffers, and a 64-bit mask so that no address is ever bounced.
+ */
+static int tn_check_dma(struct net_device *dev)
+{
+	struct device *d = dev->dev.parent;
+
+	if (!device_iommu_mapped(d) && !get_dma_ops(d) &&
+	    !is_swiotlb_force_bounce(d) && dma_get_mask(d) == DMA_BIT_MASK(64))
+		return 0;
+	netdev_err(dev, "DMA is emulated by CPU copy at the DMA address: this needs dma-direct with a 64-bit mask, no IOMMU and no swiotlb bouncing (boot without an IOMMU)\n");
+	return -EOPNOTSUPP;
+}
+
+static void *tn_dma_va(struct device *d, dma_addr_t addr)
+{
+	return phys_to_virt(dma_to_phys(d, addr));
+}
+
+/* ---- steering: ntuple rules, then RSS over a Toeplitz hash ---- */
+
+static bool tn_parse(struct sk_buff *skb, struct tn_flow *fl)
+{
+	const struct ethhdr *eth;
+	struct ethhdr ethb;
+	unsigned int l3len;
+
+	memset(fl, 0, sizeof(*fl));
+	fl->len = skb->len;
+	eth = skb_header_pointer(skb, 0, sizeof(ethb), &ethb);
+	if (!eth)
+		return false;
+	if (eth->h_proto == htons(ETH_P_IP)) {
+		const struct iphdr *iph;
+		struct iphdr iphb;
+
+		iph = skb_header_pointer(skb, ETH_HLEN, sizeof(iphb), &iphb);
+		if (!iph || iph->ihl < 5)
+			return false;
+		l3len = ntohs(iph->tot_len);
+		if (l3len < iph->ihl * 4 || ETH_HLEN + l3len > skb->len)
+			return false;
+		fl->len = ETH_HLEN + l3len;
+		fl->proto = ETH_P_IP;
+		fl->saddr[0] = iph->saddr;
+		fl->daddr[0] = iph->daddr;
+		fl->tos = iph->tos;
+		if (ip_is_fragment(iph))
+			return true;
+		fl->l4proto = iph->protocol;
+		fl->l4off = ETH_HLEN + iph->ihl * 4;
+	} else if (eth->h_proto == htons(ETH_P_IPV6)) {
+		const struct ipv6hdr *ip6;
+		struct ipv6hdr ip6b;
+
+		ip6 = skb_header_pointer(skb, ETH_HLEN, sizeof(ip6b), &ip6b);
+		if (!ip6)
+			return false;
+		l3len = sizeof(*ip6) + ntohs(ip6->payload_len);
+		if (ETH_HLEN + l3len > skb->len)
+			return false;
+		fl->len = ETH_HLEN + l3len;
+		fl->proto = ETH_P_IPV6;
+		memcpy(fl->saddr, &ip6->saddr, 16);
+		memcpy(fl->daddr, &ip6->daddr, 16);
+		fl->tos = ipv6_get_dsfield(ip6);
+		/* Extension headers are not parsed: such frames get no L4 handling. */
+		fl->l4proto = ip6->nexthdr;
+		fl->l4off = ETH_HLEN + sizeof(*ip6);
+	} else {
+		return true;
+	}
+
+	if (fl->l4proto == IPPROTO_TCP) {
+		const struct tcphdr *th;
+		struct tcphdr thb;
+
+		th = skb_header_pointer(skb, fl->l4off, sizeof(thb), &thb);
+		if (!th || th->doff < 5 || fl->l4off + th->doff * 4 > fl->len)
+			return false;
+		fl->sport = th->source;
+		fl->dport = th->dest;
+		fl->hdrlen = fl->l4off + th->doff * 4;
+	} else if (fl->l4proto == IPPROTO_UDP) {
+		const struct udphdr *uh;
+		struct udphdr uhb;
+
+		uh = skb_header_pointer(skb, fl->l4off, sizeof(uhb), &uhb);
+		if (!uh || fl->l4off + sizeof(*uh) > fl->len)
+			return false;
+		fl->sport = uh->source;
+		fl->dport = uh->dest;
+		fl->hdrlen = fl->l4off + sizeof(*uh);
+	} else {
+		fl->l4proto = 0;
+	}
+	return true;
+}
+
+static bool tn_match(const __be32 *v, const __be32 *h, const __be32 *m, int n)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if ((v[i] ^ h[i]) & m[i])
+			return false;
+	return true;
+}
+
+/* One rule against a flow (ethtool_rx_flow_spec: a mask bit of 1 compares). */
+static bool tn_rule_match(const struct ethtool_rx_flow_spec *fs,
+			  const struct tn_flow *fl)
+{
+	bool v6 = fs->flow_type == TCP_V6_FLOW || fs->flow_type == UDP_V6_FLOW;
+	u8 l4 = fs->flow_type == TCP_V4_FLOW || fs->flow_type == TCP_V6_FLOW ?
+		IPPROTO_TCP : IPPROTO_UDP;
+
+	if (fl->l4proto != l4 || fl->proto != (v6 ? ETH_P_IPV6 : ETH_P_IP))
+		return false;
+	if (v6) {
+		const struct ethtool_tcpip6_spec *h = &fs->h_u.tcp_ip6_spec;
+		const struct ethtool_tcpip6_spec *m = &fs->m_u.tcp_ip6_spec;
+
+		return tn_match(fl->saddr, h->ip6src, m->ip6src, 4) &&
+		       tn_match(fl->daddr, h->ip6dst, m->ip6dst, 4) &&
+		       !((fl->sport ^ h->psrc) & m->psrc) &&
+		       !((fl->dport ^ h->pdst) & m->pdst) &&
+		       !((fl->tos ^ h->tclass) & m->tclass);
+	} else {
+		const struct ethtool_tcpip4_spec *h = &fs->h_u.tcp_ip4_spec;
+		const struct ethtool_tcpip4_spec *m = &fs->m_u.tcp_ip4_spec;
+
+		return !((fl->saddr[0] ^ h->ip4src) & m->ip4src) &&
+		       !((fl->daddr[0] ^ h->ip4dst) & m->ip4dst) &&
+		       !((fl->sport ^ h->psrc) & m->psrc) &&
+		       !((fl->dport ^ h->pdst) & m->pdst) &&
+		       !((fl->tos ^ h->tos) & m->tos);
+	}
+}
+
+/* Toeplitz hash, as RSS hardware computes it (key >= len + 4 bytes). */
+static u32 tn_toeplitz(const u8 *key, const u8 *data, unsigned int len)
+{
+	u32 v = get_unaligned_be32(key), hash = 0;
+	unsigned int i, b;
+
+	for (i = 0; i < len; i++) {
+		for (b = 0; b < 8; b++) {
+			if (data[i] & (0x80 >> b))
+				hash ^= v;
+			v = (v << 1) | ((key[i + 4] >> (7 - b)) & 1);
+		}
+	}
+	return hash;
+}
+
+/* The RX queue of @rx a flow lands in; -1 when a rule says drop. */
+static int tn_steer(struct tn_priv *rx, const struct tn_flow *fl)
+{
+	unsigned int n = fl->proto == ETH_P_IPV6 ? 16 : 4, i, len = 0;
+	u8 tuple[36];
+	int q = 0;
+
+	spin_lock(&rx->lock);
+	if (rx->dev->features & NETIF_F_NTUPLE) {
+		for_each_set_bit(i, rx->rule_used, TN_MAX_RULES) {
+			u64 cookie = rx->rules[i].ring_cookie;
+
+			if (!tn_rule_match(&rx->rules[i], fl))
+				continue;
+			q = cookie == RX_CLS_FLOW_DISC ? -1 :
+			    ethtool_get_flow_spec_ring(cookie);
+			goto out;
+		}
+	}
+	if (fl->proto) {
+		memcpy(tuple, fl->saddr, n);
+		memcpy(tuple + n, fl->daddr, n);
+		len = 2 * n;
+		if (fl->l4proto) {
+			memcpy(tuple + len, &fl->sport, 2);
+			memcpy(tuple + len + 2, &fl->dport, 2);
+			len += 4;
+		}
+		q = rx->indir[tn_toeplitz(rx->key, tuple, len) % TN_INDIR_SIZE];
+	}
+out:
+	spin_unlock(&rx->lock);
+	if (q >= (int)rx->dev->real_num_rx_queues)
+		q = 0;
+	return q;
+}
+
+/* ---- TX: put the frame on the wire (the peer's RX queue) ---- */
+
+static netdev_tx_t tn_xmit(struct sk_buff *skb, struct net_device *dev)
+{
+	struct tn_priv *priv = netdev_priv(dev), *peer = priv->peer;
+	unsigned int len = skb->len;
+	struct tn_flow fl;
+	struct tn_rq *rq;
+	int q;
+
+	if (!netif_running(peer->dev) || !tn_parse(skb, &fl))
+		goto drop;
+	q = tn_steer(peer, &fl);
+	if (q < 0)
+		goto drop;
+	rq = &peer->rq[q];
+	if (skb_queue_len(&rq->wire) >= 2 * peer->rx_ring)
+		goto drop;
+	skb_tx_timestamp(skb);
+	skb_queue_tail(&rq->wire, skb);
+	/*
+	 * Flow control as with a full descriptor ring: stop this TX queue; the
+	 * receiving NAPI wakes it once it has drained. The schedule comes after
+	 * the stop, so a NAPI run always follows it.
+	 */
+	if (skb_queue_len(&rq->wire) >= peer->rx_ring)
+		netif_stop_subqueue(dev, skb_get_queue_mapping(skb));
+	dev_sw_netstats_tx_add(dev, 1, len);
+	napi_schedule(&rq->napi);
+	return NETDEV_TX_OK;
+drop:
+	dev_core_stats_tx_dropped_inc(dev);
+	dev_kfree_skb_any(skb);
+	return NETDEV_TX_OK;
+}
+
+/* ---- RX: the emulated DMA ---- */
+
+struct tn_copy {
+	struct sk_buff *wire;
+	struct device *dmadev;
+	unsigned int cstart;		/* checksum from here to the frame's end */
+	__wsum csum;
+};
+
+/* Address of @frag's data for reading: a net_iov (devmem TX) by its DMA address. */
+static void *tn_frag_va(struct tn_copy *c, const skb_frag_t *frag)
+{
+#if TN_KERNEL_7
+	if (skb_frag_is_net_iov(frag))
+		return tn_dma_va(c->dmadev,
+				 __skb_frag_dma_map(c->dmadev, frag, 0,
+						    skb_frag_size(frag),
+						    DMA_TO_DEVICE));
+#else
+	if (skb_frag_is_net_iov(frag))
+		return NULL;		/* 6.12 has no netmem TX */
+#endif
+	return skb_frag_address(frag);
+}
+
+/* The csum of what is copied is folded in as it goes (verify while copying). */
+static void tn_sum(struct tn_copy *c, const void *p, unsigned int off,
+		   unsigned int len)
+{
+	unsigned int skip;
+
+	if (off + len <= c->cstart)
+		return;
+	skip = off < c->cstart ? c->cstart - off : 0;
+	c->csum = csum_block_add(c->csum, csum_partial(p + skip, len - skip, 0),
+				 off + skip - c->cstart);
+}
+
+/* Copy @len bytes of the frame at @off to @dst: linear part, then frags. */
+static bool tn_copy_out(struct tn_copy *c, unsigned int off, u8 *dst,
+			unsigned int len)
+{
+	struct sk_buff *skb = c->wire;
+	unsigned int pos = 0, hl = skb_headlen(skb), i;
+
+	if (off < hl) {
+		unsigned int n = min(len, hl - off);
+
+		memcpy(dst, skb->data + off, n);
+		tn_sum(c, dst, off, n);
+		dst += n;
+		off += n;
+		len -= n;
+	}
+	pos = hl;
+	for (i = 0; len && i < skb_shinfo(skb)->nr_frags; i++) {
+		const skb_frag_t *f = &skb_shinfo(skb)->frags[i];
+		unsigned int fs = skb_frag_size(f), n, in;
+		u8 *src;
+
+		if (off >= pos + fs) {
+			pos += fs;
+			continue;
+		}
+		src = tn_frag_va(c, f);
+		if (!src)
+			return false;
+		in = off - pos;
+		n = min(len, fs - in);
+		memcpy(dst, src + in, n);
+		tn_sum(c, dst, off, n);
+		dst += n;
+		off += n;
+		len -= n;
+		pos += fs;
+	}
+	return !len;
+}
+
+/* The checksum as an offloading NIC pair handles it; false: bad, drop. */
+static bool tn_csum(struct sk_buff *skb, struct tn_copy *c,
+		    const struct tn_flow *fl)
+{
+	struct sk_buff *wire = c->wire;
+	unsigned int l4len = fl->len - fl->l4off;
+	__sum16 *field, sum;
+
+	if (wire->ip_summed == CHECKSUM_PARTIAL) {
+		/* The sending NIC inserts the checksum (NETIF_F_HW_CSUM). */
+		field = (__sum16 *)(skb->data + c->cstart + wire->csum_offset);
+		sum = csum_fold(c->csum);
+		if (fl->l4proto == IPPROTO_UDP && !sum)
+			sum = CSUM_MANGLED_0;
+		*field = sum;
+		skb->ip_summed = fl->l4proto && c->cstart == fl->l4off ?
+				 CHECKSUM_UNNECESSARY : CHECKSUM_NONE;
+		return true;
+	}
+	if (!fl->l4proto)
+		return true;		/* the stack checks what it can read */
+	if (fl->l4proto == IPPROTO_UDP && fl->proto == ETH_P_IP &&
+	    !udp_hdr(skb)->check)
+		return true;		/* IPv4 UDP without checksum */
+	if (fl->proto == ETH_P_IP)
+		sum = csum_tcpudp_magic(fl->saddr[0], fl->daddr[0], l4len,
+					fl->l4proto, c->csum);
+	else
+		sum = csum_ipv6_magic((struct in6_addr *)fl->saddr,
+				      (struct in6_addr *)fl->daddr, l4len,
+				      fl->l4proto, c->csum);
+	if (sum)
+		return false;
+	skb->ip_summed = CHECKSUM_UNNECESSARY;
+	return true;
+}
+
+static void tn_rx_one(struct tn_rq *rq, struct sk_buff *wire, int budget)
+{
+	struct net_device *dev = rq->priv->dev;
+	struct tn_copy c = { .wire = wire, .dmadev = dev->dev.parent };
+	unsigned int split, off;
+	struct sk_buff *skb;
+	struct tn_flow fl;
+
+	if (!tn_parse(wire, &fl) || skb_has_frag_list(wire))
+		goto drop_wire;
+	c.cstart = wire->ip_summed == CHECKSUM_PARTIAL ?
+		   skb_checksum_start_offset(wire) :
+		   fl.l4proto ? fl.l4off : fl.len;
+	/*
+	 * Header split: TCP headers to the linear part, the payload to page pool
+	 * buffers (with a memory provider: dma-buf pages the CPU cannot read).
+	 */
+	split = fl.len;
+	if (READ_ONCE(rq->priv->hds) && fl.l4proto == IPPROTO_TCP &&
+	    fl.len - fl.hdrlen > READ_ONCE(rq->priv->hds_thresh))
+		split = fl.hdrlen;
+	if (c.cstart > fl.len || (wire->ip_summed == CHECKSUM_PARTIAL &&
+				  c.cstart + wire->csum_offset + 2 > split))
+		goto drop_wire;
+
+	skb = napi_alloc_skb(&rq->napi, split);
+	if (!skb)
+		goto drop_wire;
+	skb_mark_for_recycle(skb);
+	if (!tn_copy_out(&c, 0, skb_put(skb, split), split))
+		goto drop;
+	for (off = split; off < fl.len; ) {
+		unsigned int n = min_t(unsigned int, fl.len - off, PAGE_SIZE);
+		netmem_ref nm;
+
+		if (skb_shinfo(skb)->nr_frags >= MAX_SKB_FRAGS)
+			goto drop;
+		nm = page_pool_alloc_netmems(rq->pp, GFP_ATOMIC | __GFP_NOWARN);
+		if (!nm)
+			goto drop;
+		skb_add_rx_frag_netmem(skb, skb_shinfo(skb)->nr_frags, nm, 0, n,
+				       PAGE_SIZE);
+		if (!tn_copy_out(&c, off, tn_dma_va(c.dmadev,
+				 page_pool_get_dma_addr_netmem(nm)), n))
+			goto drop;
+		off += n;
+	}
+	skb_reset_mac_header(skb);
+	if (fl.l4proto)
+		skb_set_transport_header(skb, fl.l4off);
+	if (!tn_csum(skb, &c, &fl)) {
+		DEV_STATS_INC(dev, rx_errors);
+		goto drop;
+	}
+	skb->protocol = eth_type_trans(skb, dev);
+	skb_record_rx_queue(skb, rq->idx);
+	dev_sw_netstats_rx_add(dev, fl.len);
+	napi_gro_receive(&rq->napi, skb);
+	napi_consume_skb(wire, budget);
+	return;
+drop:
+	kfree_skb(skb);
+drop_wire:
+	dev_core_stats_rx_dropped_inc(dev);
+	napi_consume_skb(wire, budget);
+}
+
+/* Wake the sender's TX queues (if it is up: a down device's queues stay stopped). */
+static void tn_wake_peer(struct tn_priv *priv)
+{
+	if (netif_running(priv->peer->dev))
+		netif_tx_wake_all_queues(priv->peer->dev);
+}
+
+static int tn_poll(struct napi_struct *napi, int budget)
+{
+	struct tn_rq *rq = container_of(napi, struct tn_rq, napi);
+	struct tn_priv *priv = rq->priv;
+	struct sk_buff *wire;
+	int done = 0;
+
+	while (done < budget && (wire = skb_dequeue(&rq->wire))) {
+		tn_rx_one(rq, wire, budget);
+		done++;
+	}
+	if (skb_queue_len(&rq->wire) < priv->rx_ring / 2)
+		tn_wake_peer(priv);
+	if (done < budget)
+		napi_complete_done(napi, done);
+	return done;
+}
+
+/* ---- page pools and the queue management API ---- */
+
+static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx)
+{
+	struct page_pool_params pp = {
+		/* 6.12 makes no unreadable pool without DMA_MAP, SYNC_DEV, max_len. */
+		.flags = PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV,
+		.order = 0,
+		.pool_size = priv->rx_ring,
+		.nid = NUMA_NO_NODE,
+		.dev = priv->dev->dev.parent,
+		.dma_dir = DMA_FROM_DEVICE,
+		.max_len = PAGE_SIZE,
+		.netdev = priv->dev,
+		.queue_idx = idx,
+	};
+	struct page_pool *pool;
+	int err;
+
+	err = tn_check_dma(priv->dev);
+	if (err)
+		return ERR_PTR(err);
+	/* A memory provider may serve unreadable buffers only with header split. */
+	if (READ_ONCE(priv->hds))
+		pp.flags |= PP_FLAG_ALLOW_UNREADABLE_NETMEM;
+	pool = page_pool_create(&pp);
+	if (!IS_ERR(pool) && __netif_get_rx_queue(priv->dev, idx)->mp_params.mp_priv)
+		priv->ever_bound = true;
+	return pool;
+}
+
+static void tn_rq_start(struct tn_rq *rq, struct page_pool *pp)
+{
+	rq->pp = pp;
+	netif_queue_set_napi(rq->priv->dev, rq->idx, NETDEV_QUEUE_TYPE_RX,
+			     &rq->napi);
+	tn_napi_enable(&rq->napi);
+	napi_schedule(&rq->napi);	/* frames may have waited on the wire */
+}
+
+static struct page_pool *tn_rq_stop(struct tn_rq *rq)
+{
+	struct page_pool *pp = rq->pp;
+
+	tn_napi_disable(&rq->napi);
+	netif_queue_set_napi(rq->priv->dev, rq->idx, NETDEV_QUEUE_TYPE_RX, NULL);
+	rq->pp = NULL;
+	return pp;
+}
+
+#if TN_KERNEL_7
+static int tn_queue_mem_alloc(struct net_device *dev,
+			      struct netdev_queue_config *qcfg, void *mem, int idx)
+#else
+static int tn_queue_mem_alloc(struct net_device *dev, void *mem, int idx)
+#endif
+{
+	struct tn_qmem *qm = mem;
+
+	qm->pp = NULL;
+	if (!netif_running(dev))	/* 6.12 restarts queues of a down device */
+		return 0;
+	qm->pp = tn_pool_create(netdev_priv(dev), idx);
+	if (IS_ERR(qm->pp)) {
+		int err = PTR_ERR(qm->pp);
+
+		qm->pp = NULL;
+		return err;
+	}
+	return 0;
+}
+
+static void tn_queue_mem_free(struct net_device *dev, void *mem)
+{
+	struct tn_qmem *qm = mem;
+
+	if (qm->pp)
+		page_pool_destroy(qm->pp);
+}
+
+#if TN_KERNEL_7
+static int tn_queue_start(struct net_device *dev,
+			  struct netdev_queue_config *qcfg, void *mem, int idx)
+#else
+static int tn_queue_start(struct net_device *dev, void *mem, int idx)
+#endif
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	struct tn_qmem *qm = mem;
+
+	if (qm->pp)
+		tn_rq_start(&priv->rq[idx], qm->pp);
+	return 0;
+}
+
+static int tn_queue_stop(struct net_device *dev, void *mem, int idx)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	struct tn_qmem *qm = mem;
+
+	qm->pp = NULL;
+	if (priv->rq[idx].pp)
+		qm->pp = tn_rq_stop(&priv->rq[idx]);
+	return 0;
+}
+
+static const struct netdev_queue_mgmt_ops tn_queue_ops = {
+	.ndo_queue_mem_size	= sizeof(struct tn_qmem),
+	.ndo_queue_mem_alloc	= tn_queue_mem_alloc,
+	.ndo_queue_mem_free	= tn_queue_mem_free,
+	.ndo_queue_start	= tn_queue_start,
+	.ndo_queue_stop		= tn_queue_stop,
+};
+
+/* ---- net_device_ops ---- */
+
+static int tn_open(struct net_device *dev)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	struct page_pool *pp[TN_MAX_QUEUES];
+	unsigned int i;
+
+	for (i = 0; i < dev->real_num_rx_queues; i++) {
+		pp[i] = tn_pool_create(priv, i);
+		if (IS_ERR(pp[i])) {
+			int err = PTR_ERR(pp[i]);
+
+			while (i--)
+				page_pool_destroy(pp[i]);
+			return err;
+		}
+	}
+	for (i = 0; i < dev->real_num_rx_queues; i++)
+		tn_rq_start(&priv->rq[i], pp[i]);
+	netif_tx_start_all_queues(dev);
+	if (netif_running(priv->peer->dev)) {
+		netif_carrier_on(dev);
+		netif_carrier_on(priv->peer->dev);
+	}
+	return 0;
+}
+
+static int tn_stop(struct net_device *dev)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	unsigned int i;
+
+	netif_carrier_off(dev);
+	netif_carrier_off(priv->peer->dev);
+	netif_tx_stop_all_queues(dev);
+	for (i = 0; i < dev->num_rx_queues; i++) {
+		struct tn_rq *rq = &priv->rq[i];
+
+		if (rq->pp)
+			page_pool_destroy(tn_rq_stop(rq));
+		skb_queue_purge(&rq->wire);
+	}
+	tn_wake_peer(priv);
+	return 0;
+}
+
+static int tn_get_iflink(const struct net_device *dev)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+
+	return priv->peer->dev->ifindex;
+}
+
+static int tn_set_features(struct net_device *dev, netdev_features_t features)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+
+	/* Like mlx5: switching ntuple filtering off drops the rules. */
+	if ((dev->features & NETIF_F_NTUPLE) && !(features & NETIF_F_NTUPLE)) {
+		spin_lock_bh(&priv->lock);
+		bitmap_zero(priv->rule_used, TN_MAX_RULES);
+		spin_unlock_bh(&priv->lock);
+	}
+	return 0;
+}
+
+static const struct net_device_ops tn_netdev_ops = {
+	.ndo_open		= tn_open,
+	.ndo_stop		= tn_stop,
+	.ndo_start_xmit		= tn_xmit,
+	.ndo_get_iflink		= tn_get_iflink,
+	.ndo_set_features	= tn_set_features,
+	.ndo_set_mac_address	= eth_mac_addr,
+	.ndo_validate_addr	= eth_validate_addr,
+};
+
+/* ---- ethtool: rings (header split), channels, RSS, ntuple ---- */
+
+static void tn_get_ringparam(struct net_device *dev,
+			     struct ethtool_ringparam *ring,
+			     struct kernel_ethtool_ringparam *kring,
+			     struct netlink_ext_ack *extack)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+
+	ring->rx_max_pending = TN_RING_MAX;
+	ring->tx_max_pending = TN_RING_MAX;
+	ring->rx_pending = priv->rx_ring;
+	ring->tx_pending = priv->tx_ring;
+	kring->tcp_data_split = priv->hds ? ETHTOOL_TCP_DATA_SPLIT_ENABLED :
+					    ETHTOOL_TCP_DATA_SPLIT_DISABLED;
+#if TN_KERNEL_7
+	kring->hds_thresh = priv->hds_thresh;
+	kring->hds_thresh_max = TN_HDS_MAX;
+#endif
+}
+
+static int tn_set_ringparam(struct net_device *dev,
+			    struct ethtool_ringparam *ring,
+			    struct kernel_ethtool_ringparam *kring,
+			    struct netlink_ext_ack *extack)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+
+	if (ring->rx_pending < TN_RING_MIN || ring->tx_pending < TN_RING_MIN) {
+		NL_SET_ERR_MSG_MOD(extack, "rings must hold at least 64 entries");
+		return -EINVAL;
+	}
+	/* New ring sizes size the page pools made from now on. */
+	priv->rx_ring = ring->rx_pending;
+	priv->tx_ring = ring->tx_pending;
+	/* UNKNOWN asks for the driver's default: off. */
+	WRITE_ONCE(priv->hds,
+		   kring->tcp_data_split == ETHTOOL_TCP_DATA_SPLIT_ENABLED);
+#if TN_KERNEL_7
+	WRITE_ONCE(priv->hds_thresh, kring->hds_thresh);
+#endif
+	return 0;
+}
+
+static void tn_get_channels(struct net_device *dev, struct ethtool_channels *ch)
+{
+	ch->max_rx = dev->num_rx_queues;
+	ch->max_tx = dev->num_tx_queues;
+	ch->rx_count = dev->real_num_rx_queues;
+	ch->tx_count = dev->real_num_tx_queues;
+}
+
+static int tn_set_channels(struct net_device *dev, struct ethtool_channels *ch)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	unsigned int old = dev->real_num_rx_queues, i;
+	bool up = netif_running(dev);
+	int err;
+
+	if (!ch->rx_count || !ch->tx_count)
+		return -EINVAL;
+	/* The core refused counts below bound queues, RSS entries and rules. */
+	err = netif_set_real_num_tx_queues(dev, ch->tx_count);
+	if (err)
+		return err;
+	for (i = ch->rx_count; i < old; i++) {
+		if (up)
+			page_pool_destroy(tn_rq_stop(&priv->rq[i]));
+		skb_queue_purge(&priv->rq[i].wire);
+	}
+	err = netif_set_real_num_rx_queues(dev, ch->rx_count);
+	if (err)
+		ch->rx_count = old;
+	for (i = old; up && i < ch->rx_count; i++) {
+		struct page_pool *pp = tn_pool_create(priv, i);
+
+		if (IS_ERR(pp))
+			return PTR_ERR(pp);
+		tn_rq_start(&priv->rq[i], pp);
+	}
+	if (!netif_is_rxfh_configured(dev)) {
+		spin_lock_bh(&priv->lock);
+		for (i = 0; i < TN_INDIR_SIZE; i++)
+			priv->indir[i] = ethtool_rxfh_indir_default(i, ch->rx_count);
+		spin_unlock_bh(&priv->lock);
+	}
+	return err;
+}
+
+static u32 tn_get_rxfh_indir_size(struct net_device *dev)
+{
+	return TN_INDIR_SIZE;
+}
+
+static u32 tn_get_rxfh_key_size(struct net_device *dev)
+{
+	return TN_KEY_SIZE;
+}
+
+static int tn_get_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+
+	rxfh->hfunc = ETH_RSS_HASH_TOP;
+	spin_lock_bh(&priv->lock);
+	if (rxfh->indir)
+		memcpy(rxfh->indir, priv->indir, sizeof(priv->indir));
+	if (rxfh->key)
+		memcpy(rxfh->key, priv->key, sizeof(priv->key));
+	spin_unlock_bh(&priv->lock);
+	return 0;
+}
+
+static int tn_set_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh,
+		       struct netlink_ext_ack *extack)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+
+	if (rxfh->hfunc != ETH_RSS_HASH_NO_CHANGE &&
+	    rxfh->hfunc != ETH_RSS_HASH_TOP)
+		return -EOPNOTSUPP;
+	spin_lock_bh(&priv->lock);
+	if (rxfh->indir)
+		memcpy(priv->indir, rxfh->indir, sizeof(priv->indir));
+	if (rxfh->key)
+		memcpy(priv->key, rxfh->key, sizeof(priv->key));
+	spin_unlock_bh(&priv->lock);
+	return 0;
+}
+
+static int tn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd,
+			u32 *rule_locs)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	unsigned int i, n = 0;
+	int err = 0;
+
+	spin_lock_bh(&priv->lock);
+	switch (cmd->cmd) {
+	case ETHTOOL_GRXRINGS:
+		cmd->data = dev->real_num_rx_queues;
+		break;
+	case ETHTOOL_GRXCLSRLCNT:
+		cmd->rule_cnt = bitmap_weight(priv->rule_used, TN_MAX_RULES);
+		cmd->data = TN_MAX_RULES | RX_CLS_LOC_SPECIAL;
+		break;
+	case ETHTOOL_GRXCLSRULE:
+		if (cmd->fs.location >= TN_MAX_RULES ||
+		    !test_bit(cmd->fs.location, priv->rule_used)) {
+			err = -ENOENT;
+			break;
+		}
+		cmd->fs = priv->rules[cmd->fs.location];
+		break;
+	case ETHTOOL_GRXCLSRLALL:
+		for_each_set_bit(i, priv->rule_used, TN_MAX_RULES) {
+			if (n == cmd->rule_cnt) {
+				err = -EMSGSIZE;
+				break;
+			}
+			rule_locs[n++] = i;
+		}
+		cmd->rule_cnt = n;
+		cmd->data = TN_MAX_RULES;
+		break;
+	default:
+		err = -EOPNOTSUPP;
+	}
+	spin_unlock_bh(&priv->lock);
+	return err;
+}
+
+#if TN_KERNEL_7
+static u32 tn_get_rx_ring_count(struct net_device *dev)
+{
+	return dev->real_num_rx_queues;
+}
+#endif
+
+static int tn_add_rule(struct net_device *dev, struct ethtool_rx_flow_spec *fs)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	u32 loc = fs->location;
+
+	switch (fs->flow_type) {
+	case TCP_V4_FLOW:
+	case UDP_V4_FLOW:
+	case TCP_V6_FLOW:
+	case UDP_V6_FLOW:
+		break;
+	default:
+		return -EOPNOTSUPP;	/* no FLOW_EXT, FLOW_RSS or other types */
+	}
+	if (fs->ring_cookie != RX_CLS_FLOW_DISC &&
+	    (ethtool_get_flow_spec_ring_vf(fs->ring_cookie) ||
+	     ethtool_get_flow_spec_ring(fs->ring_cookie) >= dev->real_num_rx_queues))
+		return -EINVAL;
+
+	if (loc == RX_CLS_LOC_ANY || loc == RX_CLS_LOC_FIRST) {
+		loc = find_first_zero_bit(priv->rule_used, TN_MAX_RULES);
+	} else if (loc == RX_CLS_LOC_LAST) {
+		loc = TN_MAX_RULES;
+		while (loc && test_bit(loc - 1, priv->rule_used))
+			loc--;
+		loc = loc ? loc - 1 : TN_MAX_RULES;
+	}
+	if (loc >= TN_MAX_RULES)
+		return fs->location & RX_CLS_LOC_SPECIAL ? -ENOSPC : -EINVAL;
+	fs->location = loc;
+	priv->rules[loc] = *fs;
+	set_bit(loc, priv->rule_used);
+	return 0;
+}
+
+static int tn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	int err = 0;
+
+	spin_lock_bh(&priv->lock);
+	switch (cmd->cmd) {
+	case ETHTOOL_SRXCLSRLINS:
+		err = tn_add_rule(dev, &cmd->fs);
+		break;
+	case ETHTOOL_SRXCLSRLDEL:
+		if (cmd->fs.location >= TN_MAX_RULES ||
+		    !test_and_clear_bit(cmd->fs.location, priv->rule_used))
+			err = -ENOENT;
+		break;
+	default:
+		err = -EOPNOTSUPP;
+	}
+	spin_unlock_bh(&priv->lock);
+	return err;
+}
+
+static void tn_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
+{
+	strscpy(info->driver, "testnic", sizeof(info->driver));
+	strscpy(info->bus_info, dev_name(dev->dev.parent), sizeof(info->bus_info));
+}
+
+static const struct ethtool_ops tn_ethtool_ops = {
+#if TN_KERNEL_7
+	.supported_ring_params	= ETHTOOL_RING_USE_TCP_DATA_SPLIT |
+				  ETHTOOL_RING_USE_HDS_THRS,
+	.op_needs_rtnl		= ETHTOOL_OP_NEEDS_RTNL_SCHANNELS,
+	.get_rx_ring_count	= tn_get_rx_ring_count,
+#else
+	.supported_ring_params	= ETHTOOL_RING_USE_TCP_DATA_SPLIT,
+#endif
+	.get_drvinfo		= tn_get_drvinfo,
+	.get_link		= ethtool_op_get_link,
+	.get_ringparam		= tn_get_ringparam,
+	.set_ringparam		= tn_set_ringparam,
+	.get_channels		= tn_get_channels,
+	.set_channels		= tn_set_channels,
+	.get_rxfh_indir_size	= tn_get_rxfh_indir_size,
+	.get_rxfh_key_size	= tn_get_rxfh_key_size,
+	.get_rxfh		= tn_get_rxfh,
+	.set_rxfh		= tn_set_rxfh,
+	.get_rxnfc		= tn_get_rxnfc,
+	.set_rxnfc		= tn_set_rxnfc,
+};
+
+/* ---- the pair ---- */
+
+static struct net_device *tn_create(struct device *parent)
+{
+	struct net_device *dev;
+	struct tn_priv *priv;
+	unsigned int i;
+
+	dev = alloc_etherdev_mqs(struct_size(priv, rq, queues), queues, queues);
+	if (!dev)
+		return NULL;
+	SET_NETDEV_DEV(dev, parent);
+	dev->netdev_ops = &tn_netdev_ops;
+	dev->ethtool_ops = &tn_ethtool_ops;
+	dev->queue_mgmt_ops = &tn_queue_ops;
+	dev->pcpu_stat_type = NETDEV_PCPU_STAT_TSTATS;
+	/* No TSO/GSO: every frame fits the MTU, as the RX copy expects. */
+	dev->hw_features = NETIF_F_SG | NETIF_F_HW_CSUM | NETIF_F_NTUPLE;
+	dev->features = dev->hw_features | NETIF_F_RXCSUM | NETIF_F_HIGHDMA;
+	dev->max_mtu = TN_MTU_MAX;
+#if TN_KERNEL_7
+	/* TX frags may be dma-buf net_iovs: tn_frag_va() reads them. */
+	dev->netmem_tx = NETMEM_TX_DMA;
+	/* bind-rx checks the core's copy of the setting (dev->cfg), not ours. */
+	if (header_split)
+		dev->cfg->hds_config = ETHTOOL_TCP_DATA_SPLIT_ENABLED;
+#endif
+	eth_hw_addr_random(dev);
+	netif_carrier_off(dev);
+
+	priv = netdev_priv(dev);
+	priv->dev = dev;
+	priv->hds = header_split;
+	priv->rx_ring = TN_RING_DEF;
+	priv->tx_ring = TN_RING_DEF;
+	spin_lock_init(&priv->lock);
+	netdev_rss_key_fill(priv->key, sizeof(priv->key));
+	for (i = 0; i < TN_INDIR_SIZE; i++)
+		priv->indir[i] = ethtool_rxfh_indir_default(i, queues);
+	for (i = 0; i < queues; i++) {
+		priv->rq[i].priv = priv;
+		priv->rq[i].idx = i;
+		skb_queue_head_init(&priv->rq[i].wire);
+		netif_napi_add(dev, &priv->rq[i].napi, tn_poll);
+	}
+	return dev;
+}
+
+static int __init tn_init(void)
+{
+	struct platform_device_info info = {
+		.name = "testnic",
+		.id = PLATFORM_DEVID_NONE,
+		.dma_mask = DMA_BIT_MASK(64),
+	};
+	int err, i;
+
+	if (!queues || queues > TN_MAX_QUEUES)
+		return -EINVAL;
+	/* The parent device: dma-buf attachments and page pool mappings use it. */
+	tn_pdev = platform_device_register_full(&info);
+	if (IS_ERR(tn_pdev))
+		return PTR_ERR(tn_pdev);
+	for (i = 0; i < 2; i++) {
+		tn_devs[i] = tn_create(&tn_pdev->dev);
+		if (!tn_devs[i]) {
+			err = -ENOMEM;
+			goto err_free;
+		}
+	}
+	((struct tn_priv *)netdev_priv(tn_devs[0]))->peer = netdev_priv(tn_devs[1]);
+	((struct tn_priv *)netdev_priv(tn_devs[1]))->peer = netdev_priv(tn_devs[0]);
+
+	rtnl_lock();
+	err = register_netdevice(tn_devs[0]);
+	if (!err) {
+		err = register_netdevice(tn_devs[1]);
+		if (err)
+			unregister_netdevice(tn_devs[0]);
+	}
+	rtnl_unlock();
+	if (err)
+		goto err_free;
+	return 0;
+
+err_free:
+	for (i = 0; i < 2; i++)
+		if (tn_devs[i])
+			free_netdev(tn_devs[i]);
+	platform_device_unregister(tn_pdev);
+	return err;
+}
+
+static void __exit tn_exit(void)
+{
+	bool bound = false;
+	int i;
+
+	rtnl_lock();
+	for (i = 0; i < 2; i++) {
+		bound |= ((struct tn_priv *)netdev_priv(tn_devs[i]))->ever_bound;
+		unregister_netdevice(tn_devs[i]);
+	}
+	rtnl_unlock();
+	for (i = 0; i < 2; i++) {
+		struct tn_priv *priv = netdev_priv(tn_devs[i]);
+		unsigned int q;
+
+		/* The peer's xmit may have queued a frame while this one closed. */
+		for (q = 0; q < tn_devs[i]->num_rx_queues; q++)
+			skb_queue_purge(&priv->rq[q].wire);
+		free_netdev(tn_devs[i]);
+	}
+	/*
+	 * A dma-buf binding outlives the netdev: net/core/devmem.c frees it when
+	 * its netlink socket closes and its last fragment comes back, and then
+	 * detaches the dma-buf from our parent device. Nothing tells the driver
+	 * when, so after any binding the (small) device structure stays until
+	 * reboot rather than risk a use after free.
+	 */
+	if (bound) {
+		get_device(&tn_pdev->dev);
+		pr_info("testnic: a dma-buf was bound; keeping %s's device structure\n",
+			dev_name(&tn_pdev->dev));
+	}
+	platform_device_unregister(tn_pdev);
+}
+
+module_init(tn_init);
+module_exit(tn_exit);
+
+MODULE_DESCRIPTION("Software NIC pair for devmem TCP tests (DMA emulated by CPU copy)");
+MODULE_LICENSE("GPL");
