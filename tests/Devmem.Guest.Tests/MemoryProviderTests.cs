@@ -233,11 +233,14 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
         ulong ino = mem.Inode;
         Assert.Single(FdsWithInode(ino));
         Assert.Single(FdsLinkingTo(name));
-        Assert.NotEmpty(MapsWithInode(ino));
+        // The mapping is found by its start address and device:inode: inode numbers of these pseudo
+        // file systems are small and repeat (seen: inode 2 on device 00:01 for unrelated shmem mappings).
+        string mapping = MappingKey(mem);
+        Assert.Single(MapsWithKey(mapping));
         mem.Dispose();
         Assert.Empty(FdsWithInode(ino));
         Assert.Empty(FdsLinkingTo(name));
-        Assert.Empty(MapsWithInode(ino));
+        Assert.Empty(MapsWithKey(mapping));
         Assert.Throws<ObjectDisposedException>(() => mem.DmabufHandle);
         Assert.Throws<ObjectDisposedException>(() => mem.CopyTo(0, new byte[1]));
     }
@@ -294,6 +297,24 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
             .ToList();
 
     /// <summary>Lines of /proc/self/maps whose inode column (the 5th) is <paramref name="ino"/>.</summary>
+    /// <summary>"start dev inode" of the memory's CPU mapping, from /proc/self/maps.</summary>
+    private static unsafe string MappingKey(DeviceMemory mem)
+    {
+        string start = ((ulong)mem.DangerousGetPointer()).ToString("x", CultureInfo.InvariantCulture);
+        string line = Assert.Single(File.ReadAllLines("/proc/self/maps"), l => l.StartsWith(start + "-", StringComparison.Ordinal));
+        string[] p = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        return $"{start} {p[3]} {p[4]}";
+    }
+
+    private static List<string> MapsWithKey(string key)
+    {
+        string[] k = key.Split(' ');
+        return File.ReadAllLines("/proc/self/maps")
+            .Where(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is { Length: >= 5 } p
+                && p[0].StartsWith(k[0] + "-", StringComparison.Ordinal) && p[3] == k[1] && p[4] == k[2])
+            .ToList();
+    }
+
     private static List<string> MapsWithInode(ulong ino) =>
         File.ReadAllLines("/proc/self/maps")
             .Where(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is { Length: >= 5 } p && p[4] == ino.ToString(CultureInfo.InvariantCulture))

@@ -26,20 +26,24 @@ public sealed class NetlinkGuestTests
     {
         RequireVirtio();
         using NetdevClient netdev = NetdevClient.Open();
-        using SafeFileHandle notADmabuf = File.OpenHandle("/dev/null");
-        NetlinkException e = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, notADmabuf, [0]));
-        // virtio_net has no queue management ops: EOPNOTSUPP, with no text on 6.12 and the ifindex
-        // blamed on 7.x (kernel-api.md §5, "driver without queue API").
-        Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
         if (Guest.Series == "6.12")
         {
-            Assert.Null(e.KernelMessage);
-        }
-        else
-        {
-            Assert.Equal(".ifindex", e.BadAttribute);
+            // 6.12 attaches and maps the dma-buf to the netdev's parent before it asks the driver for
+            // queue ops; virtio_net's parent (the virtio device) has no DMA mask, so a real dma-buf WARNs
+            // in kernel/dma/mapping.c (__dma_map_sg_attrs) — seen here on 6.12.117. We do not provoke that
+            // WARN in tests: with a non-dma-buf fd 6.12 answers EINVAL before touching the device.
+            using SafeFileHandle notADmabuf = File.OpenHandle("/dev/null");
+            NetlinkException e612 = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, notADmabuf, [0]));
+            Assert.Equal(Errno.EINVAL, e612.Errno);
+            return;
         }
 
+        // 7.x checks the driver's queue management ops first: EOPNOTSUPP with the ifindex blamed
+        // (kernel-api.md §5, "driver without queue API"), whatever the dma-buf.
+        using var udmabuf = Devmem.Memory.UdmabufMemory.Create(1 << 20, "bind-rx-virtio");
+        NetlinkException e = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, udmabuf.DmabufHandle, [0]));
+        Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+        Assert.Equal(".ifindex", e.BadAttribute);
         Assert.NotNull(e.Hint);
     }
 
