@@ -72,7 +72,12 @@ if [ -x scripts/vm/run.sh ]; then
         name=$(basename "$proj" .csproj)
         exe=$(dirname "$proj")/bin/Release/net10.0/$name
         for k in 6.12 latest; do
-            run_xunit "guest-$k-$name" scripts/vm/run.sh --kernel "$k" -- "$exe"
+            allow=()
+            # NetlinkGuestTests.Bind_rx_on_lo_is_refused_in_each_kernels_words provokes, on purpose, 6.12's
+            # own WARN_ON(!dmabuf || !dev) in dma_buf_dynamic_attach (lo has no parent device); 7.x
+            # refuses earlier. Only that WARN is allowed, and only on 6.12.
+            [ "$k" = 6.12 ] && allow=(--allow-splat 'at drivers/dma-buf/dma-buf\.c:[0-9]+ dma_buf_dynamic_attach')
+            run_xunit "guest-$k-$name" scripts/vm/run.sh --kernel "$k" "${allow[@]}" -- "$exe"
         done
     done
 fi

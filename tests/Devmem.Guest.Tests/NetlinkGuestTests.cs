@@ -47,6 +47,31 @@ public sealed class NetlinkGuestTests
         Assert.NotNull(e.Hint);
     }
 
+    /// <summary>
+    /// bind-rx on lo, with a real udmabuf, in each kernel's own words. On 6.12 this provokes the kernel's
+    /// own WARN_ON(!dmabuf || !dev) in drivers/dma-buf/dma-buf.c (lo has no parent device to attach to):
+    /// scripts/test.sh allows exactly that WARN for the 6.12 guest run, naming this test.
+    /// </summary>
+    [Fact]
+    public void Bind_rx_on_lo_is_refused_in_each_kernels_words()
+    {
+        Guest.Require();
+        using NetdevClient netdev = NetdevClient.Open();
+        using var udmabuf = Devmem.Memory.UdmabufMemory.Create(1 << 20, "bind-rx-lo");
+        NetlinkException e = Assert.Throws<NetlinkException>(() => netdev.BindRx(1, udmabuf.DmabufHandle, [0]));
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] bind-rx on lo: {e.Message}");
+        if (Guest.Series == "6.12")
+        {
+            Assert.Equal(Errno.EINVAL, e.Errno);
+            Assert.Equal("Failed to bind dmabuf to device", e.KernelMessage);
+        }
+        else
+        {
+            Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+            Assert.Equal(".ifindex", e.BadAttribute);
+        }
+    }
+
     [Fact]
     public void Bind_tx_is_missing_on_6_12_and_refused_by_virtio_net_later()
     {
