@@ -33,7 +33,7 @@ internal static class Demo
         using var server = listener.Accept();
 
         long total = o.DemoBytes;
-        var sender = new Thread(() => Send(client, total)) { IsBackground = true, Name = "demo-client" };
+        var sender = new Thread(() => new NcdevmemPattern(Period).Send(client, total)) { IsBackground = true, Name = "demo-client" };
         var clock = Stopwatch.StartNew();
         sender.Start();
 
@@ -118,27 +118,6 @@ internal static class Demo
 
         static void Mismatch(byte expected, byte actual, long index) =>
             Console.Error.WriteLine($"Failed validation: expected={expected}, actual={actual}, index={index}");
-    }
-
-    private static void Send(Socket client, long total)
-    {
-        var gen = new NcdevmemPattern(Period);
-        var buf = new byte[256 * 1024];
-        long sent = 0;
-        while (sent < total)
-        {
-            int n = (int)Math.Min(buf.Length, total - sent);
-            gen.Fill(buf.AsSpan(0, n));
-            int off = 0;
-            while (off < n)
-            {
-                off += client.Send(buf.AsSpan(off, n - off));
-            }
-
-            sent += n;
-        }
-
-        client.Shutdown(SocketShutdown.Send);
     }
 
     private static string Rate(long bytes, double seconds) =>

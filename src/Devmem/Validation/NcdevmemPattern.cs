@@ -1,3 +1,5 @@
+using System.Net.Sockets;
+
 namespace Devmem.Validation;
 
 /// <summary>
@@ -102,5 +104,31 @@ public sealed class NcdevmemPattern
         }
 
         Bytes += destination.Length;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="total"/> bytes of the pattern on a connected socket, then shuts down the sending
+    /// side: what <c>yes $(printf '\x01…')</c> piped into netcat sends, for a peer in tests and demos.
+    /// </summary>
+    public void Send(Socket socket, long total)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentOutOfRangeException.ThrowIfNegative(total);
+        var buffer = new byte[256 * 1024];
+        long sent = 0;
+        while (sent < total)
+        {
+            int n = (int)Math.Min(buffer.Length, total - sent);
+            Fill(buffer.AsSpan(0, n));
+            int offset = 0;
+            while (offset < n)
+            {
+                offset += socket.Send(buffer.AsSpan(offset, n - offset));
+            }
+
+            sent += n;
+        }
+
+        socket.Shutdown(SocketShutdown.Send);
     }
 }

@@ -20,26 +20,8 @@ public sealed class CopyFallbackTests
         return (client, listener.Accept());
     }
 
-    private static Task SendPattern(Socket client, long total, int period) => Task.Run(() =>
-    {
-        var gen = new NcdevmemPattern(period);
-        var buf = new byte[256 * 1024];
-        long sent = 0;
-        while (sent < total)
-        {
-            int n = (int)Math.Min(buf.Length, total - sent);
-            gen.Fill(buf.AsSpan(0, n));
-            int off = 0;
-            while (off < n)
-            {
-                off += client.Send(buf.AsSpan(off, n - off));
-            }
-
-            sent += n;
-        }
-
-        client.Shutdown(SocketShutdown.Send);
-    });
+    private static Task SendPattern(Socket client, long total, int period) =>
+        Task.Run(() => new NcdevmemPattern(period).Send(client, total));
 
     [Fact]
     public async Task One_GiB_arrives_validated_in_host_memory_with_nothing_allocated_per_receive()
