@@ -78,6 +78,9 @@ if [ -x scripts/vm/run.sh ]; then
             # refuses earlier. Only that WARN is allowed, and only on 6.12.
             [ "$k" = 6.12 ] && allow=(--allow-splat 'at drivers/dma-buf/dma-buf\.c:[0-9]+ dma_buf_dynamic_attach')
             run_xunit "guest-$k-$name" scripts/vm/run.sh --kernel "$k" "${allow[@]}" -- "$exe"
+            # The library against the software devmem NIC (tests/testnic): only the tests written for it
+            # (they skip, saying so, in the virtio runs above).
+            run_xunit "guest-$k-testnic-$name" scripts/vm/run.sh --kernel "$k" --nic testnic -- "$exe" -class Devmem.Guest.Tests.TestnicGuestTests
         done
     done
 fi
