@@ -13,7 +13,6 @@ internal sealed class CopyRing
     public const int MaxSlotsPerReceive = 64;
 
     private readonly int[] _free;
-    private readonly bool[] _lent;
     private int _freeCount;
 
     public CopyRing(DeviceMemory memory, int slotSize, string reason)
@@ -23,7 +22,6 @@ internal sealed class CopyRing
         Reason = reason;
         SlotCount = (int)Math.Min(memory.Size / slotSize, int.MaxValue - 1);
         _free = new int[SlotCount];
-        _lent = new bool[SlotCount];
         for (int i = 0; i < SlotCount; i++)
         {
             _free[i] = SlotCount - 1 - i;
@@ -44,22 +42,22 @@ internal sealed class CopyRing
 
     public int Take()
     {
-        int slot = _free[--_freeCount];
-        _lent[slot] = true;
-        return slot;
+        return _free[--_freeCount];
     }
 
     public void Give(int slot)
     {
-        _lent[slot] = false;
         _free[_freeCount++] = slot;
     }
 
-    /// <summary>Returns the slot of a released token (the caller checked the token was held).</summary>
+    /// <summary>
+    /// Returns the slot of a released token. Which slots are lent is not tracked here: the socket's
+    /// held-token set already refuses a token it did not hand out, before this is called.
+    /// </summary>
     public void Free(uint token)
     {
         int slot = (int)token - 1;
-        if ((uint)slot >= (uint)SlotCount || !_lent[slot])
+        if ((uint)slot >= (uint)SlotCount)
         {
             throw new InvalidOperationException($"copy-fallback token {token} does not name a lent slot");
         }
