@@ -250,8 +250,15 @@ boot() {
     t1="" t2=""
 }
 boot 1
-if [ -e "$ctl/boot-hung" ]; then
-    echo "vm: the guest did not reach its setup within $boot_timeout s (DEVMEM_VM_BOOT_TIMEOUT); last console lines:" >&2
+# A boot that never reached the guest's setup (no setup.log) is booted once more: hung (above), or
+# died first — seen once: 6.12 under TCG panicked on an int3 in early init (kernel_init_freeable),
+# before any of our code ran. A failure that repeats is reported below as before.
+if [ -e "$ctl/boot-hung" ] || [ ! -e "$ctl/setup.log" ]; then
+    if [ -e "$ctl/boot-hung" ]; then
+        echo "vm: the guest did not reach its setup within $boot_timeout s (DEVMEM_VM_BOOT_TIMEOUT); last console lines:" >&2
+    else
+        echo "vm: the guest's kernel stopped (qemu exit $qrc) before reaching its setup; last console lines:" >&2
+    fi
     tail -n 5 "$ctl/console.log" | sed 's/^/vm:   /' >&2
     echo "vm: booting again (attempt 2, verbose console)" >&2
     boot 2
