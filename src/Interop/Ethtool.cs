@@ -104,6 +104,7 @@ public static class EthtoolNetlink
 public static class Ethtool
 {
     // Commands: the first u32 of the buffer ifr_data points to.
+    public const uint ETHTOOL_GDRVINFO = 0x03;
     public const uint ETHTOOL_GRINGPARAM = 0x10;
     public const uint ETHTOOL_SRINGPARAM = 0x11;
     public const uint ETHTOOL_GRXRINGS = 0x2d;
@@ -181,6 +182,25 @@ public struct ethtool_ringparam
     public uint rx_mini_pending;
     public uint rx_jumbo_pending;
     public uint tx_pending;
+}
+
+/// <summary><c>struct ethtool_drvinfo</c> (ETHTOOL_GDRVINFO), 196 bytes: the driver's name as the driver reports it.</summary>
+[UapiHeader("linux/ethtool.h")]
+[StructLayout(LayoutKind.Sequential)]
+public unsafe struct ethtool_drvinfo
+{
+    public uint cmd;
+    public fixed byte driver[32];
+    public fixed byte version[32];
+    public fixed byte fw_version[32];
+    public fixed byte bus_info[32];
+    public fixed byte erom_version[32];
+    public fixed byte reserved2[12];
+    public uint n_priv_flags;
+    public uint n_stats;
+    public uint testinfo_len;
+    public uint eedump_len;
+    public uint regdump_len;
 }
 
 /// <summary><c>struct ethtool_channels</c> (ETHTOOL_GCHANNELS/SCHANNELS), 36 bytes.</summary>

@@ -387,6 +387,27 @@ public sealed class EthtoolClient : IDisposable
 
     // ---- ntuple flow rules (SIOCETHTOOL) ------------------------------------------------------
 
+    /// <summary>
+    /// The driver's own name and bus address (ETHTOOL_GDRVINFO, unprivileged): "virtio_net", "bnxt_en",
+    /// "testnic". This is the name the kernel's driver tables use, which a sysfs driver link may not give
+    /// (a virtual device, or a parent bound to no driver).
+    /// </summary>
+    /// <param name="ifname">Interface name.</param>
+    /// <returns>The driver name and bus info ("" when the driver reports none).</returns>
+    public unsafe (string Driver, string BusInfo) GetDriverInfo(string ifname)
+    {
+        ethtool_drvinfo info = new() { cmd = ETHTOOL_GDRVINFO };
+        Ioctl(ifname, &info, "ETHTOOL_GDRVINFO");
+        return (CString(info.driver, 32), CString(info.bus_info, 32));
+
+        static string CString(byte* p, int max)
+        {
+            var span = new ReadOnlySpan<byte>(p, max);
+            int end = span.IndexOf((byte)0);
+            return Encoding.ASCII.GetString(end < 0 ? span : span[..end]);
+        }
+    }
+
     /// <summary>The number of RX rings (ETHTOOL_GRXRINGS).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The count.</returns>
