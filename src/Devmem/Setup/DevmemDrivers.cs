@@ -39,6 +39,9 @@ public static class DevmemDrivers
     /// <summary>The first kernel whose bind-rx checks the queue API before it touches the dma-buf (inferred, see remarks).</summary>
     public static Version SafeBindCheckKernel { get; } = new(6, 15);
 
+    /// <summary>The newest kernel the table was checked against (Debian's 7.3.4); for newer kernels a "no queue API" entry may be stale, so the kernel is asked.</summary>
+    public static Version LastCheckedKernel { get; } = new(7, 3);
+
     /// <summary>The kernel this process runs on (from <c>/proc/sys/kernel/osrelease</c>), as major.minor.</summary>
     public static Version RunningKernel { get; } = ParseRelease(ReadRelease());
 
@@ -51,7 +54,7 @@ public static class DevmemDrivers
         ArgumentNullException.ThrowIfNull(kernel);
         bool k612 = kernel < new Version(6, 13);
         bool k7 = kernel >= new Version(7, 0);
-        return driver switch
+        DriverRxSupport known = driver switch
         {
             "testnic" => DriverRxSupport.TestNic,
             "bnxt_en" or "gve" when k612 => DriverRxSupport.NoUnreadablePool,
@@ -62,18 +65,24 @@ public static class DevmemDrivers
             "bnge" when k7 => DriverRxSupport.NoQueueApi,
             _ => DriverRxSupport.Unknown,
         };
+        return known == DriverRxSupport.NoQueueApi && kernel > LastCheckedKernel ? DriverRxSupport.Unknown : known;
     }
 
     /// <summary>
-    /// Whether it is safe to let the kernel answer bind-rx for <paramref name="driver"/> on
-    /// <paramref name="kernel"/>: true where the kernel checks the queue API before attaching the
-    /// dma-buf, or where the table knows the driver has one.
+    /// Whether to send bind-rx for <paramref name="driver"/> on <paramref name="kernel"/> at all: not
+    /// when the table knows the driver has no queue API (nothing to gain, and a WARN on 6.12); for a
+    /// driver the table does not know, only where the kernel checks the queue API before attaching the
+    /// dma-buf.
     /// </summary>
     /// <param name="driver">The driver's name.</param>
     /// <param name="kernel">The kernel version.</param>
     /// <returns>True when bind-rx may be sent.</returns>
-    public static bool KernelMayBeAsked(string? driver, Version kernel) =>
-        kernel >= SafeBindCheckKernel || Lookup(driver, kernel) is DriverRxSupport.NoUnreadablePool or DriverRxSupport.Supported or DriverRxSupport.TestNic;
+    public static bool KernelMayBeAsked(string? driver, Version kernel) => Lookup(driver, kernel) switch
+    {
+        DriverRxSupport.NoQueueApi => false,
+        DriverRxSupport.Unknown => kernel >= SafeBindCheckKernel,
+        _ => true,
+    };
 
     /// <summary>"6.12.117+deb13-amd64" → 6.12.</summary>
     /// <param name="release">A kernel release string.</param>

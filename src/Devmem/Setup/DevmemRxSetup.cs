@@ -1,0 +1,497 @@
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Devmem.Interop;
+using Devmem.Memory;
+using Devmem.Netlink;
+using Devmem.Netlink.Ethtool;
+using Devmem.Netlink.Netdev;
+using Devmem.Receive;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Devmem.Setup;
+
+/// <summary>
+/// Sets a NIC up for devmem RX and binds a dma-buf to its RX queues, as the kernel's ncdevmem server
+/// does, and undoes exactly what it did, in reverse, on <see cref="Dispose"/>, on failure and on
+/// process exit.
+/// </summary>
+/// <remarks>
+/// <para>Steps, in order (<see cref="DevmemSetupStep"/>): check the interface (it must have a parent
+/// device, and on kernels before 6.15 a driver known to have a queue management API, because 6.12's
+/// bind-rx attaches the dma-buf before it checks and WARNs for a device that cannot DMA it); snapshot
+/// rings, channels, RSS and flow rules; header split on (tcp-data-split enabled, hds-thresh 0 where the
+/// kernel has it); RSS indirection spread over the queues below the devmem queues; one ntuple rule for
+/// the flow (5-tuple, else destination only, as ncdevmem retries) to the first devmem queue; bind-rx.
+/// Each step that changed something pushes its exact undo; nothing else on the NIC is touched (other
+/// flow rules stay: 6.12's ncdevmem switched ntuple off and on, which wiped them).</para>
+/// <para>The binding lives as long as this object (it owns the bind-rx netlink socket). Disposing
+/// unbinds first, then restores the NIC. Sockets that still hold fragments keep the dma-buf mapped
+/// until they release them or close (kernel-api.md §5), which does not stop the restore.</para>
+/// <para>With <see cref="DevmemFallback.Copy"/>, a setup that cannot bind is undone and this object
+/// stays usable in copy mode: <see cref="IsZeroCopy"/> is false, <see cref="FallbackReason"/> says why,
+/// and <see cref="Wrap"/> gives copy-fallback sockets into the same memory.</para>
+/// </remarks>
+public sealed partial class DevmemRxSetup : IDisposable
+{
+    private readonly Lock _lock = new();
+    private readonly Stack<(string What, Action Undo)> _undo = new();
+    private readonly ILogger _logger;
+    private readonly DeviceMemory _memory;
+    private readonly DevmemRxSetupOptions _options;
+    private readonly List<string> _changes = [];
+    private readonly List<PosixSignalRegistration> _signals = [];
+    private EthtoolClient? _ethtool;
+    private DmabufBinding? _binding;
+    private bool _processExitHooked;
+    private bool _disposed;
+
+    private DevmemRxSetup(DeviceMemory memory, DevmemRxSetupOptions options, ILogger logger)
+    {
+        _memory = memory;
+        _options = options;
+        _logger = logger;
+        InterfaceName = options.InterfaceName;
+    }
+
+    /// <summary>The interface.</summary>
+    public string InterfaceName { get; }
+
+    /// <summary>Its ifindex.</summary>
+    public int InterfaceIndex { get; private set; }
+
+    /// <summary>The driver's name (ETHTOOL_GDRVINFO), or null when the device reports none.</summary>
+    public string? Driver { get; private set; }
+
+    /// <summary>The RX queues the dma-buf is bound to (chosen even in copy mode, for the record).</summary>
+    public IReadOnlyList<uint> Queues { get; private set; } = [];
+
+    /// <summary>The binding, while zero copy is live; null in copy mode and after dispose.</summary>
+    public DmabufBinding? Binding => _binding;
+
+    /// <summary>The binding id that RX cmsgs carry as <c>dmabuf_id</c>; 0 in copy mode.</summary>
+    public uint BindingId { get; private set; }
+
+    /// <summary>The location of the flow rule this setup added, or null when it added none.</summary>
+    public uint? FlowRuleLocation { get; private set; }
+
+    /// <summary>Whether the flow rule matches the 5-tuple (false: destination address and port only).</summary>
+    public bool FlowRuleIsFiveTuple { get; private set; }
+
+    /// <summary>True when the dma-buf is bound (zero copy); false in copy fallback.</summary>
+    public bool IsZeroCopy { get; private set; }
+
+    /// <summary>Why zero copy was not possible, in copy mode; null otherwise.</summary>
+    public string? FallbackReason { get; private set; }
+
+    /// <summary>The failure that made this setup fall back to copy, when it did.</summary>
+    public DevmemSetupException? FallbackCause { get; private set; }
+
+    /// <summary>What the setup changed, one line per change, in order (for logs and <c>--json</c>).</summary>
+    public IReadOnlyList<string> Changes => _changes;
+
+    /// <summary>The memory the NIC (or the copy fallback) writes into.</summary>
+    public DeviceMemory Memory => _memory;
+
+    /// <summary>
+    /// Sets <paramref name="options"/>' interface up and binds <paramref name="memory"/> to its RX queues.
+    /// On failure everything done so far is undone; then, with <see cref="DevmemFallback.Copy"/>, the
+    /// returned object is in copy mode, otherwise the failure is thrown.
+    /// </summary>
+    /// <param name="memory">A dma-buf (udmabuf, dma-heap, CUDA); for the copy fallback it needs a CPU mapping.</param>
+    /// <param name="options">Interface, queues, steering, fallback.</param>
+    /// <param name="logger">Where to log each change and its undo; none by default.</param>
+    /// <returns>The live setup; dispose it to unbind and restore the NIC.</returns>
+    /// <exception cref="DevmemSetupException">A step failed (and no fallback was allowed or possible).</exception>
+    public static DevmemRxSetup Apply(DeviceMemory memory, DevmemRxSetupOptions options, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(options);
+        var setup = new DevmemRxSetup(memory, options, logger ?? NullLogger.Instance);
+        try
+        {
+            setup.Run();
+            setup.IsZeroCopy = true;
+            return setup;
+        }
+        catch (DevmemSetupException e)
+        {
+            List<Exception> undoFailures = setup.UndoAll();
+            if (options.Fallback == DevmemFallback.Copy && memory.HasCpuMapping && undoFailures.Count == 0)
+            {
+                setup.FallbackCause = e;
+                setup.FallbackReason = e.Message;
+                LogFallback(setup._logger, options.InterfaceName, memory.Kind.ToString(), e.Message);
+                return setup;
+            }
+
+            setup.Dispose();
+            if (undoFailures.Count > 0)
+            {
+                throw new AggregateException($"{e.Message} Undoing the steps before it also failed; the NIC may be left configured.", [e, .. undoFailures]);
+            }
+
+            if (options.Fallback == DevmemFallback.Copy && !memory.HasCpuMapping)
+            {
+                throw new DevmemSetupException(e.Step, e.InterfaceName, $"{e.Message} (no copy fallback: {memory.Kind} memory has no CPU mapping)", null, null, null, e);
+            }
+
+            throw;
+        }
+        catch
+        {
+            setup.UndoAll();
+            setup.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Wraps a connected socket of the steered flow: a zero-copy <see cref="DevmemSocket"/> while the
+    /// binding is live, a copy-fallback one into <see cref="Memory"/> in copy mode.
+    /// </summary>
+    /// <param name="socket">The accepted or connected socket; it stays the caller's.</param>
+    /// <param name="logger">The socket's logger; none by default.</param>
+    /// <returns>The devmem socket.</returns>
+    public DevmemSocket Wrap(Socket socket, ILogger? logger = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return IsZeroCopy
+            ? new DevmemSocket(socket, logger)
+            : DevmemSocket.CreateCopyFallback(socket, _memory, FallbackReason ?? "copy mode", logger: logger);
+    }
+
+    /// <summary>Unbinds (closes the binding's netlink socket), then undoes each change in reverse order.</summary>
+    /// <returns>The undo steps that failed (empty when the NIC is back as it was).</returns>
+    public IReadOnlyList<Exception> Undo()
+    {
+        IReadOnlyList<Exception> failures = UndoAll();
+        Dispose();
+        return failures;
+    }
+
+    /// <summary>Unbinds and restores the NIC; undo failures are logged, not thrown.</summary>
+    public void Dispose()
+    {
+        UndoAll();
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            foreach (PosixSignalRegistration r in _signals)
+            {
+                r.Dispose();
+            }
+
+            _signals.Clear();
+            if (_processExitHooked)
+            {
+                AppDomain.CurrentDomain.ProcessExit -= OnProcessExit;
+                _processExitHooked = false;
+            }
+
+            _ethtool?.Dispose();
+            _ethtool = null;
+        }
+    }
+
+    /// <summary>The ifindex of <paramref name="interfaceName"/> in this network namespace.</summary>
+    /// <param name="interfaceName">The interface.</param>
+    /// <returns>The ifindex.</returns>
+    /// <exception cref="DevmemSetupException">There is no such interface.</exception>
+    public static int GetInterfaceIndex(string interfaceName)
+    {
+        ArgumentNullException.ThrowIfNull(interfaceName);
+        // sysfs's class/net shows the network namespace it was mounted in, as if_nametoindex would.
+        if (interfaceName.Length is 0 or >= 16 || interfaceName.Contains('/', StringComparison.Ordinal) || interfaceName is "." or "..")
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "not a valid interface name (1 to 15 characters, no '/')", null, null, null, null);
+        }
+
+        string path = $"/sys/class/net/{interfaceName}/ifindex";
+        if (!File.Exists(path))
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "no such interface in this network namespace", Interop.Errno.ENODEV, null,
+                "list the interfaces with 'ip link' (or 'devmem-info doctor')", null);
+        }
+
+        return int.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture);
+    }
+
+    private void Run()
+    {
+        string ifname = InterfaceName;
+        Hook();
+
+        // ---- check: what the kernel would trip over, before anything changes.
+        InterfaceIndex = GetInterfaceIndex(ifname);
+        bool hasParent = Directory.Exists($"/sys/class/net/{ifname}/device");
+        _ethtool = Step(DevmemSetupStep.Check, "cannot open the ethtool netlink family", EthtoolClient.Open);
+        Driver = TryDriver(_ethtool, ifname);
+        if (!hasParent)
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
+                $"{ifname} has no parent device (a virtual interface{(Driver is null ? "" : $", driver {Driver}")}): a dma-buf cannot be attached to it", null, null,
+                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
+        }
+
+        Version kernel = DevmemDrivers.RunningKernel;
+        DriverRxSupport support = DevmemDrivers.Lookup(Driver, kernel);
+        if (!DevmemDrivers.KernelMayBeAsked(Driver, kernel))
+        {
+            string what = support == DriverRxSupport.NoQueueApi
+                ? $"driver {Driver} has no queue management API: devmem RX is not possible on this NIC"
+                : $"driver {Driver ?? "(none reported)"} is not known to have a queue management API, and kernel {kernel} attaches the dma-buf before it checks (a kernel WARN for a device that cannot DMA it), so bind-rx is not attempted";
+            throw new DevmemSetupException(DevmemSetupStep.Check, ifname, what, null, null,
+                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
+        }
+
+        using NetdevClient netdev = Step(DevmemSetupStep.Check, "cannot open the netdev netlink family", NetdevClient.Open);
+        EthtoolChannels channels = Step(DevmemSetupStep.Snapshot, "cannot read the channel counts", () => _ethtool.GetChannels(ifname));
+        uint rxq = (channels.RxCount ?? 0) + (channels.CombinedCount ?? 0);
+        uint count = _options.QueueCount ?? 1;
+        uint start = _options.StartQueue ?? (rxq > count ? rxq - count : 0);
+        if (count == 0 || start + count > rxq)
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
+                $"RX queues {start}..{start + count - 1} are out of range: {ifname} has {rxq} (rx {channels.RxCount ?? 0} + combined {channels.CombinedCount ?? 0})", null, null,
+                $"choose a start queue and count within 0..{(rxq == 0 ? 0 : rxq - 1)}", null);
+        }
+
+        if (start == 0 && !_options.SkipConfiguration)
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
+                $"RX queue 0 cannot be a devmem queue while RSS must keep ordinary traffic on the queues below the first devmem queue ({ifname} has {rxq} RX queues)", null, null,
+                rxq < 2 ? "devmem RX needs at least 2 RX queues: raise them (ethtool -L)" : "choose a start queue of 1 or more", null);
+        }
+
+        Queues = [.. Enumerable.Range((int)start, (int)count).Select(i => (uint)i)];
+        foreach (uint q in Queues)
+        {
+            uint? bound = Step(DevmemSetupStep.Check, $"cannot read RX queue {q}", () => netdev.GetQueue(InterfaceIndex, NetdevQueueType.Rx, q).DmabufId);
+            if (bound is uint other)
+            {
+                throw new DevmemSetupException(DevmemSetupStep.Check, ifname, $"RX queue {q} already has a dma-buf bound (binding {other})", Interop.Errno.EEXIST, null,
+                    "another process holds it; choose other queues (-t/-q) or stop that process", null);
+            }
+        }
+
+        if (!_options.SkipConfiguration)
+        {
+            ConfigureHeaderSplit(ifname);
+            ConfigureRss(ifname, start);
+            if (_options.Steering is { } steering)
+            {
+                AddFlowRule(ifname, steering, start);
+            }
+        }
+
+        // ---- bind-rx: the binding owns its netlink socket; disposing it unbinds.
+        _binding = Step(DevmemSetupStep.BindRx, $"cannot bind the dma-buf to RX queue{(count == 1 ? "" : "s")} {string.Join(',', Queues)}",
+            () => netdev.BindRx(InterfaceIndex, _memory.DmabufHandle, Queues, _options.RxPageSize));
+        BindingId = _binding.Id;
+        DmabufBinding binding = _binding;
+        Done($"bound the dma-buf ({_memory.Kind}, {_memory.Size} bytes) to RX queue{(count == 1 ? "" : "s")} {string.Join(',', Queues)} as binding {binding.Id}",
+            $"unbind binding {binding.Id}", () =>
+            {
+                binding.Dispose();
+                _binding = null;
+            });
+    }
+
+    private void ConfigureHeaderSplit(string ifname)
+    {
+        EthtoolRings rings = Step(DevmemSetupStep.Snapshot, "cannot read the ring parameters", () => _ethtool!.GetRings(ifname));
+        bool splitOn = rings.TcpDataSplit == EthtoolTcpDataSplit.Enabled;
+        bool thresholdZero = rings.HdsThresh is null or 0;
+        if (splitOn && thresholdZero)
+        {
+            return;
+        }
+
+        Step(DevmemSetupStep.HeaderSplit, "cannot turn on TCP header/data split", () => _ethtool!.SetRings(ifname,
+            new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : EthtoolTcpDataSplit.Enabled, HdsThresh: thresholdZero ? null : 0)),
+            e => e is NetlinkException { Errno: Interop.Errno.EOPNOTSUPP } or EthtoolIoctlException { Errno: Interop.Errno.EOPNOTSUPP }
+                ? $"driver {Driver} cannot split TCP headers from payload: devmem RX is not possible on this NIC"
+                : null);
+
+        // Undo exactly these two fields: tcp-data-split back to what was reported (Unknown, the driver's
+        // default, when it was not), hds-thresh back to its old value.
+        EthtoolTcpDataSplit oldSplit = rings.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown;
+        uint? oldThreshold = rings.HdsThresh;
+        Done($"tcp-data-split {Name(rings.TcpDataSplit)} -> on{(thresholdZero ? "" : $", hds-thresh {oldThreshold} -> 0")}",
+            $"tcp-data-split back to {Name(rings.TcpDataSplit)}{(thresholdZero ? "" : $", hds-thresh back to {oldThreshold}")}",
+            () => _ethtool!.SetRings(ifname, new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : oldSplit, HdsThresh: thresholdZero ? null : oldThreshold)));
+
+        static string Name(EthtoolTcpDataSplit? s) => s switch
+        {
+            EthtoolTcpDataSplit.Enabled => "on",
+            EthtoolTcpDataSplit.Disabled => "off",
+            _ => "auto",
+        };
+    }
+
+    private void ConfigureRss(string ifname, uint start)
+    {
+        EthtoolRss rss = Step(DevmemSetupStep.Snapshot, "cannot read the RSS indirection table", () => _ethtool!.GetRss(ifname),
+            e => e is EthtoolIoctlException or NetlinkException ? "the driver must report an RSS table so that ordinary traffic can be kept off the devmem queues; or set the NIC up yourself and skip configuration (-n)" : null);
+        if (rss.Indirection.Count == 0)
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Rss, ifname, "the driver has no RSS indirection table, so ordinary traffic cannot be kept off the devmem queues", null, null,
+                "set the NIC up yourself and skip configuration (-n)", null);
+        }
+
+        if (rss.Indirection.All(q => q < start))
+        {
+            return;
+        }
+
+        // ethtool -X IF equal START: hash buckets spread over queues 0..START-1.
+        uint[] table = EthtoolRss.Equal(rss.Indirection.Count, start);
+        Step(DevmemSetupStep.Rss, $"cannot spread RSS over queues 0..{start - 1}", () => _ethtool!.SetRssIndirection(ifname, table));
+        Done($"RSS indirection spread over queues 0..{start - 1} (was over {string.Join(',', rss.Indirection.Distinct().Order())})",
+            "RSS indirection table back as it was", () => _ethtool!.RestoreRssIndirection(ifname, rss));
+    }
+
+    private void AddFlowRule(string ifname, DevmemFlowSteering s, uint queue)
+    {
+        IPAddress server = s.ServerAddress.IsIPv4MappedToIPv6 ? s.ServerAddress.MapToIPv4() : s.ServerAddress;
+        IPAddress? client = s.ClientAddress is { IsIPv4MappedToIPv6: true } c ? c.MapToIPv4() : s.ClientAddress;
+        EthtoolFlowType type = server.AddressFamily == AddressFamily.InterNetworkV6 ? EthtoolFlowType.Tcp6 : EthtoolFlowType.Tcp4;
+        var full = new EthtoolFlowRule(type, client, server, client is null ? null : s.ClientPort, s.Port, queue);
+        var destinationOnly = new EthtoolFlowRule(type, null, server, null, s.Port, queue);
+        uint location;
+        bool five = full.Source is not null || full.SourcePort is not null;
+        try
+        {
+            location = _ethtool!.AddFlowRule(ifname, full);
+        }
+        catch (Exception e) when (five && e is EthtoolIoctlException)
+        {
+            // ncdevmem retries without the source fields: some NICs match only 3-tuples.
+            LogFiveTupleRefused(_logger, ifname, e.Message);
+            five = false;
+            location = Step(DevmemSetupStep.FlowRule, $"cannot add a flow rule steering {server} port {s.Port} to queue {queue}",
+                () => _ethtool!.AddFlowRule(ifname, destinationOnly), FlowRuleHint);
+        }
+        catch (Exception e) when (e is EthtoolIoctlException)
+        {
+            throw DevmemSetupException.From(DevmemSetupStep.FlowRule, ifname, $"cannot add a flow rule steering {server} port {s.Port} to queue {queue}", e, FlowRuleHint(e));
+        }
+
+        FlowRuleLocation = location;
+        FlowRuleIsFiveTuple = five;
+        EthtoolFlowRule added = five ? full : destinationOnly;
+        Done($"flow rule {location}: {added.FlowType} {(five ? $"{added.Source}:{added.SourcePort} " : "")}-> {server}:{s.Port} to queue {queue}",
+            $"delete flow rule {location}", () => _ethtool!.DeleteFlowRule(ifname, location));
+    }
+
+    private string? FlowRuleHint(Exception e) => e is EthtoolIoctlException { Errno: Interop.Errno.EOPNOTSUPP or Interop.Errno.EINVAL }
+        ? $"the driver takes no such ntuple rule; check that ntuple filters are on (ethtool -K {InterfaceName} ntuple on) and the rule table has room"
+        : null;
+
+    private static string? TryDriver(EthtoolClient ethtool, string ifname)
+    {
+        try
+        {
+            string d = ethtool.GetDriverInfo(ifname).Driver;
+            return d.Length == 0 ? null : d;
+        }
+        catch (EthtoolIoctlException)
+        {
+            return null;
+        }
+    }
+
+    private T Step<T>(DevmemSetupStep step, string what, Func<T> action, Func<Exception, string?>? hint = null)
+    {
+        try
+        {
+            return action();
+        }
+        catch (Exception e) when (e is NetlinkException or EthtoolIoctlException or UnauthorizedAccessException or NetlinkNotSupportedException or DmabufException)
+        {
+            throw DevmemSetupException.From(step, InterfaceName, what, e, hint?.Invoke(e));
+        }
+    }
+
+    private void Step(DevmemSetupStep step, string what, Action action, Func<Exception, string?>? hint = null) =>
+        Step<bool>(step, what, () =>
+        {
+            action();
+            return true;
+        }, hint);
+
+    private void Done(string change, string undoWhat, Action undo)
+    {
+        lock (_lock)
+        {
+            _changes.Add(change);
+            _undo.Push((undoWhat, undo));
+        }
+
+        LogChange(_logger, InterfaceName, change);
+    }
+
+    private List<Exception> UndoAll()
+    {
+        var failures = new List<Exception>();
+        lock (_lock)
+        {
+            while (_undo.TryPop(out (string What, Action Undo) u))
+            {
+                try
+                {
+                    u.Undo();
+                    LogUndo(_logger, InterfaceName, u.What);
+                }
+                catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
+                {
+                    var f = DevmemSetupException.From(DevmemSetupStep.Undo, InterfaceName, $"cannot {u.What}", e);
+                    failures.Add(f);
+                    LogUndoFailed(_logger, InterfaceName, f.Message);
+                }
+            }
+        }
+
+        return failures;
+    }
+
+    private void Hook()
+    {
+        AppDomain.CurrentDomain.ProcessExit += OnProcessExit;
+        _processExitHooked = true;
+        if (_options.UndoOnSignals)
+        {
+            foreach (PosixSignal s in (ReadOnlySpan<PosixSignal>)[PosixSignal.SIGINT, PosixSignal.SIGTERM, PosixSignal.SIGHUP, PosixSignal.SIGQUIT])
+            {
+                // The handler undoes and leaves ctx.Cancel false, so the runtime's default action (ending
+                // the process) follows.
+                _signals.Add(PosixSignalRegistration.Create(s, _ => UndoAll()));
+            }
+        }
+    }
+
+    private void OnProcessExit(object? sender, EventArgs e) => UndoAll();
+
+    [LoggerMessage(EventId = 10, Level = LogLevel.Warning, Message = "devmem RX is not possible on {Interface}; receiving by copy into {Memory} memory instead: {Reason}")]
+    private static partial void LogFallback(ILogger logger, string @interface, string memory, string reason);
+
+    [LoggerMessage(EventId = 11, Level = LogLevel.Information, Message = "{Interface}: the NIC refused a 5-tuple flow rule ({Error}); trying destination address and port only")]
+    private static partial void LogFiveTupleRefused(ILogger logger, string @interface, string error);
+
+    [LoggerMessage(EventId = 12, Level = LogLevel.Information, Message = "{Interface}: {Change}")]
+    private static partial void LogChange(ILogger logger, string @interface, string change);
+
+    [LoggerMessage(EventId = 13, Level = LogLevel.Information, Message = "{Interface}: undo: {Undo}")]
+    private static partial void LogUndo(ILogger logger, string @interface, string undo);
+
+    [LoggerMessage(EventId = 14, Level = LogLevel.Error, Message = "{Interface}: {Error}")]
+    private static partial void LogUndoFailed(ILogger logger, string @interface, string error);
+}
