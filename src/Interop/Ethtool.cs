@@ -145,6 +145,7 @@ public static class Ethtool
 [UapiHeader("linux/sockios.h")]
 public static class Sockios
 {
+    public const uint SIOCGIFINDEX = 0x8933;
     public const uint SIOCETHTOOL = 0x8946;
 }
 

@@ -33,7 +33,7 @@ public sealed record DevmemNicState(
     {
         using EthtoolClient ethtool = EthtoolClient.Open();
         using NetdevClient netdev = NetdevClient.Open();
-        int ifindex = DevmemRxSetup.GetInterfaceIndex(interfaceName);
+        int ifindex = DevmemRxSetup.GetInterfaceIndex(ethtool, interfaceName);
         EthtoolRings? rings = Try(() => ethtool.GetRings(interfaceName));
         EthtoolChannels? channels = Try(() => ethtool.GetChannels(interfaceName));
         IReadOnlyList<uint> rss = Try(() => ethtool.GetRss(interfaceName).Indirection) ?? [];

@@ -201,27 +201,49 @@ public sealed partial class DevmemRxSetup : IDisposable
         }
     }
 
-    /// <summary>The ifindex of <paramref name="interfaceName"/> in this network namespace.</summary>
+    /// <summary>The ifindex of <paramref name="interfaceName"/> in the calling thread's network namespace.</summary>
+    /// <param name="ethtool">An ethtool client opened in that namespace.</param>
     /// <param name="interfaceName">The interface.</param>
     /// <returns>The ifindex.</returns>
-    /// <exception cref="DevmemSetupException">There is no such interface.</exception>
-    public static int GetInterfaceIndex(string interfaceName)
+    /// <exception cref="DevmemSetupException">The name is not valid, or there is no such interface.</exception>
+    internal static int GetInterfaceIndex(EthtoolClient ethtool, string interfaceName)
     {
-        ArgumentNullException.ThrowIfNull(interfaceName);
-        // sysfs's class/net shows the network namespace it was mounted in, as if_nametoindex would.
-        if (interfaceName.Length is 0 or >= 16 || interfaceName.Contains('/', StringComparison.Ordinal) || interfaceName is "." or "..")
+        if (interfaceName.Length is 0 or >= 16 || interfaceName.Contains('/', StringComparison.Ordinal) || interfaceName.Any(char.IsWhiteSpace))
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "not a valid interface name (1 to 15 characters, no '/')", null, null, null, null);
+            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "not a valid interface name (1 to 15 characters, no '/' or spaces)", null, null, null, null);
         }
 
-        string path = $"/sys/class/net/{interfaceName}/ifindex";
-        if (!File.Exists(path))
+        try
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "no such interface in this network namespace", Interop.Errno.ENODEV, null,
-                "list the interfaces with 'ip link' (or 'devmem-info doctor')", null);
+            return ethtool.GetInterfaceIndex(interfaceName);
+        }
+        catch (EthtoolIoctlException e) when (e.Errno == Interop.Errno.ENODEV)
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "no such interface in this network namespace", e.Errno, null,
+                "list the interfaces with 'ip link' (or 'devmem-info doctor')", e);
+        }
+    }
+
+    /// <summary>
+    /// Whether the netdev has a parent device (what a dma-buf is attached to): sysfs's <c>device</c>
+    /// link when sysfs shows this namespace (its ifindex file matches), else the bus address the driver
+    /// reports (virtual devices report none).
+    /// </summary>
+    private static bool HasParentDevice(string ifname, int ifindex, string busInfo)
+    {
+        string sys = $"/sys/class/net/{ifname}";
+        try
+        {
+            if (File.Exists($"{sys}/ifindex") && int.Parse(File.ReadAllText($"{sys}/ifindex").Trim(), CultureInfo.InvariantCulture) == ifindex)
+            {
+                return Directory.Exists($"{sys}/device");
+            }
+        }
+        catch (IOException)
+        {
         }
 
-        return int.Parse(File.ReadAllText(path).Trim(), CultureInfo.InvariantCulture);
+        return busInfo.Length > 0;
     }
 
     private void Run()
@@ -230,10 +252,10 @@ public sealed partial class DevmemRxSetup : IDisposable
         Hook();
 
         // ---- check: what the kernel would trip over, before anything changes.
-        InterfaceIndex = GetInterfaceIndex(ifname);
-        bool hasParent = Directory.Exists($"/sys/class/net/{ifname}/device");
         _ethtool = Step(DevmemSetupStep.Check, "cannot open the ethtool netlink family", EthtoolClient.Open);
-        Driver = TryDriver(_ethtool, ifname);
+        InterfaceIndex = GetInterfaceIndex(_ethtool, ifname);
+        (Driver, string busInfo) = TryDriver(_ethtool, ifname);
+        bool hasParent = HasParentDevice(ifname, InterfaceIndex, busInfo);
         if (!hasParent)
         {
             throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
@@ -396,16 +418,16 @@ public sealed partial class DevmemRxSetup : IDisposable
         ? $"the driver takes no such ntuple rule; check that ntuple filters are on (ethtool -K {InterfaceName} ntuple on) and the rule table has room"
         : null;
 
-    private static string? TryDriver(EthtoolClient ethtool, string ifname)
+    private static (string? Driver, string BusInfo) TryDriver(EthtoolClient ethtool, string ifname)
     {
         try
         {
-            string d = ethtool.GetDriverInfo(ifname).Driver;
-            return d.Length == 0 ? null : d;
+            (string d, string bus) = ethtool.GetDriverInfo(ifname);
+            return (d.Length == 0 ? null : d, bus);
         }
         catch (EthtoolIoctlException)
         {
-            return null;
+            return (null, "");
         }
     }
 

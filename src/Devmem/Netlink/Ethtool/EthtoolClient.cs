@@ -388,6 +388,22 @@ public sealed class EthtoolClient : IDisposable
     // ---- ntuple flow rules (SIOCETHTOOL) ------------------------------------------------------
 
     /// <summary>
+    /// The ifindex of <paramref name="ifname"/> in the network namespace this client's sockets were
+    /// opened in (SIOCGIFINDEX, as if_nametoindex(3)); unlike <c>/sys/class/net</c>, which shows the
+    /// namespace sysfs was mounted in, this is right after a setns(2).
+    /// </summary>
+    /// <param name="ifname">Interface name.</param>
+    /// <returns>The ifindex.</returns>
+    /// <exception cref="EthtoolIoctlException">ENODEV: no such interface.</exception>
+    public unsafe int GetInterfaceIndex(string ifname)
+    {
+        ifreq ifr = default;
+        Ioctl(ifname, ref ifr, Sockios.SIOCGIFINDEX, "SIOCGIFINDEX");
+        // ifr_ifindex is an int at offset 16, in the union where ifr_data lies (linux/if.h).
+        return *(int*)&ifr.ifr_data;
+    }
+
+    /// <summary>
     /// The driver's own name and bus address (ETHTOOL_GDRVINFO, unprivileged): "virtio_net", "bnxt_en",
     /// "testnic". This is the name the kernel's driver tables use, which a sysfs driver link may not give
     /// (a virtual device, or a parent bound to no driver).
@@ -566,29 +582,37 @@ public sealed class EthtoolClient : IDisposable
     private unsafe void Ioctl(string ifname, void* data, string command)
     {
         ifreq ifr = default;
+        ifr.ifr_data = data;
+        Ioctl(ifname, ref ifr, Sockios.SIOCETHTOOL, command);
+    }
+
+    private unsafe void Ioctl(string ifname, ref ifreq ifr, uint request, string command)
+    {
         int n = Encoding.ASCII.GetByteCount(ifname);
         if (n == 0 || n >= If.IFNAMSIZ)
         {
             throw new ArgumentException($"'{ifname}' is not a valid interface name (1 to 15 characters).", nameof(ifname));
         }
 
-        Encoding.ASCII.GetBytes(ifname, new Span<byte>(ifr.ifr_name, If.IFNAMSIZ));
-        ifr.ifr_data = data;
-        bool added = false;
-        try
+        fixed (ifreq* p = &ifr)
         {
-            _ioctlSocket.DangerousAddRef(ref added);
-            SysResult r = Libc.ioctl((int)_ioctlSocket.DangerousGetHandle(), Sockios.SIOCETHTOOL, &ifr);
-            if (r.IsError)
+            Encoding.ASCII.GetBytes(ifname, new Span<byte>(p->ifr_name, If.IFNAMSIZ));
+            bool added = false;
+            try
             {
-                throw new EthtoolIoctlException(ifname, command, r.Errno);
+                _ioctlSocket.DangerousAddRef(ref added);
+                SysResult r = Libc.ioctl((int)_ioctlSocket.DangerousGetHandle(), request, p);
+                if (r.IsError)
+                {
+                    throw new EthtoolIoctlException(ifname, command, r.Errno);
+                }
             }
-        }
-        finally
-        {
-            if (added)
+            finally
             {
-                _ioctlSocket.DangerousRelease();
+                if (added)
+                {
+                    _ioctlSocket.DangerousRelease();
+                }
             }
         }
     }

@@ -1,0 +1,129 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Devmem.Memory;
+using Devmem.Receive;
+using Devmem.Setup;
+using Devmem.Validation;
+
+namespace Devmem.Guest.Tests;
+
+/// <summary>
+/// DevmemRxSetup on the guests' virtio NIC (Debian's 6.12 and newest kernels): the full setup is
+/// refused at the check step, naming the driver, with the NIC's whole state unchanged; the copy
+/// fallback receives a stream from the peer namespace into a real udmabuf, validated.
+/// </summary>
+[Collection(UdmabufSerial.Name)]
+public sealed class RxSetupGuestTests
+{
+    private static void RequireVirtio()
+    {
+        Guest.Require();
+        Assert.SkipUnless(Guest.Nic == "virtio", $"these need the virtio NIC; the harness booted --nic {Guest.Nic}");
+    }
+
+    [Fact]
+    public void Full_setup_on_virtio_is_refused_at_the_check_step_and_the_NIC_is_unchanged()
+    {
+        RequireVirtio();
+        using UdmabufMemory udmabuf = UdmabufMemory.Create(4 << 20, "setup-virtio");
+        DevmemNicState before = DevmemNicState.Capture("eth0");
+        var options = new DevmemRxSetupOptions("eth0") { Steering = new DevmemFlowSteering(IPAddress.Parse("10.99.0.1"), 5201, IPAddress.Parse("10.99.0.2"), 5201) };
+        DevmemSetupException e = Assert.Throws<DevmemSetupException>(() => DevmemRxSetup.Apply(udmabuf, options));
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] {e.Message}");
+        Assert.Equal(DevmemSetupStep.Check, e.Step);
+        Assert.Equal("eth0", e.InterfaceName);
+        // virtio_net has no queue management API in 6.12 or 7.x (kernel-api.md §7); on 6.12 asking the
+        // kernel would WARN (the dma-buf is attached first), so the setup must not ask.
+        Assert.Contains("driver virtio_net has no queue management API: devmem RX is not possible on this NIC", e.Message, StringComparison.Ordinal);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture("eth0").ToString());
+        Assert.Empty(before.BoundQueues);
+    }
+
+    [Fact]
+    public void Copy_fallback_receives_64MiB_from_the_peer_into_a_udmabuf_validated()
+    {
+        RequireVirtio();
+        using UdmabufMemory udmabuf = UdmabufMemory.Create(8 << 20, "setup-copy");
+        DevmemNicState before = DevmemNicState.Capture("eth0");
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(udmabuf, new DevmemRxSetupOptions("eth0") { Fallback = DevmemFallback.Copy });
+        Assert.False(setup.IsZeroCopy);
+        Assert.Contains("virtio_net", setup.FallbackReason, StringComparison.Ordinal);
+        RxRun run = RxRun.Receive(setup, 64L << 20, IPAddress.Parse("10.99.0.1"));
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] copy fallback: {run}");
+        Assert.Equal(64L << 20, run.Validated);
+        Assert.Equal(0, run.Errors);
+        Assert.Equal(0L, run.OutstandingAfter);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture("eth0").ToString());
+    }
+}
+
+/// <summary>
+/// One receive run for the guest tests: listens on ADDRESS, has the peer namespace's netcat send the
+/// ncdevmem pattern (period 7: bytes 1..6 and '\n', as `yes $(printf '\x01..\x06')`), receives through
+/// the setup's DevmemSocket and validates each fragment in the memory's CPU mapping.
+/// </summary>
+internal sealed record RxRun(long Validated, long Errors, long Fragments, long DmabufBytes, long LinearBytes, long UnsteeredBytes,
+    long ReleaseCalls, long TokensFreed, long ReleaseShortfall, long OutstandingAfter, bool ZeroCopy, double Seconds)
+{
+    public static RxRun Receive(DevmemRxSetup setup, long total, IPAddress address, int port = 0)
+    {
+        using var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        listener.Bind(new IPEndPoint(address, port));
+        listener.Listen(1);
+        int bound = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        using Process sender = Guest.Start("sh", "-c",
+            $"yes \"$(printf '\\001\\002\\003\\004\\005\\006')\" | head -c {total.ToString(CultureInfo.InvariantCulture)} | ip netns exec peer nc -N {address} {bound.ToString(CultureInfo.InvariantCulture)}");
+        var clock = Stopwatch.StartNew();
+        Socket conn = listener.Accept();
+        var pattern = new NcdevmemPattern(7);
+        var fragments = new DevmemFragment[128];
+        var linear = new byte[819200];
+        long frags = 0, dmabuf = 0, lin = 0, unsteered = 0, outstanding;
+        long calls, freed, shortfall;
+        DeviceMemory memory = setup.Memory;
+        using (DevmemSocket rx = setup.Wrap(conn))
+        {
+            while (true)
+            {
+                DevmemReceiveResult r = rx.Receive(fragments, linear);
+                if (r.EndOfStream)
+                {
+                    break;
+                }
+
+                frags += r.Fragments;
+                dmabuf += r.DmabufBytes;
+                lin += r.LinearBytes;
+                unsteered += r.UnsteeredBytes;
+                memory.BeginCpuAccess(CpuAccess.Read);
+                foreach (DevmemFragment f in fragments.AsSpan(0, r.Fragments))
+                {
+                    Assert.Equal(setup.BindingId, f.DmabufId);
+                    pattern.Validate(memory.GetSpan((long)f.Offset, (int)f.Length));
+                }
+
+                memory.EndCpuAccess(CpuAccess.Read);
+                // Linear or unsteered bytes would break the stream's order of validation; the setup's
+                // header split (hds-thresh 0) and flow rule must make every payload byte a fragment.
+                Assert.Equal(0, r.LinearBytes + r.UnsteeredBytes);
+                rx.Release(fragments.AsSpan(0, r.Fragments));
+            }
+
+            rx.FlushReleases();
+            outstanding = rx.OutstandingTokens;
+            calls = rx.ReleaseCalls;
+            freed = rx.TokensFreed;
+            shortfall = rx.ReleaseShortfall;
+        }
+
+        double seconds = clock.Elapsed.TotalSeconds;
+        // netcat -N shuts its side down at the end of its input and waits for ours.
+        conn.Dispose();
+        Assert.True(sender.WaitForExit(60_000), "the peer's netcat did not exit");
+        Assert.True(sender.ExitCode == 0, $"the peer's netcat: exit {sender.ExitCode}: {sender.StandardError.ReadToEnd()}");
+        return new RxRun(pattern.Bytes, pattern.Errors, frags, dmabuf, lin, unsteered, calls, freed, shortfall, outstanding, setup.IsZeroCopy, seconds);
+    }
+}
