@@ -63,6 +63,8 @@ internal sealed record Options
 
     public bool Json { get; init; }
 
+    public bool Verbose { get; init; }
+
     public long DemoBytes { get; init; } = 1L << 30;
 
     public static Options Parse(IReadOnlyList<string> args)
@@ -118,6 +120,9 @@ internal sealed record Options
                         break;
                     case "--json":
                         o = o with { Json = true };
+                        break;
+                    case "--verbose":
+                        o = o with { Verbose = true };
                         break;
                     case "--provider":
                         o = o with { Provider = ParseProvider(TakeValue()) };

@@ -20,7 +20,8 @@ internal static class Program
         Modes:
           -s ADDR -p PORT (no -l)   client: send standard input to ADDR:PORT over plain TCP
                                     (devmem TX is not built yet)
-          -l -s ADDR -p PORT        server: not built yet in this version (exits 2)
+          -l -s ADDR -p PORT        server: set the NIC up, bind a dma-buf to its RX queues, accept one
+                                    connection, receive (zero copy) until it closes, undo the setup
           -f IFNAME alone           bind self-tests: not built yet in this version (exits 2)
           --demo                    loopback demo: server and client in one process, 1 GiB received
                                     by copy into the best memory provider and validated
@@ -40,6 +41,7 @@ internal static class Program
           --provider auto|udmabuf|dma-heap|cuda[:N]|memfd   dma-buf provider (default auto)
           --fallback never|copy     copy when zero copy is impossible (default never)
           --json                    print a JSON summary on stdout at the end
+          --verbose                 more log lines on stderr
           --demo-bytes SIZE         how much the demo moves (default 1G; K, M, G suffixes)
           --help                    this text
 
@@ -66,11 +68,26 @@ internal static class Program
             {
                 Mode.Help => Help(),
                 Mode.Client => Client.Run(options),
-                Mode.Server => NotBuilt("the server (-l)"),
+                Mode.Server => Server.Run(options),
                 Mode.SelfTest => NotBuilt("the bind self-tests (-f without -s/-c)"),
                 Mode.Demo => Demo.Run(options),
                 _ => 2,
             };
+        }
+        catch (UsageException e)
+        {
+            Console.Error.WriteLine($"ncdevmem: {e.Message}");
+            return 2;
+        }
+        catch (AggregateException e) when (e.InnerExceptions.All(x => x is IOException))
+        {
+            // A setup step failed and undoing the steps before it failed too.
+            foreach (Exception x in e.InnerExceptions)
+            {
+                Console.Error.WriteLine($"ncdevmem: {x.Message}");
+            }
+
+            return 1;
         }
         catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException or Devmem.Memory.DmabufException)
         {

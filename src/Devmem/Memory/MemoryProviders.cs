@@ -128,12 +128,18 @@ public static partial class MemoryProviders
                 : "use a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or allow the copy fallback");
     }
 
-    private static DeviceMemory Create(MemoryProviderKind kind, long size, MemoryProviderOptions options) => kind switch
+    /// <summary>Makes memory of one provider (what <c>--provider udmabuf</c> asks for), without trying others.</summary>
+    /// <param name="kind">Cuda, Udmabuf, DmaHeap or HostMemory.</param>
+    /// <param name="size">Bytes, at least 1.</param>
+    /// <param name="options">Options (CUDA device, heap, memfd name); null for the defaults.</param>
+    /// <returns>The memory.</returns>
+    /// <exception cref="DmabufException">The provider is not available here; the message says why.</exception>
+    public static DeviceMemory Create(MemoryProviderKind kind, long size, MemoryProviderOptions? options) => kind switch
     {
-        MemoryProviderKind.Cuda => CudaMemory.Allocate(size, options.CudaDevice),
-        MemoryProviderKind.Udmabuf => UdmabufMemory.Create(size, options.MemfdName),
-        MemoryProviderKind.DmaHeap => DmaHeapMemory.Allocate(size, options.DmaHeap),
-        MemoryProviderKind.HostMemory => HostMemory.Create(size, options.MemfdName),
+        MemoryProviderKind.Cuda => CudaMemory.Allocate(size, (options ??= new()).CudaDevice),
+        MemoryProviderKind.Udmabuf => UdmabufMemory.Create(size, (options ??= new()).MemfdName),
+        MemoryProviderKind.DmaHeap => DmaHeapMemory.Allocate(size, (options ??= new()).DmaHeap),
+        MemoryProviderKind.HostMemory => HostMemory.Create(size, (options ??= new()).MemfdName),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a provider auto selection tries"),
     };
 

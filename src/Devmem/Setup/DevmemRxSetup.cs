@@ -201,6 +201,57 @@ public sealed partial class DevmemRxSetup : IDisposable
         }
     }
 
+    /// <summary>
+    /// The check step alone, without memory and without changing anything: the interface exists, has a
+    /// parent device, and its driver is not known to lack devmem RX (nor unknown on a kernel that would
+    /// attach a dma-buf before checking). For a CLI to fail fast on a bad interface.
+    /// </summary>
+    /// <param name="interfaceName">The interface.</param>
+    /// <returns>Its ifindex and driver name.</returns>
+    /// <exception cref="DevmemSetupException">At <see cref="DevmemSetupStep.Check"/>, saying why.</exception>
+    public static (int Ifindex, string? Driver) CheckInterface(string interfaceName)
+    {
+        ArgumentNullException.ThrowIfNull(interfaceName);
+        EthtoolClient ethtool;
+        try
+        {
+            ethtool = EthtoolClient.Open();
+        }
+        catch (Exception e) when (e is NetlinkException or NetlinkNotSupportedException or UnauthorizedAccessException)
+        {
+            throw DevmemSetupException.From(DevmemSetupStep.Check, interfaceName, "cannot open the ethtool netlink family", e);
+        }
+
+        using (ethtool)
+        {
+            return CheckInterface(ethtool, interfaceName);
+        }
+    }
+
+    private static (int Ifindex, string? Driver) CheckInterface(EthtoolClient ethtool, string ifname)
+    {
+        int ifindex = GetInterfaceIndex(ethtool, ifname);
+        (string? driver, string busInfo) = TryDriver(ethtool, ifname);
+        if (!HasParentDevice(ifname, ifindex, busInfo))
+        {
+            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
+                $"{ifname} has no parent device (a virtual interface{(driver is null ? "" : $", driver {driver}")}): a dma-buf cannot be attached to it", null, null,
+                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
+        }
+
+        Version kernel = DevmemDrivers.RunningKernel;
+        if (!DevmemDrivers.KernelMayBeAsked(driver, kernel))
+        {
+            string what = DevmemDrivers.Lookup(driver, kernel) == DriverRxSupport.NoQueueApi
+                ? $"driver {driver} has no queue management API: devmem RX is not possible on this NIC"
+                : $"driver {driver ?? "(none reported)"} is not known to have a queue management API, and kernel {kernel} attaches the dma-buf before it checks (a kernel WARN for a device that cannot DMA it), so bind-rx is not attempted";
+            throw new DevmemSetupException(DevmemSetupStep.Check, ifname, what, null, null,
+                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
+        }
+
+        return (ifindex, driver);
+    }
+
     /// <summary>The ifindex of <paramref name="interfaceName"/> in the calling thread's network namespace.</summary>
     /// <param name="ethtool">An ethtool client opened in that namespace.</param>
     /// <param name="interfaceName">The interface.</param>
@@ -253,25 +304,12 @@ public sealed partial class DevmemRxSetup : IDisposable
 
         // ---- check: what the kernel would trip over, before anything changes.
         _ethtool = Step(DevmemSetupStep.Check, "cannot open the ethtool netlink family", EthtoolClient.Open);
-        InterfaceIndex = GetInterfaceIndex(_ethtool, ifname);
-        (Driver, string busInfo) = TryDriver(_ethtool, ifname);
-        bool hasParent = HasParentDevice(ifname, InterfaceIndex, busInfo);
-        if (!hasParent)
-        {
-            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
-                $"{ifname} has no parent device (a virtual interface{(Driver is null ? "" : $", driver {Driver}")}): a dma-buf cannot be attached to it", null, null,
-                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
-        }
+        (InterfaceIndex, Driver) = CheckInterface(_ethtool, ifname);
 
-        Version kernel = DevmemDrivers.RunningKernel;
-        DriverRxSupport support = DevmemDrivers.Lookup(Driver, kernel);
-        if (!DevmemDrivers.KernelMayBeAsked(Driver, kernel))
+        if (!_memory.IsDmabuf)
         {
-            string what = support == DriverRxSupport.NoQueueApi
-                ? $"driver {Driver} has no queue management API: devmem RX is not possible on this NIC"
-                : $"driver {Driver ?? "(none reported)"} is not known to have a queue management API, and kernel {kernel} attaches the dma-buf before it checks (a kernel WARN for a device that cannot DMA it), so bind-rx is not attempted";
-            throw new DevmemSetupException(DevmemSetupStep.Check, ifname, what, null, null,
-                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
+            throw new DevmemSetupException(DevmemSetupStep.Check, ifname, $"{_memory.Kind} memory is not a dma-buf, so the NIC cannot be bound to it", null, null,
+                "zero copy needs a dma-buf provider (udmabuf, a dma-heap or a CUDA GPU)", null);
         }
 
         using NetdevClient netdev = Step(DevmemSetupStep.Check, "cannot open the netdev netlink family", NetdevClient.Open);

@@ -132,6 +132,6 @@ public sealed class DevmemSetupException : IOException
     {
         string where = ifname.Length == 0 ? StepName(step) : $"{StepName(step)} on {ifname}";
         string why = errno is not { } e ? "" : string.IsNullOrEmpty(kernelMessage) ? $": {e.Describe()}" : $": {e.Name()} \"{kernelMessage}\"";
-        return hint is null ? $"{where}: {what}{why}" : $"{where}: {what}{why}. {hint}";
+        return hint is null ? $"{where}: {what}{why}" : $"{where}: {what}{why}. Hint: {hint}";
     }
 }

@@ -1,0 +1,468 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+using Devmem.Memory;
+using Devmem.Receive;
+using Devmem.Setup;
+using Devmem.Validation;
+
+namespace Devmem.Cli;
+
+/// <summary>
+/// -l: the server. Sets the NIC up and binds a dma-buf (DevmemRxSetup), accepts one connection,
+/// receives until the client closes, validates (-v N) or prints the payload, releases every token, then
+/// undoes the NIC setup. Messages on stderr as the kernel's ncdevmem prints them where scripts read
+/// them ("got dmabuf id=N", "Waiting or connection on ADDR:PORT", "Got connection from ADDR:PORT",
+/// "total_received=N", "ncdevmem: client exited"); exit 0 on success, 1 on failure, 130/143 when
+/// interrupted by SIGINT/SIGTERM (after the undo).
+/// </summary>
+internal static class Server
+{
+    // ncdevmem's buffer: 16000 pages (65,536,000 bytes); below 6.12's udmabuf limit of 64 MiB.
+    private const long MemorySize = 16000L * 4096;
+
+    // ncdevmem's iov (iobuf) size.
+    private const int LinearSize = 819200;
+
+    public static int Run(Options o)
+    {
+        var stderr = new StderrLogger(o.Verbose);
+        using var stop = new Interrupt();
+        if (!o.FallbackCopy)
+        {
+            // A bad interface fails here, before any memory is made; with --fallback copy it is not fatal.
+            DevmemRxSetup.CheckInterface(o.Interface!);
+        }
+
+        using DeviceMemory memory = Providers.Create(o, MemorySize, "ncdevmem");
+        var options = new DevmemRxSetupOptions(o.Interface!)
+        {
+            StartQueue = (uint?)o.QueueStart,
+            QueueCount = (uint?)o.QueueCount,
+            Steering = new DevmemFlowSteering(o.ServerAddress!, (ushort)o.Port, o.ClientAddress, o.ClientAddress is null ? null : (ushort)o.Port),
+            SkipConfiguration = o.SkipConfiguration,
+            RxPageSize = o.RxPageSize == 0 ? null : (uint)o.RxPageSize,
+            Fallback = o.FallbackCopy ? DevmemFallback.Copy : DevmemFallback.Never,
+            // This process handles SIGINT/SIGTERM itself (Interrupt): it stops receiving, then disposes the setup.
+            UndoOnSignals = false,
+        };
+
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options, stderr);
+        if (setup.IsZeroCopy)
+        {
+            Console.Error.WriteLine($"using queues {setup.Queues[0]}..{setup.Queues[^1] + 1}");
+            Console.Error.WriteLine($"got dmabuf id={setup.BindingId}");
+        }
+
+        IPAddress listenOn = o.ServerAddress!.AddressFamily == AddressFamily.InterNetwork ? o.ServerAddress.MapToIPv6() : o.ServerAddress;
+        using var listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
+        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        try
+        {
+            listener.Bind(new IPEndPoint(listenOn, o.Port));
+            listener.Listen(1);
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot listen on {o.ServerAddress} port {o.Port}: {e.Message}", e);
+        }
+
+        Console.Error.WriteLine($"binding to address {o.ServerAddress}:{o.Port}");
+        Console.Error.WriteLine($"Waiting or connection on {o.ServerAddress}:{o.Port}");
+        stop.OnInterrupt(listener.Dispose);
+        Socket conn;
+        try
+        {
+            conn = listener.Accept();
+        }
+        catch (Exception e) when (stop.Signal is not null && e is SocketException or ObjectDisposedException)
+        {
+            return stop.Report(setup);
+        }
+
+        using (conn)
+        {
+            var peer = (IPEndPoint)conn.RemoteEndPoint!;
+            Console.Error.WriteLine($"Got connection from {(peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address)}:{peer.Port}");
+            stop.OnInterrupt(() => conn.Shutdown(SocketShutdown.Both));
+            var result = new Summary(setup, memory);
+            int rc = Receive(o, setup, conn, result, stop);
+            if (stop.Signal is not null)
+            {
+                return stop.Report(setup);
+            }
+
+            result.Print(o, rc);
+            return rc;
+        }
+    }
+
+    private static int Receive(Options o, DevmemRxSetup setup, Socket conn, Summary s, Interrupt stop)
+    {
+        DeviceMemory memory = setup.Memory;
+        var pattern = o.Validation > 0 ? new NcdevmemPattern(o.Validation) : null;
+        var fragments = new DevmemFragment[LinearSize / 4096 + 1];
+        var linear = new byte[LinearSize];
+        using Stream stdout = Console.OpenStandardOutput();
+        var progress = new Progress();
+        var clock = Stopwatch.StartNew();
+        using DevmemSocket rx = setup.Wrap(conn);
+        try
+        {
+            while (true)
+            {
+                DevmemReceiveResult r = rx.Receive(fragments, linear);
+                if (r.EndOfStream)
+                {
+                    break;
+                }
+
+                s.Fragments += r.Fragments;
+                s.Bytes += r.DmabufBytes;
+                s.LinearBytes += r.LinearBytes;
+                if (r.UnsteeredBytes > 0)
+                {
+                    // Data that came without any devmem cmsg missed the bound queue (ncdevmem: "flow steering error").
+                    Console.Error.WriteLine($"ncdevmem: flow steering error: {r.UnsteeredBytes} bytes arrived as ordinary data, not in the dma-buf; check the flow rule and RSS (devmem-info doctor)");
+                    return 1;
+                }
+
+                if (r.LinearBytes > 0 && o.FailOnLinear)
+                {
+                    Console.Error.WriteLine($"ncdevmem: received SCM_DEVMEM_LINEAR ({r.LinearBytes} bytes) but --fail-on-linear (-L) set");
+                    return 1;
+                }
+
+                memory.BeginCpuAccess(CpuAccess.Read);
+                try
+                {
+                    foreach (DevmemFragment f in fragments.AsSpan(0, r.Fragments))
+                    {
+                        if (setup.IsZeroCopy && f.DmabufId != setup.BindingId)
+                        {
+                            Console.Error.WriteLine($"ncdevmem: received on wrong dmabuf_id {f.DmabufId} (ours is {setup.BindingId}): flow steering error");
+                            return 1;
+                        }
+
+                        ReadOnlySpan<byte> data = memory.GetSpan((long)f.Offset, (int)f.Length);
+                        if (pattern is not null)
+                        {
+                            pattern.Validate(data, Mismatch);
+                            if (pattern.Failed)
+                            {
+                                Console.Error.WriteLine("ncdevmem: validation failed");
+                                s.ValidationErrors = pattern.Errors;
+                                return 1;
+                            }
+                        }
+                        else
+                        {
+                            PrintNonZero(stdout, data);
+                        }
+                    }
+                }
+                finally
+                {
+                    memory.EndCpuAccess(CpuAccess.Read);
+                }
+
+                rx.Release(fragments.AsSpan(0, r.Fragments));
+                progress.Update(s.Bytes + s.LinearBytes, clock.Elapsed.TotalSeconds);
+            }
+
+            rx.FlushReleases();
+            progress.Done();
+            s.Seconds = clock.Elapsed.TotalSeconds;
+            s.ReleaseCalls = rx.ReleaseCalls;
+            s.TokensFreed = rx.TokensFreed;
+            s.ValidationErrors = pattern?.Errors ?? 0;
+            Console.Error.WriteLine($"total_received={s.Bytes}");
+            if (stop.Signal is null)
+            {
+                Console.Error.WriteLine("ncdevmem: client exited");
+            }
+
+            return 0;
+        }
+        catch (DevmemException e) when (stop.Signal is not null)
+        {
+            // The interrupt shut the connection down under the receive.
+            _ = e;
+            return 1;
+        }
+        finally
+        {
+            progress.Done();
+        }
+
+        static void Mismatch(byte expected, byte actual, long index) =>
+            Console.Error.WriteLine($"Failed validation: expected={expected}, actual={actual}, index={index}");
+    }
+
+    // ncdevmem's print_nonzero_bytes: the payload's non-zero bytes, as they are, on stdout.
+    private static void PrintNonZero(Stream stdout, ReadOnlySpan<byte> data)
+    {
+        Span<byte> chunk = stackalloc byte[4096];
+        while (!data.IsEmpty)
+        {
+            int n = 0;
+            ReadOnlySpan<byte> part = data[..Math.Min(data.Length, chunk.Length)];
+            foreach (byte b in part)
+            {
+                if (b != 0)
+                {
+                    chunk[n++] = b;
+                }
+            }
+
+            stdout.Write(chunk[..n]);
+            data = data[part.Length..];
+        }
+    }
+
+    /// <summary>What the server reports at the end: the kernel tool's lines, or one JSON object with --json.</summary>
+    private sealed class Summary(DevmemRxSetup setup, DeviceMemory memory)
+    {
+        public long Bytes { get; set; }
+
+        public long LinearBytes { get; set; }
+
+        public long Fragments { get; set; }
+
+        public long ReleaseCalls { get; set; }
+
+        public long TokensFreed { get; set; }
+
+        public long ValidationErrors { get; set; }
+
+        public double Seconds { get; set; }
+
+        public void Print(Options o, int rc)
+        {
+            if (!o.Json)
+            {
+                if (rc == 0)
+                {
+                    Console.Error.WriteLine(string.Create(CultureInfo.InvariantCulture,
+                        $"ncdevmem: {(setup.IsZeroCopy ? "zero copy" : "copy fallback")}: {Bytes + LinearBytes} bytes in {Seconds:F2} s ({Progress.Rate(Bytes + LinearBytes, Seconds)}), {Fragments} fragments, {ReleaseCalls} SO_DEVMEM_DONTNEED calls"));
+                }
+
+                return;
+            }
+
+            using Stream stdout = Console.OpenStandardOutput();
+            using var w = new Utf8JsonWriter(stdout);
+            w.WriteStartObject();
+            w.WriteString("mode", setup.IsZeroCopy ? "zero-copy" : "copy");
+            w.WriteBoolean("ok", rc == 0);
+            w.WriteString("interface", setup.InterfaceName);
+            w.WriteString("driver", setup.Driver);
+            w.WriteString("provider", memory.Kind.ToString());
+            w.WriteString("exporter", memory.ExporterName);
+            w.WriteNumber("memory_bytes", memory.Size);
+            w.WriteStartArray("queues");
+            foreach (uint q in setup.Queues)
+            {
+                w.WriteNumberValue(q);
+            }
+
+            w.WriteEndArray();
+            if (setup.IsZeroCopy)
+            {
+                w.WriteNumber("binding_id", setup.BindingId);
+            }
+            else
+            {
+                w.WriteNull("binding_id");
+            }
+
+            w.WriteNumber("bytes", Bytes + LinearBytes);
+            w.WriteNumber("dmabuf_bytes", Bytes);
+            w.WriteNumber("linear_bytes", LinearBytes);
+            w.WriteNumber("fragments", Fragments);
+            w.WriteNumber("release_calls", ReleaseCalls);
+            w.WriteNumber("tokens_freed", TokensFreed);
+            w.WriteNumber("validation_period", o.Validation);
+            w.WriteNumber("validation_errors", ValidationErrors);
+            w.WriteNumber("seconds", Math.Round(Seconds, 3));
+            w.WriteNumber("throughput_bytes_per_second", (long)((Bytes + LinearBytes) / Math.Max(Seconds, 1e-9)));
+            w.WriteString("fallback_reason", setup.FallbackReason);
+            w.WriteStartArray("changes");
+            foreach (string c in setup.Changes)
+            {
+                w.WriteStringValue(c);
+            }
+
+            w.WriteEndArray();
+            w.WriteEndObject();
+            w.Flush();
+            stdout.Write("\n"u8);
+        }
+    }
+}
+
+/// <summary>Memory for --provider (auto: the best dma-buf provider; memfd only with --fallback copy).</summary>
+internal static class Providers
+{
+    public static DeviceMemory Create(Options o, long size, string name)
+    {
+        var options = new MemoryProviderOptions
+        {
+            AllowCopyFallback = o.FallbackCopy,
+            MemfdName = name,
+            CudaDevice = o.Provider.StartsWith("cuda:", StringComparison.Ordinal) ? int.Parse(o.Provider.AsSpan(5), CultureInfo.InvariantCulture) : 0,
+        };
+        MemoryProviderKind? kind = o.Provider switch
+        {
+            "auto" => null,
+            "udmabuf" => MemoryProviderKind.Udmabuf,
+            "dma-heap" => MemoryProviderKind.DmaHeap,
+            "memfd" => MemoryProviderKind.HostMemory,
+            _ => MemoryProviderKind.Cuda,
+        };
+        if (kind is MemoryProviderKind.HostMemory && !o.FallbackCopy)
+        {
+            throw new UsageException("--provider memfd is host memory, not a dma-buf: it works only with --fallback copy");
+        }
+
+        return kind is { } k ? MemoryProviders.Create(k, size, options) : MemoryProviders.Auto(size, options);
+    }
+}
+
+/// <summary>
+/// SIGINT and SIGTERM: cancel the default action (termination), run the registered actions (close the
+/// listener, shut the connection down) so the main flow ends and disposes the NIC setup; Report then
+/// prints what was undone and gives the conventional status (128 + signal).
+/// </summary>
+internal sealed class Interrupt : IDisposable
+{
+    private readonly PosixSignalRegistration[] _registrations;
+    private readonly List<Action> _actions = [];
+    private readonly Lock _lock = new();
+
+    public Interrupt()
+    {
+        _registrations =
+        [
+            PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle),
+            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle),
+        ];
+    }
+
+    public PosixSignal? Signal { get; private set; }
+
+    public void OnInterrupt(Action action)
+    {
+        lock (_lock)
+        {
+            _actions.Add(action);
+            if (Signal is not null)
+            {
+                Run(action);
+            }
+        }
+    }
+
+    public int Report(DevmemRxSetup setup)
+    {
+        IReadOnlyList<Exception> failures = setup.Undo();
+        Console.Error.WriteLine($"ncdevmem: interrupted by {Signal}; {(failures.Count == 0 ? "NIC configuration undone" : "undo FAILED: " + string.Join("; ", failures.Select(f => f.Message)))}");
+        return failures.Count > 0 ? 1 : Signal == PosixSignal.SIGINT ? 130 : 143;
+    }
+
+    public void Dispose()
+    {
+        foreach (PosixSignalRegistration r in _registrations)
+        {
+            r.Dispose();
+        }
+    }
+
+    private void Handle(PosixSignalContext context)
+    {
+        context.Cancel = true;
+        lock (_lock)
+        {
+            if (Signal is not null)
+            {
+                return;
+            }
+
+            Signal = context.Signal;
+            foreach (Action a in _actions)
+            {
+                Run(a);
+            }
+        }
+    }
+
+    private static void Run(Action a)
+    {
+        try
+        {
+            a();
+        }
+        catch (Exception e) when (e is SocketException or ObjectDisposedException)
+        {
+        }
+    }
+}
+
+/// <summary>The live throughput line on stderr, only when stderr is a terminal.</summary>
+internal sealed class Progress
+{
+    private readonly bool _enabled = !Console.IsErrorRedirected;
+    private double _next;
+    private bool _shown;
+
+    public void Update(long bytes, double seconds)
+    {
+        if (!_enabled || seconds < _next)
+        {
+            return;
+        }
+
+        _next = seconds + 0.5;
+        _shown = true;
+        Console.Error.Write(string.Create(CultureInfo.InvariantCulture, $"\rncdevmem: {bytes >> 20} MiB received, {Rate(bytes, seconds)}   "));
+    }
+
+    public void Done()
+    {
+        if (_shown)
+        {
+            Console.Error.WriteLine();
+            _shown = false;
+        }
+    }
+
+    public static string Rate(long bytes, double seconds) =>
+        string.Create(CultureInfo.InvariantCulture, $"{bytes / Math.Max(seconds, 1e-9) / 1e9:F2} GB/s");
+}
+
+/// <summary>Log lines from the library on stderr ("ncdevmem: eth1: tcp-data-split off -> on"); Debug only with --verbose.</summary>
+internal sealed class StderrLogger(bool verbose) : Microsoft.Extensions.Logging.ILogger
+{
+    public IDisposable? BeginScope<TState>(TState state)
+        where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => logLevel >= (verbose ? Microsoft.Extensions.Logging.LogLevel.Debug : Microsoft.Extensions.Logging.LogLevel.Information);
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        if (IsEnabled(logLevel))
+        {
+            var sb = new StringBuilder("ncdevmem: ");
+            if (logLevel >= Microsoft.Extensions.Logging.LogLevel.Warning)
+            {
+                sb.Append(logLevel == Microsoft.Extensions.Logging.LogLevel.Warning ? "warning: " : "error: ");
+            }
+
+            Console.Error.WriteLine(sb.Append(formatter(state, exception)).ToString());
+        }
+    }
+}
