@@ -448,7 +448,8 @@ public sealed partial class DevmemRxSetup : IDisposable
         FlowRuleLocation = location;
         FlowRuleIsFiveTuple = five;
         EthtoolFlowRule added = five ? full : destinationOnly;
-        Done($"flow rule {location}: {added.FlowType} {(five ? $"{added.Source}:{added.SourcePort} " : "")}-> {server}:{s.Port} to queue {queue}",
+        string from = !five ? "" : added.SourcePort is null ? $"from {added.Source} " : $"from {added.Source} port {added.SourcePort} ";
+        Done($"flow rule {location}: {added.FlowType} {from}to {server} port {s.Port} -> queue {queue}",
             $"delete flow rule {location}", () => _ethtool!.DeleteFlowRule(ifname, location));
     }
 

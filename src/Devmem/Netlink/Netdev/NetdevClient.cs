@@ -201,6 +201,12 @@ public sealed class NetdevClient : IDisposable
     }
 
     /// <summary>
+    /// bind-rx with <paramref name="count"/> queue nests that hold neither id nor type: a request the
+    /// kernel must refuse (EINVAL, missing attribute). The kernel ncdevmem's first bind self-test.
+    /// </summary>
+    internal DmabufBinding BindRxEmptyQueueNests(int ifindex, SafeHandle dmabuf, int count) => Bind("bind-rx", ifindex, dmabuf, [], null, count);
+
+    /// <summary>
     /// bind-tx (6.16+): binds a dma-buf to a device for transmit, through a new netlink socket that the
     /// returned binding owns.
     /// </summary>
@@ -215,7 +221,7 @@ public sealed class NetdevClient : IDisposable
         return Bind("bind-tx", ifindex, dmabuf, [], null);
     }
 
-    private DmabufBinding Bind(string opName, int ifindex, SafeHandle dmabuf, uint[] queues, uint? rxPageSize)
+    private DmabufBinding Bind(string opName, int ifindex, SafeHandle dmabuf, uint[] queues, uint? rxPageSize, int emptyQueueNests = 0)
     {
         NetlinkOperationSpec op = Spec.Operation(opName);
         Family.Require(op, dump: false);
@@ -233,6 +239,11 @@ public sealed class NetdevClient : IDisposable
                 w.WriteU32(NETDEV_A_QUEUE_ID, q);
                 w.WriteU32(NETDEV_A_QUEUE_TYPE, NETDEV_QUEUE_TYPE_RX);
                 w.EndNested(nest);
+            }
+
+            for (int i = 0; i < emptyQueueNests; i++)
+            {
+                w.EndNested(w.BeginNested(NETDEV_A_DMABUF_QUEUES));
             }
 
             if (rxPageSize is uint ps)
