@@ -202,6 +202,13 @@ else
     fail "checksum verification: rx_errors $e0 -> $e1 (good frame) -> $e2 (bad frame)"
 fi
 
+# 4c. Our ncdevmem (samples/ncdevmem) against the kernel's tools, on the jumbo MTU again.
+ip link set eth0 mtu "$mtu" && ip -n peer link set eth1 mtu "$mtu"
+# shellcheck source=ncdevmem-guest.sh
+source "$(dirname "$0")/ncdevmem-guest.sh"
+ip link set eth0 mtu 1500
+ip -n peer link set eth1 mtu 1500
+
 # 5. With a server bound (and not yet connected): a second ncdevmem server on the same queue must
 # be refused by the kernel (EEXIST, "designated queue already memory provider bound"). Then
 # unloading while bound: rmmod, then end the server (its netlink socket closes and the kernel frees

@@ -44,6 +44,8 @@ public sealed partial class DevmemRxSetup : IDisposable
     private readonly List<string> _changes = [];
     private readonly List<PosixSignalRegistration> _signals = [];
     private EthtoolClient? _ethtool;
+    private DevmemSetupJournal? _journal;
+    private IReadOnlyList<string> _recovered = [];
     private DmabufBinding? _binding;
     private bool _processExitHooked;
     private bool _disposed;
@@ -91,6 +93,12 @@ public sealed partial class DevmemRxSetup : IDisposable
 
     /// <summary>What the setup changed, one line per change, in order (for logs and <c>--json</c>).</summary>
     public IReadOnlyList<string> Changes => _changes;
+
+    /// <summary>
+    /// What this setup undid first, left on the interface by an earlier process that was killed before
+    /// it could undo its own setup (found in its journal under <c>/run/devmem</c>).
+    /// </summary>
+    public IReadOnlyList<string> Recovered => _recovered;
 
     /// <summary>The memory the NIC (or the copy fallback) writes into.</summary>
     public DeviceMemory Memory => _memory;
@@ -305,6 +313,7 @@ public sealed partial class DevmemRxSetup : IDisposable
         // ---- check: what the kernel would trip over, before anything changes.
         _ethtool = Step(DevmemSetupStep.Check, "cannot open the ethtool netlink family", EthtoolClient.Open);
         (InterfaceIndex, Driver) = CheckInterface(_ethtool, ifname);
+        _recovered = DevmemSetupJournal.RecoverAbandoned(_ethtool, ifname, _logger);
 
         if (!_memory.IsDmabuf)
         {
@@ -344,6 +353,7 @@ public sealed partial class DevmemRxSetup : IDisposable
 
         if (!_options.SkipConfiguration)
         {
+            _journal = DevmemSetupJournal.Begin(ifname, _logger);
             ConfigureHeaderSplit(ifname);
             ConfigureRss(ifname, start);
             if (_options.Steering is { } steering)
@@ -375,6 +385,9 @@ public sealed partial class DevmemRxSetup : IDisposable
             return;
         }
 
+        EthtoolTcpDataSplit oldSplit = rings.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown;
+        uint? oldThreshold = rings.HdsThresh;
+        Journal($"split {(splitOn ? "-" : ((byte)oldSplit).ToString(CultureInfo.InvariantCulture))} {(thresholdZero ? "-" : oldThreshold!.Value.ToString(CultureInfo.InvariantCulture))}");
         Step(DevmemSetupStep.HeaderSplit, "cannot turn on TCP header/data split", () => _ethtool!.SetRings(ifname,
             new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : EthtoolTcpDataSplit.Enabled, HdsThresh: thresholdZero ? null : 0)),
             e => e is NetlinkException { Errno: Interop.Errno.EOPNOTSUPP } or EthtoolIoctlException { Errno: Interop.Errno.EOPNOTSUPP }
@@ -383,8 +396,6 @@ public sealed partial class DevmemRxSetup : IDisposable
 
         // Undo exactly these two fields: tcp-data-split back to what was reported (Unknown, the driver's
         // default, when it was not), hds-thresh back to its old value.
-        EthtoolTcpDataSplit oldSplit = rings.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown;
-        uint? oldThreshold = rings.HdsThresh;
         Done($"tcp-data-split {Name(rings.TcpDataSplit)} -> on{(thresholdZero ? "" : $", hds-thresh {oldThreshold} -> 0")}",
             $"tcp-data-split back to {Name(rings.TcpDataSplit)}{(thresholdZero ? "" : $", hds-thresh back to {oldThreshold}")}",
             () => _ethtool!.SetRings(ifname, new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : oldSplit, HdsThresh: thresholdZero ? null : oldThreshold)));
@@ -414,6 +425,7 @@ public sealed partial class DevmemRxSetup : IDisposable
 
         // ethtool -X IF equal START: hash buckets spread over queues 0..START-1.
         uint[] table = EthtoolRss.Equal(rss.Indirection.Count, start);
+        Journal($"rss {string.Join(',', rss.Indirection)}");
         Step(DevmemSetupStep.Rss, $"cannot spread RSS over queues 0..{start - 1}", () => _ethtool!.SetRssIndirection(ifname, table));
         Done($"RSS indirection spread over queues 0..{start - 1} (was over {string.Join(',', rss.Indirection.Distinct().Order())})",
             "RSS indirection table back as it was", () => _ethtool!.RestoreRssIndirection(ifname, rss));
@@ -445,6 +457,8 @@ public sealed partial class DevmemRxSetup : IDisposable
             throw DevmemSetupException.From(DevmemSetupStep.FlowRule, ifname, $"cannot add a flow rule steering {server} port {s.Port} to queue {queue}", e, FlowRuleHint(e));
         }
 
+        // Recorded right after the rule is added: its location is known only then.
+        Journal($"rule {location.ToString(CultureInfo.InvariantCulture)}");
         FlowRuleLocation = location;
         FlowRuleIsFiveTuple = five;
         EthtoolFlowRule added = five ? full : destinationOnly;
@@ -489,6 +503,8 @@ public sealed partial class DevmemRxSetup : IDisposable
             return true;
         }, hint);
 
+    private void Journal(string entry) => _journal?.Add(entry);
+
     private void Done(string change, string undoWhat, Action undo)
     {
         lock (_lock)
@@ -519,6 +535,14 @@ public sealed partial class DevmemRxSetup : IDisposable
                     LogUndoFailed(_logger, InterfaceName, f.Message);
                 }
             }
+        }
+
+        if (failures.Count == 0)
+        {
+            // Everything recorded was undone (a change that failed midway is restored by the undo of the
+            // snapshot it was recorded with, or was never made).
+            _journal?.Delete();
+            _journal = null;
         }
 
         return failures;

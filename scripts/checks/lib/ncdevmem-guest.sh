@@ -1,0 +1,218 @@
+# Our ncdevmem (samples/ncdevmem) against the kernel's own tools on the testnic, inside the guest.
+# Sourced by testnic-guest.sh, which defines $series $ncdevmem $mib, pass/fail/log, nic_state,
+# bound_queues, start_server and $pattern, and has set eth0/eth1 to the jumbo MTU.
+#
+# The oracles: the kernel's ncdevmem (its exit status and validation), YNL queue-get, ethtool state.
+# testnic emulates only the NIC's DMA (docs/testnic.md): this proves the kernel path, not hardware.
+
+ours=${DEVMEM_ROOT:?}/samples/ncdevmem/bin/Release/net10.0/ncdevmem
+ours_mib=${OURS_MIB:-64}
+
+# Start our server on eth0 (args after PORT); wait until it listens. Sets $osrv.
+start_ours() {
+    local port=$1 i
+    shift
+    log "our ncdevmem server on port $port: $*"
+    # A background job of a non-interactive shell starts with SIGINT ignored; give it the default back.
+    env --default-signal=INT "$ours" -l -f eth0 -s 10.99.0.1 -p "$port" "$@" >/tmp/ours.out 2>/tmp/ours.err &
+    osrv=$!
+    for i in $(seq 600); do
+        grep -q "Waiting or connection" /tmp/ours.err && return 0
+        kill -0 "$osrv" 2>/dev/null || break
+        sleep 0.1
+    done
+    log "our server did not come up; its stderr:"
+    tail -n 20 /tmp/ours.err >&2
+    return 1
+}
+
+json_field() {    # json_field FILE FIELD
+    /usr/bin/python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))[sys.argv[2]])' "$1" "$2" 2>/dev/null
+}
+
+ours_state_ok() {    # ours_state_ok WHAT: NIC state and bindings as before our run
+    local now q
+    now=$(nic_state)
+    q=$(bound_queues)
+    if [ "$now" = "$state0" ] && [ -z "$q" ]; then
+        pass "ours: $1: NIC state (ethtool -l -g -x -n, ntuple) identical to before and no queue bound"
+    else
+        echo "$state0" >/tmp/ours.state.before
+        echo "$now" >/tmp/ours.state.after
+        fail "ours: $1: NIC state changed or still bound ($q): $(diff /tmp/ours.state.before /tmp/ours.state.after | grep '^[<>]' | head -n 6 | tr '\n' ' ')"
+    fi
+}
+
+if [ ! -x "$ours" ]; then
+    fail "ours: $ours is not built"
+    return 0 2>/dev/null || exit 0
+fi
+state0=$(nic_state)
+
+# A. Our server, zero copy, validates what netcat sends from the peer namespace.
+if start_ours 5301 -v 7 --json; then
+    q=$(bound_queues)
+    [ -n "$q" ] && pass "ours: YNL queue-get shows the binding while our server waits: $q" || fail "ours: YNL queue-get shows no binding while our server waits"
+    yes "$pattern" | head -c "$((ours_mib << 20))" | ip netns exec peer nc -N 10.99.0.1 5301
+    wait "$osrv"
+    rc=$?
+    mode=$(json_field /tmp/ours.out mode)
+    bytes=$(json_field /tmp/ours.out dmabuf_bytes)
+    calls=$(json_field /tmp/ours.out release_calls)
+    frags=$(json_field /tmp/ours.out fragments)
+    if [ "$rc" = 0 ] && [ "$mode" = zero-copy ] && [ "$bytes" = "$((ours_mib << 20))" ] && grep -q "ncdevmem: client exited" /tmp/ours.err; then
+        pass "ours: server received $ours_mib MiB from netcat zero copy, validated ($frags fragments, $calls SO_DEVMEM_DONTNEED calls; the kernel's tool makes one per fragment)"
+    else
+        fail "ours: server from netcat: exit $rc, mode $mode, $bytes dma-buf bytes: $(tail -n 3 /tmp/ours.err | tr '\n' ' ')"
+    fi
+else
+    fail "ours: server did not start: $(tail -n 3 /tmp/ours.err | tr '\n' ' ')"
+fi
+ours_state_ok "after a validated run"
+
+# B. A corrupted stream is rejected (exit 1, the kernel tool's messages) and the setup undone.
+if start_ours 5302 -v 7; then
+    yes "$pattern" | head -c $((8 << 20)) | tr '\003' '\007' | ip netns exec peer nc -N 10.99.0.1 5302
+    wait "$osrv"
+    rc=$?
+    if [ "$rc" = 1 ] && grep -q "Failed validation: expected=3, actual=7" /tmp/ours.err && grep -q "ncdevmem: validation failed" /tmp/ours.err; then
+        pass "ours: a corrupted stream fails validation (exit 1, 'Failed validation: expected=3, actual=7')"
+    else
+        fail "ours: corrupted stream: exit $rc: $(tail -n 3 /tmp/ours.err | tr '\n' ' ')"
+    fi
+else
+    fail "ours: server (corrupted stream) did not start"
+fi
+ours_state_ok "after a failed validation"
+
+# C. SIGTERM and SIGINT in the middle of a transfer: the server stops, undoes, exits 128+N.
+for sig in TERM INT; do
+    if start_ours 5303; then
+        (yes "$pattern" | head -c $((4 << 30)) | ip netns exec peer nc -N 10.99.0.1 5303 >/dev/null 2>&1) &
+        sender=$!
+        for i in $(seq 300); do
+            [ "$(grep -ho 'Got connection' /tmp/ours.err)" ] && break
+            sleep 0.1
+        done
+        sleep 2
+        kill "-$sig" "$osrv"
+        wait "$osrv"
+        rc=$?
+        kill "$sender" 2>/dev/null
+        pkill -f "nc -N 10.99.0.1 5303" 2>/dev/null
+        wait "$sender" 2>/dev/null
+        want=$([ "$sig" = TERM ] && echo 143 || echo 130)
+        if [ "$rc" = "$want" ] && grep -q "interrupted by SIG$sig; NIC configuration undone" /tmp/ours.err; then
+            pass "ours: SIG$sig in the middle of a transfer: exit $rc, 'NIC configuration undone'"
+        else
+            fail "ours: SIG$sig mid-transfer: exit $rc (want $want): $(tail -n 3 /tmp/ours.err | tr '\n' ' ')"
+        fi
+    else
+        fail "ours: server (SIG$sig) did not start"
+    fi
+    ours_state_ok "after SIG$sig mid-transfer"
+done
+
+# C2. SIGKILL mid-transfer: nothing in the process can run. The kernel drops the binding with its
+# netlink socket; header split, RSS and the flow rule stay, recorded in the setup's journal
+# (/run/devmem). The next setup on eth0 finds the dead process's journal and undoes them first.
+if start_ours 5306; then
+    (yes "$pattern" | head -c $((4 << 30)) | ip netns exec peer nc -N 10.99.0.1 5306 >/dev/null 2>&1) &
+    sender=$!
+    for i in $(seq 300); do grep -q 'Got connection' /tmp/ours.err && break; sleep 0.1; done
+    sleep 2
+    kill -KILL "$osrv"
+    wait "$osrv" 2>/dev/null
+    pkill -f "nc -N 10.99.0.1 5306" 2>/dev/null
+    wait "$sender" 2>/dev/null
+    sleep 1
+    left=$(nic_state)
+    q=$(bound_queues)
+    if [ "$left" != "$state0" ] && [ -z "$q" ] && ls /run/devmem/eth0.*.journal >/dev/null 2>&1; then
+        pass "ours: after SIGKILL the binding is gone (kernel) and the rest is left, recorded in $(ls /run/devmem/eth0.*.journal | head -n 1)"
+    else
+        fail "ours: after SIGKILL: bound '$q', journal: $(ls /run/devmem 2>&1 | tr '\n' ' '), state changed: $([ "$left" != "$state0" ] && echo yes || echo no)"
+    fi
+    if start_ours 5307; then
+        kill -TERM "$osrv"
+        wait "$osrv"
+        if grep -q "left by process" /tmp/ours.err && ! ls /run/devmem/eth0.*.journal >/dev/null 2>&1; then
+            pass "ours: the next setup undid what the killed process left ($(grep -c 'left by process' /tmp/ours.err) changes) and removed its journal"
+        else
+            fail "ours: recovery after SIGKILL: $(grep -i 'left by\|journal' /tmp/ours.err | head -n 3 | tr '\n' ' ')"
+        fi
+    else
+        fail "ours: server after SIGKILL did not start"
+    fi
+else
+    fail "ours: server (SIGKILL) did not start"
+fi
+ours_state_ok "after SIGKILL and the next run's recovery"
+
+# D. The kernel's ncdevmem server validates what our client sends (plain TCP from the peer).
+case "$series" in
+    6.12) ksargs=(-t 2 -q 2) ;;
+    *) ksargs=() ;;
+esac
+if [ "$series" = 6.12 ]; then kv=(-v 7); else kv=(-v 7); fi
+if start_server 5304 "${kv[@]}" "${ksargs[@]}"; then
+    if [ "$series" = 6.12 ]; then
+        yes "$pattern" | head -c $((ours_mib << 20)) | tr '\n' '\0' >/tmp/ours.in
+    else
+        yes "$pattern" | head -c $((ours_mib << 20)) >/tmp/ours.in
+    fi
+    ip netns exec peer "$ours" -f eth1 -s 10.99.0.1 -p 5304 </tmp/ours.in >/tmp/ocli.out 2>/tmp/ocli.err
+    crc=$?
+    wait "$srv"
+    rc=$?
+    total=$(grep -ho "total_received=[0-9]*" /tmp/srv.out /tmp/srv.err | cut -d= -f2 | sort -n | tail -n 1)
+    if [ "$crc" = 0 ] && [ "$rc" = 0 ] && [ "${total:-0}" = "$((ours_mib << 20))" ] && ! grep -q "Failed validation" /tmp/srv.out /tmp/srv.err; then
+        pass "kernel ncdevmem server validated $ours_mib MiB from our client (both exit 0)"
+    else
+        fail "kernel server <- our client: client exit $crc, server exit $rc, ${total:-0} bytes: $(tail -n 2 /tmp/ocli.err /tmp/srv.err | tr '\n' ' ')"
+    fi
+else
+    fail "kernel ncdevmem server (for our client) did not start"
+fi
+[ "$series" = 6.12 ] && {
+    # 6.12's ncdevmem leaves its setup behind (no cleanup); undo it as the testnic checks do.
+    for id in $(ethtool -n eth0 | awk '/^Filter:/ {print $2}'); do ethtool -N eth0 delete "$id"; done
+    ethtool -X eth0 default
+    ethtool -G eth0 tcp-data-split off
+}
+
+# E. 7.x: our server receives zero copy what the kernel's ncdevmem client sends over devmem TX.
+if [ "$series" != 6.12 ]; then
+    if start_ours 5305 -v 7 --json; then
+        yes "$pattern" | head -n 2000 >/tmp/kcli.in
+        ip netns exec peer "$ncdevmem" -f eth1 -s 10.99.0.1 -p 5305 </tmp/kcli.in >/tmp/kcli.out 2>/tmp/kcli.err
+        crc=$?
+        wait "$osrv"
+        rc=$?
+        bytes=$(json_field /tmp/ours.out dmabuf_bytes)
+        if [ "$crc" = 0 ] && [ "$rc" = 0 ] && [ "$bytes" = "$(stat -c %s /tmp/kcli.in)" ] && [ "$(json_field /tmp/ours.out mode)" = zero-copy ]; then
+            pass "ours: server received the kernel ncdevmem client's devmem TX stream zero copy, validated ($bytes bytes, both exit 0)"
+        else
+            fail "ours <- kernel client: client exit $crc, server exit $rc, $bytes bytes: $(tail -n 2 /tmp/kcli.err /tmp/ours.err | tr '\n' ' ')"
+        fi
+    else
+        fail "ours: server (for the kernel client) did not start"
+    fi
+fi
+ours_state_ok "after the interop runs"
+
+# F. Bind self-tests: ours agree with the kernel tool's on the same NIC.
+"$ours" -f eth0 >/tmp/oself.out 2>/tmp/oself.err
+orc=$?
+if [ "$series" = 6.12 ]; then
+    krc=0    # 6.12's tool runs them before each server: they passed above if its servers started
+else
+    "$ncdevmem" -f eth0 >/tmp/kself.out 2>/tmp/kself.err
+    krc=$?
+fi
+if [ "$orc" = 0 ] && [ "$krc" = 0 ]; then
+    pass "ours: bind self-tests pass, as the kernel tool's do ($(grep -c '\[pass\]' /tmp/oself.err) passed)"
+else
+    fail "ours: bind self-tests exit $orc, the kernel tool's $krc: $(grep -v '\[pass\]' /tmp/oself.err | tail -n 3 | tr '\n' ' ')"
+fi
+ours_state_ok "after the bind self-tests"

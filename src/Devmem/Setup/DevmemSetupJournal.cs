@@ -1,0 +1,216 @@
+using System.Globalization;
+using System.Text;
+using Devmem.Netlink;
+using Devmem.Netlink.Ethtool;
+using Microsoft.Extensions.Logging;
+
+namespace Devmem.Setup;
+
+/// <summary>
+/// A write-ahead record of what a <see cref="DevmemRxSetup"/> changed on a NIC, in a file per process and
+/// interface (<c>/run/devmem/IFNAME.PID.journal</c>, or under <c>DEVMEM_STATE_DIR</c>). A process killed
+/// with SIGKILL cannot undo anything itself; the kernel drops its binding with its netlink socket, but
+/// header split, the RSS table and the flow rule stay. The next setup on the same interface finds the
+/// journal of the dead process and undoes those changes first. /run is a tmpfs, so a reboot forgets
+/// journals along with the NIC state they describe.
+/// </summary>
+internal sealed class DevmemSetupJournal
+{
+    private readonly string? _path;
+    private readonly List<string> _lines = [];
+
+    private DevmemSetupJournal(string? path, string header)
+    {
+        _path = path;
+        _lines.Add(header);
+    }
+
+    public static string Directory => Environment.GetEnvironmentVariable("DEVMEM_STATE_DIR") is { Length: > 0 } d ? d : "/run/devmem";
+
+    /// <summary>Starts this process's journal for <paramref name="ifname"/>; a no-op journal where the directory cannot be written.</summary>
+    public static DevmemSetupJournal Begin(string ifname, ILogger logger)
+    {
+        int pid = Environment.ProcessId;
+        string header = $"pid {pid.ToString(CultureInfo.InvariantCulture)} {StartTime(pid) ?? "?"}";
+        try
+        {
+            System.IO.Directory.CreateDirectory(Directory);
+            return new DevmemSetupJournal(Path.Combine(Directory, $"{ifname}.{pid.ToString(CultureInfo.InvariantCulture)}.journal"), header);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            LogNoJournal(logger, Directory, e.Message);
+            return new DevmemSetupJournal(null, header);
+        }
+    }
+
+    /// <summary>Records one change (before it is made, so a kill between the two leaves an undo that is harmless to repeat).</summary>
+    public void Add(string entry)
+    {
+        _lines.Add(entry);
+        Write();
+    }
+
+    /// <summary>Removes the last recorded change (it was undone, or never made).</summary>
+    public void RemoveLast()
+    {
+        if (_lines.Count > 1)
+        {
+            _lines.RemoveAt(_lines.Count - 1);
+            Write();
+        }
+    }
+
+    /// <summary>Deletes the journal (everything was undone).</summary>
+    public void Delete()
+    {
+        if (_path is not null)
+        {
+            try
+            {
+                File.Delete(_path);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
+        }
+    }
+
+    /// <summary>
+    /// Undoes what dead processes' journals for <paramref name="ifname"/> recorded, newest change first,
+    /// and deletes those journals. Journals of live processes are left alone.
+    /// </summary>
+    /// <returns>One line per change undone.</returns>
+    public static IReadOnlyList<string> RecoverAbandoned(EthtoolClient ethtool, string ifname, ILogger logger)
+    {
+        var done = new List<string>();
+        string[] files;
+        try
+        {
+            files = System.IO.Directory.Exists(Directory) ? System.IO.Directory.GetFiles(Directory, $"{ifname}.*.journal") : [];
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return done;
+        }
+
+        foreach (string file in files)
+        {
+            string[] lines;
+            try
+            {
+                lines = File.ReadAllLines(file);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if (lines.Length == 0 || lines[0].Split(' ') is not ["pid", var p, var start] || !int.TryParse(p, CultureInfo.InvariantCulture, out int pid))
+            {
+                continue;
+            }
+
+            if (StartTime(pid) is { } now && (now == start || start == "?"))
+            {
+                continue; // that process is alive: its setup is its own
+            }
+
+            for (int i = lines.Length - 1; i >= 1; i--)
+            {
+                string? what = Undo(ethtool, ifname, lines[i]);
+                if (what is not null)
+                {
+                    done.Add($"{what} (left by process {pid}, which ended without undoing it)");
+                    LogRecovered(logger, ifname, pid, what);
+                }
+            }
+
+            File.Delete(file);
+        }
+
+        return done;
+    }
+
+    private static string? Undo(EthtoolClient ethtool, string ifname, string line)
+    {
+        string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        try
+        {
+            switch (f)
+            {
+                case ["split", var split, var hds]:
+                    ethtool.SetRings(ifname, new EthtoolRingsSettings(
+                        TcpDataSplit: split == "-" ? null : (EthtoolTcpDataSplit)byte.Parse(split, CultureInfo.InvariantCulture),
+                        HdsThresh: hds == "-" ? null : uint.Parse(hds, CultureInfo.InvariantCulture)));
+                    return $"tcp-data-split/hds-thresh restored ({split}/{hds})";
+                case ["rss", var table]:
+                    uint[] t = [.. table.Split(',').Select(x => uint.Parse(x, CultureInfo.InvariantCulture))];
+                    ethtool.RestoreRssIndirection(ifname, new EthtoolRss(null, t, ReadOnlyMemory<byte>.Empty, null, []));
+                    return "RSS indirection table restored";
+                case ["rule", var loc]:
+                    uint location = uint.Parse(loc, CultureInfo.InvariantCulture);
+                    if (ethtool.GetFlowRules(ifname).Any(r => r.Location == location))
+                    {
+                        ethtool.DeleteFlowRule(ifname, location);
+                        return $"flow rule {location} deleted";
+                    }
+
+                    return null;
+                default:
+                    return null; // "bind": the kernel unbound it with the dead process's netlink socket
+            }
+        }
+        catch (Exception e) when (e is NetlinkException or EthtoolIoctlException or FormatException or OverflowException)
+        {
+            return $"could not undo '{line}': {e.Message}";
+        }
+    }
+
+    /// <summary>Field 22 of /proc/PID/stat (start time in clock ticks): tells a live process from a reused pid.</summary>
+    private static string? StartTime(int pid)
+    {
+        try
+        {
+            string stat = File.ReadAllText($"/proc/{pid.ToString(CultureInfo.InvariantCulture)}/stat");
+            // The command name (field 2) is in parentheses and may hold spaces: count from the last ')'.
+            string[] rest = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return rest.Length > 19 ? rest[19] : null;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            return null;
+        }
+    }
+
+    private void Write()
+    {
+        if (_path is null)
+        {
+            return;
+        }
+
+        try
+        {
+            string tmp = _path + ".tmp";
+            File.WriteAllText(tmp, string.Join('\n', _lines) + "\n", Encoding.ASCII);
+            File.Move(tmp, _path, overwrite: true);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+        }
+    }
+
+    private static void LogNoJournal(ILogger logger, string dir, string error) => DevmemSetupJournalLog.NoJournal(logger, dir, error);
+
+    private static void LogRecovered(ILogger logger, string ifname, int pid, string what) => DevmemSetupJournalLog.Recovered(logger, ifname, pid, what);
+}
+
+internal static partial class DevmemSetupJournalLog
+{
+    [LoggerMessage(EventId = 20, Level = LogLevel.Debug, Message = "no setup journal in {Directory} ({Error}): a SIGKILL would leave the NIC configured")]
+    public static partial void NoJournal(ILogger logger, string directory, string error);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "{Interface}: {What}, left by process {Pid}, which ended without undoing its setup")]
+    public static partial void Recovered(ILogger logger, string @interface, int pid, string what);
+}
