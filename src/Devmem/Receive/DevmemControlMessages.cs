@@ -49,9 +49,16 @@ internal static class DevmemControlMessages
     public static ControlSummary Parse(ReadOnlySpan<byte> control, Span<DevmemFragment> fragments)
     {
         var summary = default(ControlSummary);
-        for (int offset = sys_socket_cmsg.CMSG_FIRSTHDR(control); offset >= 0; offset = sys_socket_cmsg.CMSG_NXTHDR(control, offset))
+
+        // CMSG_FIRSTHDR/CMSG_NXTHDR (glibc bits/socket.h __cmsg_nxthdr) inlined over the span: a next
+        // cmsg exists while a whole header fits after CMSG_ALIGN(cmsg_len). cmsg_len is checked against
+        // what remains before it moves the offset, so the reads below stay inside the span; they use
+        // unchecked reads because this loop runs once per fragment (docs/performance.md).
+        ref byte start = ref MemoryMarshal.GetReference(control);
+        int next;
+        for (int offset = 0; control.Length - offset >= HeaderSize; offset = next)
         {
-            var header = MemoryMarshal.Read<cmsghdr>(control[offset..]);
+            var header = Unsafe.ReadUnaligned<cmsghdr>(ref Unsafe.Add(ref start, offset));
             nuint len = header.cmsg_len;
             if (len < (nuint)DataOffset || len > (nuint)(control.Length - offset))
             {
@@ -59,6 +66,7 @@ internal static class DevmemControlMessages
                     $"control message at offset {offset} has length {len}, outside the {control.Length - offset} bytes left");
             }
 
+            next = offset + (int)sys_socket_cmsg.CMSG_ALIGN(len);
             if (header.cmsg_level != asm_socket.SOL_SOCKET
                 || (header.cmsg_type != asm_socket.SCM_DEVMEM_DMABUF && header.cmsg_type != asm_socket.SCM_DEVMEM_LINEAR))
             {
@@ -72,7 +80,7 @@ internal static class DevmemControlMessages
                     $"devmem control message at offset {offset} is {len} bytes, shorter than CMSG_LEN(sizeof(struct dmabuf_cmsg)) = {DataOffset + PayloadSize}");
             }
 
-            var dc = MemoryMarshal.Read<dmabuf_cmsg>(control.Slice(offset + DataOffset, PayloadSize));
+            var dc = Unsafe.ReadUnaligned<dmabuf_cmsg>(ref Unsafe.Add(ref start, offset + DataOffset));
             if (header.cmsg_type == asm_socket.SCM_DEVMEM_LINEAR)
             {
                 summary.LinearMessages++;

@@ -25,6 +25,12 @@ internal static class TokenRanges
     /// Sorts <paramref name="tokens"/> in place and removes duplicates; returns the number of distinct
     /// tokens (now at the front) and, in <paramref name="duplicates"/>, how many were dropped.
     /// </summary>
+    /// <remarks>
+    /// The kernel hands tokens out densely (lowest free value first, from 1), so a flush's tokens span a
+    /// range not much wider than their count: they are sorted by marking them in a bitmap over that range
+    /// and reading it back, linear time and no comparisons. Tokens spread wider than
+    /// <see cref="MaxBitmapWords"/> words, or wider than one word per token, take a comparison sort.
+    /// </remarks>
     public static int SortDistinct(Span<uint> tokens, out int duplicates)
     {
         duplicates = 0;
@@ -33,20 +39,64 @@ internal static class TokenRanges
             return 0;
         }
 
-        tokens.Sort();
-        int w = 1;
-        for (int r = 1; r < tokens.Length; r++)
+        uint min = uint.MaxValue, max = 0;
+        foreach (uint t in tokens)
         {
-            if (tokens[r] == tokens[w - 1])
-            {
-                duplicates++;
-                continue;
-            }
-
-            tokens[w++] = tokens[r];
+            min = Math.Min(min, t);
+            max = Math.Max(max, t);
         }
 
+        ulong words = ((ulong)(max - min) >> 6) + 1;
+        int w;
+        if (words <= MaxBitmapWords && words <= (ulong)tokens.Length)
+        {
+            w = BitmapSortDistinct(tokens, min, (int)words);
+        }
+        else
+        {
+            tokens.Sort();
+            w = 1;
+            for (int r = 1; r < tokens.Length; r++)
+            {
+                if (tokens[r] == tokens[w - 1])
+                {
+                    continue;
+                }
+
+                tokens[w++] = tokens[r];
+            }
+        }
+
+        duplicates = tokens.Length - w;
         return w;
+    }
+
+    /// <summary>Widest bitmap <see cref="SortDistinct"/> uses, in 64-bit words (8 KiB of stack: 65536 token values).</summary>
+    internal const int MaxBitmapWords = 1024;
+
+    private static int BitmapSortDistinct(Span<uint> tokens, uint min, int words)
+    {
+        Span<ulong> bits = stackalloc ulong[words];
+        bits.Clear();
+        foreach (uint t in tokens)
+        {
+            uint d = t - min;
+            bits[(int)(d >> 6)] |= 1UL << (int)(d & 63);
+        }
+
+        int n = 0;
+        for (int i = 0; i < bits.Length; i++)
+        {
+            ulong word = bits[i];
+            uint baseToken = min + ((uint)i << 6);
+            while (word != 0)
+            {
+                tokens[n++] = baseToken + (uint)System.Numerics.BitOperations.TrailingZeroCount(word);
+                word &= word - 1;
+            }
+        }
+
+        return n;
     }
 
     /// <summary>

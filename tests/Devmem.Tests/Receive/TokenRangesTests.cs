@@ -80,6 +80,38 @@ public class TokenRangesTests
     }
 
     [Fact]
+    public void Dense_and_spread_tokens_sort_the_same_whichever_way_SortDistinct_takes()
+    {
+        // SortDistinct marks tokens in a bitmap when they span at most one 64-bit word per token (the
+        // kernel's dense allocation), and sorts by comparison otherwise: both must give the same answer.
+        var dense = Gen.UInt[1, 4000].Array[1, 3000];
+        var spread = Gen.Select(Gen.UInt[1, 100].Array[1, 200], Gen.UInt[1, 0x7FFF_FFFF], (a, far) => a.Append(far).ToArray());
+        foreach (var gen in new[] { dense, spread })
+        {
+            gen.Sample(tokens =>
+            {
+                var expected = tokens.Distinct().OrderBy(t => t).ToArray();
+                var work = (uint[])tokens.Clone();
+                int distinct = TokenRanges.SortDistinct(work, out int duplicates);
+                Assert.Equal(expected, work.AsSpan(0, distinct).ToArray());
+                Assert.Equal(tokens.Length - expected.Length, duplicates);
+            }, iter: 300, seed: "0N0XIzNsQ0O2");
+        }
+    }
+
+    [Fact]
+    public void Tokens_wider_than_the_bitmap_limit_are_still_sorted()
+    {
+        // 2000 tokens over 1024 * 64 + 1 values: one word more than the bitmap may take.
+        uint span = (TokenRanges.MaxBitmapWords * 64) + 1;
+        var tokens = Enumerable.Range(0, 2000).Select(i => 1 + (uint)((long)i * 7919 % span)).Append(1u).Append(span).ToArray();
+        var expected = tokens.Distinct().OrderBy(t => t).ToArray();
+        int distinct = TokenRanges.SortDistinct(tokens, out int duplicates);
+        Assert.Equal(expected, tokens.AsSpan(0, distinct).ToArray());
+        Assert.Equal(2002 - expected.Length, duplicates);
+    }
+
+    [Fact]
     public void A_long_run_is_split_at_the_per_call_token_limit()
     {
         uint[] tokens = Enumerable.Range(1, 3000).Select(i => (uint)i).ToArray();
