@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
 using Devmem.Interop;
@@ -62,8 +63,7 @@ internal static class DevmemControlMessages
             nuint len = header.cmsg_len;
             if (len < (nuint)DataOffset || len > (nuint)(control.Length - offset))
             {
-                throw new DevmemProtocolException(
-                    $"control message at offset {offset} has length {len}, outside the {control.Length - offset} bytes left");
+                ThrowBadLength(offset, len, control.Length - offset);
             }
 
             next = offset + (int)sys_socket_cmsg.CMSG_ALIGN(len);
@@ -76,8 +76,7 @@ internal static class DevmemControlMessages
 
             if (len < (nuint)(DataOffset + PayloadSize))
             {
-                throw new DevmemProtocolException(
-                    $"devmem control message at offset {offset} is {len} bytes, shorter than CMSG_LEN(sizeof(struct dmabuf_cmsg)) = {DataOffset + PayloadSize}");
+                ThrowShortDevmem(offset, len);
             }
 
             var dc = Unsafe.ReadUnaligned<dmabuf_cmsg>(ref Unsafe.Add(ref start, offset + DataOffset));
@@ -90,8 +89,7 @@ internal static class DevmemControlMessages
 
             if (summary.Fragments >= fragments.Length)
             {
-                throw new DevmemProtocolException(
-                    $"the kernel returned more than {fragments.Length} fragments; the fragment span is too small for the control buffer");
+                ThrowTooManyFragments(fragments.Length);
             }
 
             fragments[summary.Fragments++] = new DevmemFragment(dc.dmabuf_id, dc.frag_offset, dc.frag_size, dc.frag_token);
@@ -100,4 +98,19 @@ internal static class DevmemControlMessages
 
         return summary;
     }
+
+    // Throw helpers keep the message formatting out of the per-fragment loop.
+    [DoesNotReturn]
+    private static void ThrowBadLength(int offset, nuint len, int left) =>
+        throw new DevmemProtocolException($"control message at offset {offset} has length {len}, outside the {left} bytes left");
+
+    [DoesNotReturn]
+    private static void ThrowShortDevmem(int offset, nuint len) =>
+        throw new DevmemProtocolException(
+            $"devmem control message at offset {offset} is {len} bytes, shorter than CMSG_LEN(sizeof(struct dmabuf_cmsg)) = {DataOffset + PayloadSize}");
+
+    [DoesNotReturn]
+    private static void ThrowTooManyFragments(int room) =>
+        throw new DevmemProtocolException(
+            $"the kernel returned more than {room} fragments; the fragment span is too small for the control buffer");
 }

@@ -1,3 +1,7 @@
+using System.Numerics;
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
+using System.Runtime.Intrinsics;
 using Devmem.Interop;
 
 namespace Devmem.Receive;
@@ -39,13 +43,7 @@ internal static class TokenRanges
             return 0;
         }
 
-        uint min = uint.MaxValue, max = 0;
-        foreach (uint t in tokens)
-        {
-            min = Math.Min(min, t);
-            max = Math.Max(max, t);
-        }
-
+        (uint min, uint max) = MinMax(tokens);
         ulong words = ((ulong)(max - min) >> 6) + 1;
         int w;
         if (words <= MaxBitmapWords && words <= (ulong)tokens.Length)
@@ -74,31 +72,6 @@ internal static class TokenRanges
     /// <summary>Widest bitmap <see cref="SortDistinct"/> uses, in 64-bit words (8 KiB of stack: 65536 token values).</summary>
     internal const int MaxBitmapWords = 1024;
 
-    private static int BitmapSortDistinct(Span<uint> tokens, uint min, int words)
-    {
-        Span<ulong> bits = stackalloc ulong[words];
-        bits.Clear();
-        foreach (uint t in tokens)
-        {
-            uint d = t - min;
-            bits[(int)(d >> 6)] |= 1UL << (int)(d & 63);
-        }
-
-        int n = 0;
-        for (int i = 0; i < bits.Length; i++)
-        {
-            ulong word = bits[i];
-            uint baseToken = min + ((uint)i << 6);
-            while (word != 0)
-            {
-                tokens[n++] = baseToken + (uint)System.Numerics.BitOperations.TrailingZeroCount(word);
-                word &= word - 1;
-            }
-        }
-
-        return n;
-    }
-
     /// <summary>
     /// Fills <paramref name="batch"/> with the next call's ranges from sorted, distinct tokens.
     /// </summary>
@@ -116,14 +89,14 @@ internal static class TokenRanges
         }
 
         int ranges = 0;
-        tokenCount = 0;
+        int tokens = 0;   // a local, not the out parameter, so it stays in a register
         int i = position;
-        while (i < sorted.Length && ranges < maxRanges && tokenCount < MaxTokensPerCall)
+        while (i < sorted.Length && ranges < maxRanges && tokens < MaxTokensPerCall)
         {
             uint start = sorted[i];
             uint count = 1;
             i++;
-            int budget = MaxTokensPerCall - tokenCount;
+            int budget = MaxTokensPerCall - tokens;
             while (i < sorted.Length && count < budget && sorted[i] == start + count)
             {
                 count++;
@@ -131,10 +104,72 @@ internal static class TokenRanges
             }
 
             batch[ranges++] = new dmabuf_token { token_start = start, token_count = count };
-            tokenCount += (int)count;
+            tokens += (int)count;
         }
 
         position = i;
+        tokenCount = tokens;
         return ranges;
+    }
+
+    private static (uint Min, uint Max) MinMax(ReadOnlySpan<uint> tokens)
+    {
+        uint min = uint.MaxValue, max = 0;
+        int i = 0;
+        if (Vector256.IsHardwareAccelerated && tokens.Length >= Vector256<uint>.Count)
+        {
+            var vmin = Vector256.Create(uint.MaxValue);
+            var vmax = Vector256<uint>.Zero;
+            for (; i <= tokens.Length - Vector256<uint>.Count; i += Vector256<uint>.Count)
+            {
+                var v = Vector256.Create(tokens.Slice(i, Vector256<uint>.Count));
+                vmin = Vector256.Min(vmin, v);
+                vmax = Vector256.Max(vmax, v);
+            }
+
+            for (int k = 0; k < Vector256<uint>.Count; k++)
+            {
+                min = Math.Min(min, vmin[k]);
+                max = Math.Max(max, vmax[k]);
+            }
+        }
+
+        for (; i < tokens.Length; i++)
+        {
+            min = Math.Min(min, tokens[i]);
+            max = Math.Max(max, tokens[i]);
+        }
+
+        return (min, max);
+    }
+
+    private static int BitmapSortDistinct(Span<uint> tokens, uint min, int words)
+    {
+        Span<ulong> bits = stackalloc ulong[words];
+        bits.Clear();
+
+        // Every t - min is below words * 64 (min and max bound the tokens), and at most tokens.Length
+        // tokens are written back: the reads and writes stay inside both spans without range checks.
+        ref ulong b = ref MemoryMarshal.GetReference(bits);
+        foreach (uint t in tokens)
+        {
+            uint d = t - min;
+            Unsafe.Add(ref b, d >> 6) |= 1UL << (int)(d & 63);
+        }
+
+        ref uint dst = ref MemoryMarshal.GetReference(tokens);
+        int n = 0;
+        for (int i = 0; i < words; i++)
+        {
+            ulong word = Unsafe.Add(ref b, i);
+            uint baseToken = min + ((uint)i << 6);
+            while (word != 0)
+            {
+                Unsafe.Add(ref dst, n++) = baseToken + (uint)BitOperations.TrailingZeroCount(word);
+                word &= word - 1;
+            }
+        }
+
+        return n;
     }
 }

@@ -14,34 +14,50 @@ internal sealed class TokenSet
     /// <summary>Marks a token held; false if it already was (the kernel handed it out twice).</summary>
     public bool Add(uint token)
     {
-        int w = (int)(token >> 6);
-        if (w >= _words.Length)
+        uint w = token >> 6;
+        ulong[] words = _words;
+        if (w >= (uint)words.Length)
         {
-            Array.Resize(ref _words, Math.Max(w + 1, _words.Length * 2));
+            words = Grow(w);
         }
 
+        // One bounds check (w < words.Length) per call: this runs once per received fragment.
+        ref ulong word = ref words[w];
         ulong bit = 1UL << (int)(token & 63);
-        if ((_words[w] & bit) != 0)
+        if ((word & bit) != 0)
         {
             return false;
         }
 
-        _words[w] |= bit;
+        word |= bit;
         Count++;
         return true;
+    }
+
+    private ulong[] Grow(uint w)
+    {
+        Array.Resize(ref _words, (int)Math.Max(w + 1, (uint)_words.Length * 2));
+        return _words;
     }
 
     /// <summary>Marks a token given back; false if it was not held.</summary>
     public bool Remove(uint token)
     {
-        int w = (int)(token >> 6);
-        ulong bit = 1UL << (int)(token & 63);
-        if (w >= _words.Length || (_words[w] & bit) == 0)
+        uint w = token >> 6;
+        ulong[] words = _words;
+        if (w >= (uint)words.Length)
         {
             return false;
         }
 
-        _words[w] &= ~bit;
+        ref ulong word = ref words[w];
+        ulong bit = 1UL << (int)(token & 63);
+        if ((word & bit) == 0)
+        {
+            return false;
+        }
+
+        word &= ~bit;
         Count--;
         return true;
     }
