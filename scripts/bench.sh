@@ -7,7 +7,8 @@
 #         alternating (bench/Devmem.Benchmarks/Interleaved.cs), which a shared machine needs.
 #   copy  copy-fallback receive with validation over loopback, whole processes timed by hyperfine,
 #         runs of all receivers alternating: the C# receiver (bench/Devmem.CopyReceiver: DevmemSocket's
-#         copy fallback + NcdevmemPattern) vs C recv loops (bench/native/copyrecv.c), one sender for all
+#         copy fallback + NcdevmemPattern; JIT and NativeAOT builds) vs C recv loops
+#         (bench/native/copyrecv.c: ncdevmem's byte loop, memcmp, no validation), one sender for all
 #         (bench/native/patsend.c).
 #
 # Environment: BENCH_COPY_BYTES (default 2 GiB), BENCH_COPY_ROUNDS (default 5), BENCH_PORT (47211),
@@ -82,6 +83,14 @@ run_copy() {
     done
     build bench/Devmem.CopyReceiver
     local cs=$root/bench/Devmem.CopyReceiver/bin/Release/net10.0/Devmem.CopyReceiver
+    # The same receiver compiled ahead of time (NativeAOT): no start-up JIT in the whole-process time.
+    if ! dotnet publish bench/Devmem.CopyReceiver -c Release -r linux-x64 -p:PublishAot=true -nologo -v:q \
+        -o "$out/cs-aot" >"$out/publish.log" 2>&1; then
+        grep -E "error|warning" "$out/publish.log" | sort -u | head -n 20 >&2
+        echo "bench.sh: NativeAOT publish of bench/Devmem.CopyReceiver failed: see $out/publish.log" >&2
+        exit 1
+    fi
+    local csaot=$out/cs-aot/Devmem.CopyReceiver
     local log=$out/copy-receivers.jsonl json=$out/copy-hyperfine.json
     rm -f "$log" "$json"
     local send="$out/patsend 127.0.0.1 $port $bytes"
@@ -89,14 +98,15 @@ run_copy() {
     # One command per receiver; IMPL names it for the tables. The sender runs beside each receiver,
     # retrying its connect until the receiver listens; the command ends when both have exited.
     # -L round: hyperfine runs every command once per round value before the next value, so the
-    # receivers alternate: c-none, c-ncdevmem, c-memcmp, C#, c-none, ...
+    # receivers alternate: c-none, c-ncdevmem, c-memcmp, C# JIT, C# NativeAOT, c-none, ...
     local round_list
     round_list=$(seq -s, 1 "$rounds")
     hyperfine --style basic --runs 1 -L round "$round_list" --export-json "$json" \
         "IMPL=c-none ROUND={round}; $send & $out/copyrecv $port $bytes --validate none --log $log && wait" \
         "IMPL=c-ncdevmem ROUND={round}; $send & $out/copyrecv $port $bytes --validate ncdevmem --log $log && wait" \
         "IMPL=c-memcmp ROUND={round}; $send & $out/copyrecv $port $bytes --validate memcmp --log $log && wait" \
-        "IMPL=csharp ROUND={round}; $send & $cs $port $bytes --log $log && wait" \
+        "IMPL=csharp-jit ROUND={round}; $send & $cs $port $bytes --log $log && wait" \
+        "IMPL=csharp-aot ROUND={round}; $send & $csaot $port $bytes --log $log && wait" \
         >"$out/copy-hyperfine.log" 2>&1 || {
         tail -n 30 "$out/copy-hyperfine.log" >&2
         echo "bench.sh: a copy run failed: see $out/copy-hyperfine.log" >&2
@@ -113,7 +123,7 @@ run_copy() {
         | (map(select(.impl == "c-memcmp"))[0].ts | median) as $mc
         | ["| Receiver | Runs | Median s | Min s | Max s | GB/s (median) | vs C ncdevmem | vs C memcmp |",
            "|---|---:|---:|---:|---:|---:|---:|---:|"]
-          + (sort_by({"c-none": 0, "c-ncdevmem": 1, "c-memcmp": 2, "csharp": 3}[.impl])
+          + (sort_by({"c-none": 0, "c-ncdevmem": 1, "c-memcmp": 2, "csharp-jit": 3, "csharp-aot": 4}[.impl])
              | map("| \(.impl) | \(.ts | length) | \(.ts | median * 1000 | round / 1000) | \(.ts | min * 1000 | round / 1000) | \(.ts | max * 1000 | round / 1000) | \($bytes / (.ts | median) / 1e9 * 1000 | round / 1000) | \($nc / (.ts | median) * 100 | round / 100)x | \($mc / (.ts | median) * 100 | round / 100)x |"))
         | .[]' "$json"
     echo
@@ -125,7 +135,7 @@ run_copy() {
         | (map(select(.r == "c-memcmp"))[0].g | median) as $mc
         | ["| Receiver | Runs | GB/s median | GB/s min | GB/s max | receives per run (median) | validation errors | vs C ncdevmem | vs C memcmp |",
            "|---|---:|---:|---:|---:|---:|---:|---:|---:|"]
-          + (sort_by({"c-none": 0, "c-ncdevmem": 1, "c-memcmp": 2, "csharp-devmemsocket-copy": 3}[.r])
+          + (sort_by({"c-none": 0, "c-ncdevmem": 1, "c-memcmp": 2, "csharp-jit": 3, "csharp-aot": 4}[.r])
              | map("| \(.r) | \(.g | length) | \(.g | median * 1000 | round / 1000) | \(.g | min) | \(.g | max) | \(.rc | median) | \(.e) | \((.g | median) / $nc * 100 | round / 100)x | \((.g | median) / $mc * 100 | round / 100)x |"))
         | .[]' "$log"
     echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -68,7 +68,7 @@ using (var ds = DevmemSocket.CreateCopyFallback(socket, memory, "benchmark over 
 clock.Stop();
 double seconds = clock.Elapsed.TotalSeconds;
 string line = string.Create(CultureInfo.InvariantCulture,
-    $$"""{"receiver":"csharp-devmemsocket-copy","bytes":{{total}},"receives":{{receives}},"seconds":{{seconds:F4}},"gb_per_s":{{total / seconds / 1e9:F3}},"validation_errors":{{check.Errors}}}""");
+    $$"""{"receiver":"{{Receiver()}}","bytes":{{total}},"receives":{{receives}},"seconds":{{seconds:F4}},"gb_per_s":{{total / seconds / 1e9:F3}},"validation_errors":{{check.Errors}}}""");
 Console.WriteLine(line);
 if (log is not null)
 {
@@ -82,6 +82,10 @@ if (total != expectedTotal)
 }
 
 return 0;
+
+// Which build is running: JIT (dotnet build) or NativeAOT (scripts/bench.sh publishes both).
+static string Receiver() =>
+    System.Runtime.CompilerServices.RuntimeFeature.IsDynamicCodeSupported ? "csharp-jit" : "csharp-aot";
 
 static void Mismatch(byte expected, byte actual, long index)
 {
