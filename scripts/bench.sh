@@ -69,7 +69,7 @@ run_cmsg() {
     sed -n '/^| Method/,$p' "$bdn"/BenchmarkDotNet.Artifacts/results/*CmsgWalkBenchmarks-report-github.md | sed 's/&#39;//g; s/\*\*//g'
     echo
     echo "load average after BenchmarkDotNet: $(cut -d' ' -f1-3 /proc/loadavg)"
-    dotnet "$bdn"/bin/Release/net10.0/Devmem.Benchmarks.dll --interleaved "$cmsg_rounds" | grep -v '^//'
+    dotnet "$bdn"/bin/Release/net10.0/Devmem.Benchmarks.dll --interleaved "$cmsg_rounds"
     echo "load average now: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
