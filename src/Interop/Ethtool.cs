@@ -156,7 +156,7 @@ public static class Ethtool
     public const uint RX_CLS_LOC_FIRST = 0xfffffffe;
     public const uint RX_CLS_LOC_LAST = 0xfffffffd;
 
-    /// <summary>ETHTOOL_GFLAGS bit for ntuple filters (the netlink feature is "ntuple-filters").</summary>
+    /// <summary>ETHTOOL_GFLAGS bit for ntuple filters (the netlink feature is "rx-ntuple-filter", net/ethtool/common.c netdev_features_strings; "ntuple-filters" is ethtool(8)'s name for it).</summary>
     public const uint ETH_FLAG_NTUPLE = 1 << 27;
     public const uint ETH_RXFH_INDIR_NO_CHANGE = 0xffffffff;
 }

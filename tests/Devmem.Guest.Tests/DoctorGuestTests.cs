@@ -81,7 +81,10 @@ public sealed class DoctorGuestTests
         }
 
         AgreesWithTheKernel(root, eth0);
-        Assert.Contains("eth0: queue management API: virtio_net", DevmemDoctor.Explain(Ifname), StringComparison.Ordinal);
+        string explanation = DevmemDoctor.Explain(Ifname);
+        string line = explanation.Split('\n').Single(l => l.StartsWith("  eth0: ", StringComparison.Ordinal));
+        Assert.StartsWith("  eth0: queue management API: ", line, StringComparison.Ordinal);
+        Assert.Contains("virtio_net", line, StringComparison.Ordinal);
     }
 
     [Fact]
@@ -113,6 +116,14 @@ public sealed class DoctorGuestTests
             Assert.Equal("enabled", eth0.GetProperty("tcp_data_split").GetString());
             Assert.Contains("not hardware", Check(eth0, "queue-api").GetProperty("detail").GetString(), StringComparison.Ordinal);
             Assert.Empty(eth0.GetProperty("bound_rx_queues").EnumerateArray());
+
+            // ethtool(8) as the oracle for ntuple: testnic has it on from load (tests/testnic/testnic.c).
+            using var k = Guest.Start("ethtool", "-k", Ifname);
+            string features = k.StandardOutput.ReadToEnd();
+            k.WaitForExit();
+            Assert.Contains("ntuple-filters: on", features, StringComparison.Ordinal);
+            Assert.True(eth0.GetProperty("ntuple").GetProperty("supported").GetBoolean());
+            Assert.True(eth0.GetProperty("ntuple").GetProperty("enabled").GetBoolean());
             AgreesWithTheKernel(on, eth0);
         }
         finally

@@ -152,7 +152,7 @@ public static class DevmemDoctor
         (IReadOnlyList<int> cudaDevices, string cudaReason) = CudaDriver.ProbeDmabufExport();
         bool anyProvider = udmabuf || heaps.Count > 0 || cudaDevices.Count > 0;
         checks.Add(udmabuf
-            ? new("udmabuf", "udmabuf", DoctorStatus.Pass, $"{UdmabufMemory.DevicePath}, size_limit_mb {(limit is long l ? UdmabufMemory.FormatBytes(l) : "unreadable")}")
+            ? new("udmabuf", "udmabuf", DoctorStatus.Pass, $"{UdmabufMemory.DevicePath}, buffers up to {(limit is long l ? UdmabufMemory.FormatBytes(l) : "? (size_limit_mb unreadable)")}")
             : new("udmabuf", "udmabuf", anyProvider ? DoctorStatus.Warn : DoctorStatus.Fail,
                 $"no {UdmabufMemory.DevicePath}{(anyProvider ? "" : ", and no other dma-buf provider: nothing to bind")}",
                 "modprobe udmabuf, or a kernel built with CONFIG_UDMABUF"));
@@ -366,8 +366,8 @@ public static class DevmemDoctor
             try
             {
                 EthtoolFeatures f = ethtool.GetFeatures(name);
-                ntupleSupported = f.Supports("ntuple-filters");
-                ntupleOn = f.Active.Contains("ntuple-filters");
+                ntupleSupported = f.Supports(EthtoolFeatures.Ntuple);
+                ntupleOn = f.Active.Contains(EthtoolFeatures.Ntuple);
             }
             catch (Exception e) when (IsEnvironment(e))
             {
@@ -377,9 +377,9 @@ public static class DevmemDoctor
 
         checks.Add((ntupleSupported, ntupleOn) switch
         {
-            (true, true) => new("ntuple", "ntuple flow steering", DoctorStatus.Pass, "ntuple-filters on (ethtool features)"),
-            (true, _) => new("ntuple", "ntuple flow steering", DoctorStatus.Warn, "ntuple-filters supported but off: flow rules may be refused", $"ethtool -K {name} ntuple on"),
-            (false, _) => new("ntuple", "ntuple flow steering", DoctorStatus.Fail, "no ntuple-filters: a devmem flow cannot be steered to the bound queue", "a NIC with ntuple flow steering"),
+            (true, true) => new("ntuple", "ntuple flow steering", DoctorStatus.Pass, "on (ethtool features: rx-ntuple-filter)"),
+            (true, _) => new("ntuple", "ntuple flow steering", DoctorStatus.Warn, "supported but off (rx-ntuple-filter): flow rules may be refused", $"ethtool -K {name} ntuple on"),
+            (false, _) => new("ntuple", "ntuple flow steering", DoctorStatus.Fail, "not supported (no rx-ntuple-filter feature): a devmem flow cannot be steered to the bound queue", "a NIC with ntuple flow steering"),
             _ => new("ntuple", "ntuple flow steering", DoctorStatus.Warn, "unknown: " + (featuresError ?? "ethtool unavailable")),
         });
 

@@ -90,8 +90,8 @@ public sealed record DoctorHostReport(
 /// <param name="QueueApiSource">"probe", "driver-table" or "probe+driver-table".</param>
 /// <param name="TcpDataSplit">Header split state (ethtool rings); null when the driver has no ring parameters.</param>
 /// <param name="HdsThreshold">hds-thresh; null when not reported.</param>
-/// <param name="NtupleSupported">Whether the device has ntuple-filters; null when unknown.</param>
-/// <param name="NtupleEnabled">Whether ntuple-filters is on; null when unknown.</param>
+/// <param name="NtupleSupported">Whether the device has ntuple flow steering (feature rx-ntuple-filter, ethtool's "ntuple-filters"); null when unknown.</param>
+/// <param name="NtupleEnabled">Whether it is on; null when unknown.</param>
 /// <param name="RssTableSize">RSS indirection table size; null when unknown, 0 for none.</param>
 /// <param name="Xdp">XDP attach state (rtnetlink IFLA_XDP).</param>
 /// <param name="BoundQueues">RX queues that already have a memory provider or AF_XDP socket.</param>

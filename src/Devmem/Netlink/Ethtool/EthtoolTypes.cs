@@ -158,7 +158,8 @@ public sealed record EthtoolFlowRule(
 }
 
 /// <summary>
-/// Netdev features by their kernel names (netdev_features_strings, e.g. "ntuple-filters"), as ethtool
+/// Netdev features by their kernel names (net/ethtool/common.c netdev_features_strings, e.g. "rx-ntuple-filter",
+/// which ethtool(8) shows as "ntuple-filters"), as ethtool
 /// features-get reports them (what <c>ethtool -k</c> shows).
 /// </summary>
 /// <param name="Hardware">Features the user may change (hw_features).</param>
@@ -167,6 +168,9 @@ public sealed record EthtoolFlowRule(
 /// <param name="NoChange">Features that can never change.</param>
 public sealed record EthtoolFeatures(IReadOnlySet<string> Hardware, IReadOnlySet<string> Wanted, IReadOnlySet<string> Active, IReadOnlySet<string> NoChange)
 {
+    /// <summary>NETIF_F_NTUPLE's kernel name: ntuple flow steering (<c>ethtool -K IF ntuple on</c>).</summary>
+    public const string Ntuple = "rx-ntuple-filter";
+
     /// <summary>Whether the device has the feature at all: changeable, or on (fixed).</summary>
     /// <param name="name">The feature's kernel name.</param>
     /// <returns>true if supported.</returns>
