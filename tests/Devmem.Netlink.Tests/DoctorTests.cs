@@ -174,6 +174,22 @@ public sealed class DoctorTests
     }
 
     [Fact]
+    public void Without_cap_net_admin_the_host_check_fails_and_the_driver_table_answers()
+    {
+        Assert.SkipUnless(Environment.UserName == "root", "needs root to drop to an unprivileged user with setpriv(1)");
+        // setpriv drops to nobody with no capabilities; the kernel then refuses the bind-rx probe (EPERM).
+        Tools.Result r = Tools.Run("setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", Tools.DevmemInfo, "doctor", "--ifname", "lo", "--json");
+        Assert.Equal(1, r.ExitCode);
+        JsonElement root = JsonDocument.Parse(r.Stdout).RootElement;
+        Assert.False(root.GetProperty("host").GetProperty("cap_net_admin").GetBoolean());
+        Assert.Equal("fail", Check(root.GetProperty("host"), "cap-net-admin").GetProperty("status").GetString());
+        JsonElement lo = Assert.Single(root.GetProperty("interfaces").EnumerateArray());
+        Assert.Equal("driver-table", lo.GetProperty("queue_api_source").GetString());
+        Assert.Equal("no", lo.GetProperty("queue_api").GetString());
+        Assert.Contains("EPERM", Check(lo, "queue-api").GetProperty("detail").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Text_report_marks_each_check_and_ends_with_the_explanation()
     {
         Tools.Result r = Tools.Run(Tools.DevmemInfo, "doctor", "--ifname", "lo");

@@ -476,9 +476,14 @@ public static class DevmemDoctor
 
         // Not answerable without a real dma-buf: 6.12 checks XDP and the fd first (EEXIST, EBADF), an
         // unprivileged probe gets EPERM. The driver table answers instead.
-        string why = refusal is not null
-            ? $"the bind-rx probe cannot tell on this kernel ({refusal.ErrorName}{(refusal.KernelMessage is string m ? $" \"{m}\"" : "")}: it checks the dma-buf before the queue API, and a real dma-buf would bind)"
-            : $"no probe ({probeProblem})";
+        string why = refusal switch
+        {
+            null => $"no probe ({probeProblem})",
+            { Errno: Errno.EPERM } => "the bind-rx probe needs CAP_NET_ADMIN (EPERM)",
+            { Errno: Errno.EEXIST } => $"the bind-rx probe stopped at the XDP check (EEXIST{(refusal.KernelMessage is string x ? $" \"{x}\"" : "")})",
+            { Errno: Errno.EBADF or Errno.EINVAL } => $"the bind-rx probe cannot tell on this kernel ({refusal.ErrorName}: it takes the dma-buf fd before it looks at the queue API, and a real dma-buf would bind)",
+            _ => $"the bind-rx probe cannot tell ({refusal.ErrorName}{(refusal.KernelMessage is string m ? $" \"{m}\"" : "")})",
+        };
         return table switch
         {
             DriverRx.Yes or DriverRx.Conditional => (QueueApiSupport.Yes, "driver-table", new(Id, Title, DoctorStatus.Pass, $"known from driver table: {note}; {why}")),
