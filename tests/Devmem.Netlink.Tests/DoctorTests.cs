@@ -112,10 +112,65 @@ public sealed class DoctorTests
                 Assert.Equal(!line.Contains("off [fixed]", StringComparison.Ordinal), i.GetProperty("ntuple").GetProperty("supported").GetBoolean());
             }
 
-            // ip -d link prints "prog/xdp id N" (or xdpgeneric/xdpoffload) when a program is attached.
-            Tools.Result ip = Tools.Run("ip", "-d", "link", "show", "dev", name);
-            Assert.Equal(0, ip.ExitCode);
-            Assert.Equal(ip.Stdout.Contains("prog/xdp", StringComparison.Ordinal) ? "driver" : "none", i.GetProperty("xdp").GetString());
+            Assert.Equal(IpXdpMode(name, null), i.GetProperty("xdp").GetString());
+        }
+    }
+
+    // ip -d link's first line carries the attach mode as a flag word (iproute2 ip/iplink_xdp.c
+    // xdp_dump): "xdp", "xdpgeneric", "xdpoffload" or "xdpmulti".
+    private static string IpXdpMode(string ifname, string? netns)
+    {
+        Tools.Result ip = netns is null ? Tools.Run("ip", "-d", "link", "show", "dev", ifname) : Tools.Run("ip", "-n", netns, "-d", "link", "show", "dev", ifname);
+        Assert.Equal(0, ip.ExitCode);
+        string[] words = ip.Stdout.Split('\n')[0].Split(' ');
+        return words.Contains("xdpgeneric") ? "generic" : words.Contains("xdpoffload") ? "offload" : words.Contains("xdpmulti") ? "multiple" : words.Contains("xdp") ? "driver" : "none";
+    }
+
+    private static readonly string[] Clangs = ["clang", "clang-19", "clang-16", "clang-15", "clang-14"];
+
+    [Fact]
+    public void An_attached_xdp_program_is_seen_and_its_fix_works()
+    {
+        // A minimal XDP program built with the system's clang for the BPF target, attached in generic
+        // mode to a veth in a private namespace with ip(8): the real attach, seen through rtnetlink.
+        string? clang = Clangs.Select(c => Path.Combine("/usr/bin", c)).FirstOrDefault(File.Exists);
+        Assert.SkipWhen(clang is null, "no clang in /usr/bin to build an XDP program (apt-get install clang)");
+        string dir = Directory.CreateTempSubdirectory("devmem-xdp").FullName;
+        try
+        {
+            File.WriteAllText(Path.Combine(dir, "pass.c"), """
+                #include <linux/bpf.h>
+                __attribute__((section("xdp"), used)) int xdp_pass(struct xdp_md *ctx) { return XDP_PASS; }
+                char _license[] __attribute__((section("license"), used)) = "GPL";
+                """);
+            string multiarch = Tools.Run("gcc", "-print-multiarch").Stdout.Trim();
+            Tools.Result cc = Tools.Run(clang!, "-O2", "-target", "bpf", "-I/usr/include/" + multiarch, "-c", Path.Combine(dir, "pass.c"), "-o", Path.Combine(dir, "pass.o"));
+            Assert.True(cc.ExitCode == 0, cc.Stderr);
+
+            using var ns = new NetNamespace();
+            NetNamespace.Ip("-n", ns.Name, "link", "set", "dev", "va", "xdpgeneric", "obj", Path.Combine(dir, "pass.o"), "sec", "xdp");
+            Tools.Result r = Tools.Run("ip", "netns", "exec", ns.Name, Tools.DevmemInfo, "doctor", "--ifname", "va", "--json");
+            JsonElement va = Assert.Single(JsonDocument.Parse(r.Stdout).RootElement.GetProperty("interfaces").EnumerateArray());
+            Assert.Equal(IpXdpMode("va", ns.Name), va.GetProperty("xdp").GetString());
+            Assert.Equal("generic", va.GetProperty("xdp").GetString());
+            JsonElement xdp = Check(va, "xdp");
+            Assert.Equal("fail", xdp.GetProperty("status").GetString());
+            string ipText = Tools.Run("ip", "-n", ns.Name, "-d", "link", "show", "dev", "va").Stdout;
+            string progId = ipText[(ipText.IndexOf("prog/xdp id ", StringComparison.Ordinal) + 12)..].Split(' ')[0];
+            Assert.Contains($"XDP program {progId} attached (generic)", xdp.GetProperty("detail").GetString(), StringComparison.Ordinal);
+
+            // The fix, as printed, detaches it.
+            string fix = xdp.GetProperty("fix").GetString()!;
+            Assert.Equal("ip link set dev va xdpgeneric off", fix);
+            NetNamespace.Ip(["-n", ns.Name, .. fix.Split(' ')[1..]]);
+            r = Tools.Run("ip", "netns", "exec", ns.Name, Tools.DevmemInfo, "doctor", "--ifname", "va", "--json");
+            va = Assert.Single(JsonDocument.Parse(r.Stdout).RootElement.GetProperty("interfaces").EnumerateArray());
+            Assert.Equal("none", va.GetProperty("xdp").GetString());
+            Assert.Equal("pass", Check(va, "xdp").GetProperty("status").GetString());
+        }
+        finally
+        {
+            Directory.Delete(dir, recursive: true);
         }
     }
 

@@ -406,7 +406,7 @@ public static class DevmemDoctor
 
         checks.Add(link.Xdp == XdpAttachMode.None
             ? new("xdp", "XDP", DoctorStatus.Pass, "no XDP program attached (rtnetlink IFLA_XDP)")
-            : new("xdp", "XDP", DoctorStatus.Fail, $"XDP program {Opt(link.XdpProgramId)} attached ({link.Xdp}): bind-rx refuses with EEXIST",
+            : new("xdp", "XDP", DoctorStatus.Fail, $"XDP program {Opt(link.XdpProgramId)} attached ({DoctorJson.Xdp(link.Xdp)}): bind-rx refuses with EEXIST",
                 $"ip link set dev {name} {(link.Xdp switch { XdpAttachMode.Generic => "xdpgeneric", XdpAttachMode.Offload => "xdpoffload", _ => "xdp" })} off"));
 
         string boundText = string.Join(", ", bound.Select(b => $"{b.Id} ({(b.DmabufBindingId is uint id ? $"dma-buf binding {id}" : b.IoUring ? "io_uring" : "AF_XDP")})"));

@@ -126,14 +126,7 @@ internal static class DoctorJson
         }
 
         Number(w, "rss_table_size", d.RssTableSize);
-        w.WriteString("xdp", d.Xdp switch
-        {
-            XdpAttachMode.None => "none",
-            XdpAttachMode.Driver => "driver",
-            XdpAttachMode.Generic => "generic",
-            XdpAttachMode.Offload => "offload",
-            _ => "multiple",
-        });
+        w.WriteString("xdp", Xdp(d.Xdp));
         w.WriteStartArray("bound_rx_queues");
         foreach (DoctorRxQueueInUse b in d.BoundQueues)
         {
@@ -166,6 +159,15 @@ internal static class DoctorJson
 
         w.WriteEndArray();
     }
+
+    public static string Xdp(XdpAttachMode mode) => mode switch
+    {
+        XdpAttachMode.None => "none",
+        XdpAttachMode.Driver => "driver",
+        XdpAttachMode.Generic => "generic",
+        XdpAttachMode.Offload => "offload",
+        _ => "multiple",
+    };
 
     public static string Status(DoctorStatus s) => s switch
     {
