@@ -151,7 +151,7 @@ public sealed class EthtoolClient : IDisposable
                     }
                 }
 
-                if (value && name is not null)
+                if (value && name is { Length: > 0 })
                 {
                     into.Add(name);
                 }
