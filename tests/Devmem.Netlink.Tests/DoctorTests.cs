@@ -43,7 +43,7 @@ public sealed class DoctorTests
         }
 
         // rx-page-size came with 7.3 (kernel-api.md §3); the doctor reads it from the op's policy.
-        Version kernel = DevmemDoctor.KernelVersion(root.GetProperty("kernel").GetString()!);
+        Version kernel = Devmem.Setup.DevmemDrivers.ParseRelease(root.GetProperty("kernel").GetString()!);
         Assert.Equal(kernel >= new Version(7, 3), root.GetProperty("host").GetProperty("rx_page_size").GetBoolean());
     }
 
@@ -186,7 +186,7 @@ public sealed class DoctorTests
         Assert.Equal(JsonValueKind.Null, lo.GetProperty("driver").ValueKind);
         Assert.False(lo.GetProperty("parent_device").GetBoolean());
         Assert.Equal("fail", Check(lo, "queue-api").GetProperty("status").GetString());
-        if (DevmemDoctor.KernelVersion(root.GetProperty("kernel").GetString()!) >= new Version(6, 15))
+        if (Devmem.Setup.DevmemDrivers.ParseRelease(root.GetProperty("kernel").GetString()!) >= new Version(6, 15))
         {
             // The kernel answered the probe: EOPNOTSUPP on .ifindex, before looking at any dma-buf.
             Assert.Equal("probe", lo.GetProperty("queue_api_source").GetString());

@@ -142,7 +142,7 @@ public sealed class EthtoolTests : IDisposable
     {
         string? ifname = PhysicalInterface();
         Assert.SkipWhen(ifname is null, "no interface with a device (driver) in /sys/class/net");
-        EthtoolDriverInfo info = _client.GetDriverInfo(ifname!);
+        (string Driver, string BusInfo) info = _client.GetDriverInfo(ifname!);
         Assert.Equal(Path.GetFileName(new FileInfo($"/sys/class/net/{ifname}/device/driver").LinkTarget), info.Driver);
         EthtoolIoctlException e = Assert.Throws<EthtoolIoctlException>(() => _client.GetDriverInfo("lo"));
         Assert.Contains("EOPNOTSUPP", e.Message, StringComparison.Ordinal);

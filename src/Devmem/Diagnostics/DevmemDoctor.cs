@@ -4,6 +4,7 @@ using Devmem.Memory;
 using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
+using Devmem.Setup;
 
 namespace Devmem.Diagnostics;
 
@@ -59,7 +60,7 @@ public static class DevmemDoctor
             }
 
             DoctorHostReport host = ExamineHost(netdev, netdevError);
-            Version kernel = KernelVersion(host.KernelRelease);
+            Version kernel = DevmemDrivers.ParseRelease(host.KernelRelease);
             var devices = links.Select(l => ExamineDevice(l, netdev, ethtool, kernel)).ToList();
             return new DoctorReport(host, devices, ifname);
         }
@@ -97,7 +98,7 @@ public static class DevmemDoctor
     {
         var checks = new List<DoctorCheck>();
         string release = KernelRelease();
-        Version kernel = KernelVersion(release);
+        Version kernel = DevmemDrivers.ParseRelease(release);
         checks.Add(kernel >= DevmemInfo.MinimumKernelRx
             ? new("kernel", "kernel", DoctorStatus.Pass, $"Linux {release} (devmem RX needs {DevmemInfo.MinimumKernelRx}, TX {DevmemInfo.MinimumKernelTx})")
             : new("kernel", "kernel", DoctorStatus.Fail, $"Linux {release}: devmem RX needs {DevmemInfo.MinimumKernelRx} or newer", $"boot Linux {DevmemInfo.MinimumKernelRx}+ built with CONFIG_NET_DEVMEM"));
@@ -183,16 +184,6 @@ public static class DevmemDoctor
         }
     }
 
-    internal static Version KernelVersion(string release)
-    {
-        // "6.12.117+deb13-amd64" → 6.12
-        string[] parts = release.Split('.', 3);
-        return parts.Length >= 2 && int.TryParse(parts[0], NumberStyles.None, CultureInfo.InvariantCulture, out int major) &&
-            int.TryParse(new string(parts[1].TakeWhile(char.IsAsciiDigit).ToArray()), NumberStyles.None, CultureInfo.InvariantCulture, out int minor)
-            ? new Version(major, minor)
-            : new Version(0, 0);
-    }
-
     /// <summary>Whether bit <paramref name="capability"/> is in CapEff of /proc/self/status (proc(5)).</summary>
     internal static bool HasCapability(int capability)
     {
@@ -237,12 +228,12 @@ public static class DevmemDoctor
         {
             try
             {
-                EthtoolDriverInfo info = ethtool.GetDriverInfo(name);
-                if (info.Driver.Length > 0)
+                (string drv, string bus) = ethtool.GetDriverInfo(name);
+                if (drv.Length > 0)
                 {
-                    driver = info.Driver;
+                    driver = drv;
                     driverSource = "ethtool";
-                    parent ??= info.BusInfo.Length > 0;
+                    parent ??= bus.Length > 0;
                 }
             }
             catch (EthtoolIoctlException)
@@ -424,7 +415,8 @@ public static class DevmemDoctor
     {
         const string Id = "queue-api", Title = "queue management API";
         const string FixNic = "use a NIC whose driver supports devmem RX (bnxt_en, gve, mlx5_core, fbnic on Linux 7.x)";
-        (DriverRx table, string note) = DriverTable.Lookup(driver, kernel);
+        DriverRxSupport table = driver is null ? DriverRxSupport.NoQueueApi : DevmemDrivers.Lookup(driver, kernel);
+        string note = DriverNote(driver, table, kernel);
         string who = driver ?? link.Name;
 
         // The probe (NetdevClient.ProbeBindRx): only 6.15+ kernels answer it before the fd.
@@ -460,10 +452,9 @@ public static class DevmemDoctor
             string probe = "the kernel accepts the device (bind-rx probe reached the queue list)";
             return table switch
             {
-                DriverRx.Yes => (QueueApiSupport.Yes, "probe+driver-table", new(Id, Title, DoctorStatus.Pass, $"{probe}; {note}")),
-                DriverRx.Conditional => (QueueApiSupport.Yes, "probe+driver-table", new(Id, Title, DoctorStatus.Pass, $"{probe}; {note}")),
-                DriverRx.NoUnreadablePool => (QueueApiSupport.No, "probe+driver-table", new(Id, Title, DoctorStatus.Fail, $"{probe}, but {note}", FixNic)),
-                DriverRx.NoQueueApi => (QueueApiSupport.No, "probe+driver-table", new(Id, Title, DoctorStatus.Fail, $"{probe} (instance lock), but {note}", FixNic)),
+                DriverRxSupport.Supported or DriverRxSupport.TestNic => (QueueApiSupport.Yes, "probe+driver-table", new(Id, Title, DoctorStatus.Pass, $"{probe}; {note}")),
+                DriverRxSupport.NoUnreadablePool => (QueueApiSupport.No, "probe+driver-table", new(Id, Title, DoctorStatus.Fail, $"{probe}, but {note}", FixNic)),
+                DriverRxSupport.NoQueueApi => (QueueApiSupport.No, "probe+driver-table", new(Id, Title, DoctorStatus.Fail, $"{probe} (instance lock), but {note}", FixNic)),
                 _ => (QueueApiSupport.Unknown, "probe", new(Id, Title, DoctorStatus.Warn,
                     $"{probe}, but {note}: whether its queues take a dma-buf shows only at bind-rx")),
             };
@@ -486,10 +477,37 @@ public static class DevmemDoctor
         };
         return table switch
         {
-            DriverRx.Yes or DriverRx.Conditional => (QueueApiSupport.Yes, "driver-table", new(Id, Title, DoctorStatus.Pass, $"known from driver table: {note}; {why}")),
-            DriverRx.Unlisted when kernel >= new Version(7, 0) && refusal?.Errno == Errno.EPERM =>
-                (QueueApiSupport.Unknown, "driver-table", new(Id, Title, DoctorStatus.Warn, $"{note}; {why}", "run as root to let the probe ask the kernel")),
+            DriverRxSupport.Supported or DriverRxSupport.TestNic => (QueueApiSupport.Yes, "driver-table", new(Id, Title, DoctorStatus.Pass, $"known from driver table: {note}; {why}")),
+            DriverRxSupport.Unknown when kernel >= DevmemDrivers.SafeBindCheckKernel =>
+                (QueueApiSupport.Unknown, "driver-table", new(Id, Title, DoctorStatus.Warn, $"{note}; {why}", refusal?.Errno == Errno.EPERM ? "run as root to let the probe ask the kernel" : null)),
             _ => (QueueApiSupport.No, "driver-table", new(Id, Title, DoctorStatus.Fail, $"known from driver table: {note}; {why}", FixNic)),
+        };
+    }
+
+    // One line on what the drivers table (Devmem.Setup.DevmemDrivers, kernel-api.md §7) says, with
+    // the conditions §7 names for the drivers that support devmem RX only in some configurations.
+    private static string DriverNote(string? driver, DriverRxSupport support, Version kernel)
+    {
+        if (driver is null)
+        {
+            return "a device without a driver (loopback) has no queue management API";
+        }
+
+        return support switch
+        {
+            DriverRxSupport.TestNic => "testnic is the project's software test NIC (tests/testnic): it proves the kernel path, not hardware",
+            DriverRxSupport.Supported => driver switch
+            {
+                "bnxt_en" => "bnxt_en supports devmem RX when BNXT_SUPPORTS_QUEUE_API holds (PF, ntuple VNIC, firmware VNIC_RE_FLUSH), else EOPNOTSUPP",
+                "gve" => "gve supports devmem RX with the DQO queue format and header split",
+                "mlx5_core" => "mlx5_core supports devmem RX while SHAMPO (HW-GRO header-data split) is active, else bind-rx ENODATA",
+                _ => $"{driver} supports devmem RX on Linux {kernel}",
+            },
+            DriverRxSupport.NoUnreadablePool => $"{driver} has queue ops but no page pool for unreadable memory on Linux {kernel} (bind-rx ends in ENODATA)",
+            DriverRxSupport.NoQueueApi => $"{driver} has no queue management API on Linux {kernel}",
+            _ => kernel < new Version(6, 13)
+                ? $"{driver} is not in the driver table, and no in-tree driver of Linux 6.12 sets PP_FLAG_ALLOW_UNREADABLE_NETMEM"
+                : $"{driver} is not in the driver table",
         };
     }
 
