@@ -1,10 +1,11 @@
 // devmem-info: shows what the kernel's netdev family knows about devices, queues, NAPI instances,
 // page pools and queue statistics, in the kernel's own terms. --json prints exactly what the kernel's
 // YNL CLI prints with --output-json for the same dump (tools/net/ynl/pyynl/cli.py), so the two can be
-// swapped in scripts.
+// swapped in scripts. 'doctor' says whether devmem RX can work here and what to fix (Devmem.Diagnostics).
 
 using System.Globalization;
 using System.Text;
+using Devmem.Diagnostics;
 using Devmem.Netlink;
 using Devmem.Netlink.Netdev;
 
@@ -18,6 +19,8 @@ internal static class Program
         Shows the kernel's netdev state relevant to devmem TCP (netdev generic netlink family).
 
         Commands:
+          doctor     can devmem RX work here? Host and per-interface checks, each
+                     with its fix (read-only; see docs/doctor.md)
           dev        devices: XDP and AF_XDP features          (netdev dev-get)
           queue      RX/TX queues: NAPI id, bound dma-buf id    (netdev queue-get)
           napi       NAPI instances: irq, thread, IRQ deferral  (netdev napi-get)
@@ -26,11 +29,13 @@ internal static class Program
 
         Options:
           --ifname NAME   only this interface (unknown name: error, exit 1)
-          --json          print the dump as the kernel's YNL CLI does with --output-json
+          --json          print the dump as the kernel's YNL CLI does with --output-json;
+                          doctor: the report in the schema of docs/doctor.md
           --scope S       qstats only: device (default) or queue
           --help          show this text and exit
 
         Exit status: 0 success, 1 the kernel or the system refused (one-line reason), 2 bad usage.
+        doctor: 0 when devmem RX is possible on --ifname (without it: on some interface), else 1.
         """;
 
     private static readonly Dictionary<string, string> Operations = new(StringComparer.Ordinal)
@@ -100,7 +105,7 @@ internal static class Program
                     error = $"{args[i]} needs a value";
                     return false;
                 default:
-                    if (command is null && Operations.ContainsKey(args[i]))
+                    if (command is null && (Operations.ContainsKey(args[i]) || args[i] == "doctor"))
                     {
                         command = args[i];
                         break;
@@ -113,7 +118,7 @@ internal static class Program
 
         if (command is null)
         {
-            error = "missing command (dev, queue, napi, page-pool or qstats)";
+            error = "missing command (doctor, dev, queue, napi, page-pool or qstats)";
             return false;
         }
 
@@ -129,6 +134,11 @@ internal static class Program
 
     private static int Run(Options o)
     {
+        if (o.Command == "doctor")
+        {
+            return Doctor(o);
+        }
+
         Dictionary<int, string> names = InterfaceNames();
         int? ifindex = null;
         if (o.Ifname is not null)
@@ -161,6 +171,54 @@ internal static class Program
         };
         Console.Out.Write(table.Render());
         return 0;
+    }
+
+    private static int Doctor(Options o)
+    {
+        DoctorReport report;
+        try
+        {
+            report = DevmemDoctor.Examine(o.Ifname);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine("devmem-info: " + e.Message.Split(" (Parameter", 2)[0]);
+            return 1;
+        }
+
+        Console.Out.Write(o.Json ? report.ToJson() + "\n" : RenderDoctor(report));
+        return report.DevmemRxPossible ? 0 : 1;
+    }
+
+    // ✓ pass, ✗ fail (blocks devmem RX), ! warning (does not block), – not applicable.
+    private static string RenderDoctor(DoctorReport report)
+    {
+        var sb = new StringBuilder();
+        int width = report.Host.Checks.Concat(report.Interfaces.SelectMany(i => i.Checks)).Max(c => c.Title.Length) + 2;
+        Section(sb, $"host: Linux {report.Host.KernelRelease}", report.Host.Checks, width);
+        foreach (DoctorInterfaceReport d in report.Interfaces)
+        {
+            Section(sb, $"{d.Name} (ifindex {d.Ifindex.ToString(CultureInfo.InvariantCulture)}): devmem RX {(report.IsPossibleOn(d) ? "possible" : "not possible")}", d.Checks, width);
+        }
+
+        sb.Append(report.Explain()).Append('\n');
+        return sb.ToString();
+
+        static void Section(StringBuilder sb, string head, IReadOnlyList<DoctorCheck> checks, int width)
+        {
+            sb.Append(head).Append('\n');
+            foreach (DoctorCheck c in checks)
+            {
+                string mark = c.Status switch { DoctorStatus.Pass => "✓", DoctorStatus.Fail => "✗", DoctorStatus.Warn => "!", _ => "–" };
+                sb.Append("  ").Append(mark).Append(' ').Append(c.Title.PadRight(width)).Append(c.Detail).Append('\n');
+                if (c.Fix is not null && c.Status is DoctorStatus.Fail or DoctorStatus.Warn)
+                {
+                    sb.Append(' ', 4 + width).Append("fix: ").Append(c.Fix).Append('\n');
+                }
+            }
+
+            sb.Append('\n');
+        }
     }
 
     // An interrupted dump (NLM_F_DUMP_INTR) is retried: the kernel's lists changed during the dump.

@@ -41,6 +41,7 @@ public static class EthtoolNetlink
     [KernelSince("6.17")] public const byte ETHTOOL_MSG_RSS_DELETE_ACT = 50;
 
     // kernel-to-user message types (the genl command of a reply or notification)
+    public const byte ETHTOOL_MSG_FEATURES_GET_REPLY = 11;
     public const byte ETHTOOL_MSG_RINGS_GET_REPLY = 16;
     public const byte ETHTOOL_MSG_RINGS_NTF = 17;
     public const byte ETHTOOL_MSG_CHANNELS_GET_REPLY = 18;
@@ -97,6 +98,25 @@ public static class EthtoolNetlink
     public const ushort ETHTOOL_A_RSS_INPUT_XFRM = 6;
     public const ushort ETHTOOL_A_RSS_START_CONTEXT = 7;
     [KernelSince("6.17")] public const ushort ETHTOOL_A_RSS_FLOW_HASH = 8;
+
+    // features (netlink FEATURES_GET): each a bitset of netdev feature names
+    public const ushort ETHTOOL_A_FEATURES_HEADER = 1;
+    public const ushort ETHTOOL_A_FEATURES_HW = 2;
+    public const ushort ETHTOOL_A_FEATURES_WANTED = 3;
+    public const ushort ETHTOOL_A_FEATURES_ACTIVE = 4;
+    public const ushort ETHTOOL_A_FEATURES_NOCHANGE = 5;
+
+    // bitsets (Documentation/networking/ethtool-netlink.rst "Bit sets"); without
+    // ETHTOOL_FLAG_COMPACT_BITSETS the kernel lists bits by index and name (net/ethtool/bitset.c)
+    public const ushort ETHTOOL_A_BITSET_NOMASK = 1;
+    public const ushort ETHTOOL_A_BITSET_SIZE = 2;
+    public const ushort ETHTOOL_A_BITSET_BITS = 3;
+    public const ushort ETHTOOL_A_BITSET_VALUE = 4;
+    public const ushort ETHTOOL_A_BITSET_MASK = 5;
+    public const ushort ETHTOOL_A_BITSET_BITS_BIT = 1;
+    public const ushort ETHTOOL_A_BITSET_BIT_INDEX = 1;
+    public const ushort ETHTOOL_A_BITSET_BIT_NAME = 2;
+    public const ushort ETHTOOL_A_BITSET_BIT_VALUE = 3;
 }
 
 /// <summary>Constants of the SIOCETHTOOL ioctl (<c>linux/ethtool.h</c>).</summary>
@@ -136,7 +156,7 @@ public static class Ethtool
     public const uint RX_CLS_LOC_FIRST = 0xfffffffe;
     public const uint RX_CLS_LOC_LAST = 0xfffffffd;
 
-    /// <summary>ETHTOOL_GFLAGS bit for ntuple filters (the netlink feature is "ntuple-filters").</summary>
+    /// <summary>ETHTOOL_GFLAGS bit for ntuple filters (the netlink feature is "rx-ntuple-filter", net/ethtool/common.c netdev_features_strings; "ntuple-filters" is ethtool(8)'s name for it).</summary>
     public const uint ETH_FLAG_NTUPLE = 1 << 27;
     public const uint ETH_RXFH_INDIR_NO_CHANGE = 0xffffffff;
 }

@@ -51,6 +51,12 @@ public static class Genetlink
     public const ushort CTRL_ATTR_MCAST_GRP_UNSPEC = 0;
     public const ushort CTRL_ATTR_MCAST_GRP_NAME = 1;
     public const ushort CTRL_ATTR_MCAST_GRP_ID = 2;
+
+    // CTRL_CMD_GETPOLICY replies: CTRL_ATTR_OP_POLICY nests hold, per op, the policy index of its do
+    // and dump request (net/netlink/genetlink.c ctrl_dumppolicy_put_op).
+    public const ushort CTRL_ATTR_POLICY_UNSPEC = 0;
+    public const ushort CTRL_ATTR_POLICY_DO = 1;
+    public const ushort CTRL_ATTR_POLICY_DUMP = 2;
 }
 
 /// <summary><c>struct genlmsghdr</c>: follows the nlmsghdr of every generic netlink message.</summary>

@@ -112,6 +112,43 @@ public sealed class EthtoolTests : IDisposable
     }
 
     [Fact]
+    public void Features_agree_with_the_kernels_ynl_cli()
+    {
+        string? ifname = PhysicalInterface();
+        Assert.SkipWhen(ifname is null, "no interface with a device (driver) in /sys/class/net");
+        Assert.SkipWhen(Tools.YnlFor("ethtool").Command is null, Tools.YnlFor("ethtool").Why);
+        EthtoolFeatures ours = _client.GetFeatures(ifname!);
+        JsonObject y = YnlDo("features-get", ifname!);
+
+        // YNL prints each verbose bitset as {nomask?, size, bits: {bit: [{index, name, value?}]}}: with
+        // nomask every listed bit is set, otherwise those with "value": true.
+        static string[] Set(JsonObject y, string key)
+        {
+            JsonObject b = y[key]!.AsObject();
+            bool nomask = b["nomask"] is not null;
+            return b["bits"]?["bit"]?.AsArray().Where(bit => nomask || bit!["value"] is not null).Select(bit => (string)bit!["name"]!)
+                .Where(n => n.Length > 0).Order(StringComparer.Ordinal).ToArray() ?? [];
+        }
+
+        Assert.NotEmpty(ours.Active);
+        Assert.Equal(Set(y, "active"), ours.Active.Order(StringComparer.Ordinal));
+        Assert.Equal(Set(y, "hw"), ours.Hardware.Order(StringComparer.Ordinal));
+        Assert.Equal(Set(y, "wanted"), ours.Wanted.Order(StringComparer.Ordinal));
+        Assert.Equal(Set(y, "nochange"), ours.NoChange.Order(StringComparer.Ordinal));
+    }
+
+    [Fact]
+    public void Driver_info_is_what_sysfs_names()
+    {
+        string? ifname = PhysicalInterface();
+        Assert.SkipWhen(ifname is null, "no interface with a device (driver) in /sys/class/net");
+        (string Driver, string BusInfo) info = _client.GetDriverInfo(ifname!);
+        Assert.Equal(Path.GetFileName(new FileInfo($"/sys/class/net/{ifname}/device/driver").LinkTarget), info.Driver);
+        EthtoolIoctlException e = Assert.Throws<EthtoolIoctlException>(() => _client.GetDriverInfo("lo"));
+        Assert.Contains("EOPNOTSUPP", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Loopback_has_no_rings_and_says_so_with_the_kernels_errno()
     {
         NetlinkException e = Assert.Throws<NetlinkException>(() => _client.GetRings("lo"));

@@ -23,6 +23,35 @@ public static class CudaDriver
     /// <summary>Loads and initializes the driver once, and says whether CUDA can be used and why not.</summary>
     public static CudaAvailability Probe() => s_driver.Value.Availability;
 
+    /// <summary>
+    /// Which CUDA devices can export dma-bufs (CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED), without allocating
+    /// anything; when CUDA itself is unusable, the reason from <see cref="Probe"/>.
+    /// </summary>
+    /// <returns>The ordinals of the devices that can, and one line saying what was found.</returns>
+    public static unsafe (IReadOnlyList<int> Devices, string Reason) ProbeDmabufExport()
+    {
+        (LibCuda? lib, CudaAvailability a) = s_driver.Value;
+        if (lib is null || !a.IsAvailable)
+        {
+            return ([], a.Reason);
+        }
+
+        var devices = new List<int>();
+        for (int ordinal = 0; ordinal < a.DeviceCount; ordinal++)
+        {
+            int dev, supported = 0;
+            if (lib.cuDeviceGet(&dev, ordinal) == CUDA_SUCCESS &&
+                lib.cuDeviceGetAttribute(&supported, CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED, dev) == CUDA_SUCCESS && supported != 0)
+            {
+                devices.Add(ordinal);
+            }
+        }
+
+        return (devices, devices.Count > 0
+            ? $"{a.Reason}; dma-buf export on device(s) {string.Join(", ", devices)}"
+            : $"{a.Reason}; no device reports CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED (needs NVIDIA's open kernel modules, Turing or newer)");
+    }
+
     internal static LibCuda Require()
     {
         (LibCuda? lib, CudaAvailability a) = s_driver.Value;

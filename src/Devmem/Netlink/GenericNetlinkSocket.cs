@@ -51,13 +51,20 @@ public sealed class GenericNetlinkSocket : IDisposable
     public static GenericNetlinkSocket Open() => Open(InitialReceiveBuffer);
 
     /// <summary>Opens a socket whose receive buffer starts at <paramref name="receiveBufferSize"/> bytes (tests use a tiny one to exercise growth).</summary>
-    internal static unsafe GenericNetlinkSocket Open(int receiveBufferSize)
+    internal static GenericNetlinkSocket Open(int receiveBufferSize) => Open(receiveBufferSize, NETLINK_GENERIC);
+
+    /// <summary>
+    /// Opens a socket of another netlink protocol with the same runtime (sequence and port checks, ACK
+    /// and DONE handling, extended acks); the doctor reads links over NETLINK_ROUTE with it. Requests
+    /// then start with <see cref="BeginRawRequest"/> and their family's fixed header.
+    /// </summary>
+    internal static unsafe GenericNetlinkSocket Open(int receiveBufferSize, int protocol)
     {
         var handle = new SafeSocketFdHandle();
-        SysResult r = Libc.socket(sys_socket.AF_NETLINK, sys_socket_type.SOCK_RAW | sys_socket_type.SOCK_CLOEXEC, NETLINK_GENERIC);
+        SysResult r = Libc.socket(sys_socket.AF_NETLINK, sys_socket_type.SOCK_RAW | sys_socket_type.SOCK_CLOEXEC, protocol);
         if (r.IsError)
         {
-            throw Io("socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC)", r.Errno);
+            throw Io(protocol == NETLINK_GENERIC ? "socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC)" : $"socket(AF_NETLINK, SOCK_RAW, {protocol})", r.Errno);
         }
 
         handle.Own(r.Int32);
@@ -128,6 +135,70 @@ public sealed class GenericNetlinkSocket : IDisposable
         }
 
         return family ?? throw new NetlinkProtocolException($"nlctrl answered the query for '{name}' without a family.");
+    }
+
+    /// <summary>
+    /// The attribute types the do request of <paramref name="command"/> accepts, as the running kernel's
+    /// policy says (nlctrl CTRL_CMD_GETPOLICY for one op, 5.12+; net/netlink/genetlink.c
+    /// ctrl_dumppolicy). Attributes the policy rejects (NLA_REJECT, unknown) are not listed, so this
+    /// tells whether the kernel knows an attribute without sending it.
+    /// </summary>
+    /// <param name="familyName">The family, e.g. "netdev".</param>
+    /// <param name="command">The op's command number.</param>
+    /// <returns>The accepted attribute types of the op's top-level request set; null when the kernel does not answer policy queries.</returns>
+    internal HashSet<ushort>? GetDoPolicyAttributes(string familyName, byte command)
+    {
+        NetlinkWriter w = BeginRequest(GENL_ID_CTRL, CTRL_CMD_GETPOLICY, 1, dump: true, out uint seq);
+        w.WriteString(CTRL_ATTR_FAMILY_NAME, familyName);
+        w.WriteU32(CTRL_ATTR_OP, command);
+        uint? doPolicy = null;
+        var policies = new Dictionary<ushort, HashSet<ushort>>();
+        try
+        {
+            var replies = new NetlinkReplies(this, ref w, seq, dump: true, new NetlinkRequestContext("nlctrl", "getpolicy", null, null));
+            while (replies.MoveNext())
+            {
+                foreach (NetlinkAttr a in replies.Current.GetGenlAttributes())
+                {
+                    if (a.Type == CTRL_ATTR_OP_POLICY)
+                    {
+                        // { [cmd] { CTRL_ATTR_POLICY_DO: idx, CTRL_ATTR_POLICY_DUMP: idx } }
+                        foreach (NetlinkAttr op in a.GetNested())
+                        {
+                            foreach (NetlinkAttr f in op.GetNested())
+                            {
+                                if (op.Type == command && f.Type == CTRL_ATTR_POLICY_DO)
+                                {
+                                    doPolicy = f.GetU32();
+                                }
+                            }
+                        }
+                    }
+                    else if (a.Type == CTRL_ATTR_POLICY)
+                    {
+                        // { [policy index] { [attribute type] { NL_POLICY_TYPE_ATTR_* } } } (net/netlink/policy.c)
+                        foreach (NetlinkAttr policy in a.GetNested())
+                        {
+                            if (!policies.TryGetValue(policy.Type, out HashSet<ushort>? set))
+                            {
+                                policies[policy.Type] = set = [];
+                            }
+
+                            foreach (NetlinkAttr attr in policy.GetNested())
+                            {
+                                set.Add(attr.Type);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        catch (NetlinkException e) when (e.Errno is Errno.EOPNOTSUPP or Errno.EINVAL or Errno.ENOENT)
+        {
+            return null; // kernels before per-op policy dumps, or an op without a policy
+        }
+
+        return doPolicy is uint idx && idx <= ushort.MaxValue && policies.TryGetValue((ushort)idx, out HashSet<ushort>? attrs) ? attrs : null;
     }
 
     private static string FamilyNote(string name) => name switch
@@ -238,6 +309,21 @@ public sealed class GenericNetlinkSocket : IDisposable
         var w = new NetlinkWriter(_send);
         w.BeginMessage(familyId, (ushort)(NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK)), sequence);
         w.WriteGenlHeader(command, version);
+        return w;
+    }
+
+    /// <summary>Starts a request of a netlink protocol without a genl header (the caller writes its fixed header).</summary>
+    internal NetlinkWriter BeginRawRequest(ushort type, bool dump, out uint sequence)
+    {
+        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
+        sequence = ++_sequence;
+        if (sequence == 0)
+        {
+            sequence = _sequence = 1;
+        }
+
+        var w = new NetlinkWriter(_send);
+        w.BeginMessage(type, (ushort)(NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK)), sequence);
         return w;
     }
 

@@ -69,6 +69,13 @@ public ref struct NetlinkWriter
         h[3] = 0;
     }
 
+    /// <summary>
+    /// Writes a family's fixed header after the nlmsghdr (e.g. rtnetlink's 16-byte <c>ifinfomsg</c>),
+    /// padded to 4 bytes.
+    /// </summary>
+    /// <param name="header">The header's bytes, in the kernel's layout.</param>
+    public void WriteFixedHeader(ReadOnlySpan<byte> header) => header.CopyTo(Reserve(header.Length));
+
     /// <summary>Ends the current message: sets <c>nlmsg_len</c> and returns it.</summary>
     /// <returns>The message length in bytes (a multiple of 4).</returns>
     public int EndMessage()

@@ -72,6 +72,93 @@ public sealed class EthtoolClient : IDisposable
         _ioctlSocket.Dispose();
     }
 
+    // ---- features ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// features-get: the device's netdev features by name. Asked for without
+    /// ETHTOOL_FLAG_COMPACT_BITSETS, so the kernel names every bit (net/ethtool/bitset.c).
+    /// </summary>
+    /// <param name="ifname">Interface name.</param>
+    /// <returns>The feature sets.</returns>
+    public EthtoolFeatures GetFeatures(string ifname)
+    {
+        EthtoolFeatures? result = null;
+        foreach (NetlinkMessage m in Get("features-get", ifname, out _))
+        {
+            HashSet<string> hw = [], wanted = [], active = [], nochange = [];
+            foreach (NetlinkAttr a in m.GetGenlAttributes())
+            {
+                HashSet<string>? into = a.Type switch
+                {
+                    ETHTOOL_A_FEATURES_HW => hw,
+                    ETHTOOL_A_FEATURES_WANTED => wanted,
+                    ETHTOOL_A_FEATURES_ACTIVE => active,
+                    ETHTOOL_A_FEATURES_NOCHANGE => nochange,
+                    _ => null,
+                };
+                if (into is not null)
+                {
+                    ParseBitset(a.GetNested(), into);
+                }
+            }
+
+            result = new EthtoolFeatures(hw, wanted, active, nochange);
+        }
+
+        return result ?? throw new NetlinkProtocolException("ethtool features-get: no reply.");
+    }
+
+    /// <summary>
+    /// Adds the names of the bits set in a verbose bitset: with NOMASK every listed bit is set; with a
+    /// mask, a listed bit is set when it carries ETHTOOL_A_BITSET_BIT_VALUE.
+    /// </summary>
+    internal static void ParseBitset(NetlinkAttributeReader bitset, HashSet<string> into)
+    {
+        bool noMask = false;
+        foreach (NetlinkAttr a in bitset)
+        {
+            if (a.Type == ETHTOOL_A_BITSET_NOMASK)
+            {
+                noMask = true;
+            }
+        }
+
+        foreach (NetlinkAttr a in bitset)
+        {
+            if (a.Type != ETHTOOL_A_BITSET_BITS)
+            {
+                continue;
+            }
+
+            foreach (NetlinkAttr bit in a.GetNested())
+            {
+                if (bit.Type != ETHTOOL_A_BITSET_BITS_BIT)
+                {
+                    continue;
+                }
+
+                string? name = null;
+                bool value = noMask;
+                foreach (NetlinkAttr f in bit.GetNested())
+                {
+                    if (f.Type == ETHTOOL_A_BITSET_BIT_NAME)
+                    {
+                        name = f.GetString();
+                    }
+                    else if (f.Type == ETHTOOL_A_BITSET_BIT_VALUE)
+                    {
+                        value = true;
+                    }
+                }
+
+                if (value && name is { Length: > 0 })
+                {
+                    into.Add(name);
+                }
+            }
+        }
+    }
+
     // ---- rings -------------------------------------------------------------------------------
 
     /// <summary>rings-get.</summary>

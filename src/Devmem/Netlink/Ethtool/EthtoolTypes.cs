@@ -156,3 +156,23 @@ public sealed record EthtoolFlowRule(
 {
     internal AddressFamily Family => FlowType is EthtoolFlowType.Tcp6 or EthtoolFlowType.Udp6 ? AddressFamily.InterNetworkV6 : AddressFamily.InterNetwork;
 }
+
+/// <summary>
+/// Netdev features by their kernel names (net/ethtool/common.c netdev_features_strings, e.g. "rx-ntuple-filter",
+/// which ethtool(8) shows as "ntuple-filters"), as ethtool
+/// features-get reports them (what <c>ethtool -k</c> shows).
+/// </summary>
+/// <param name="Hardware">Features the user may change (hw_features).</param>
+/// <param name="Wanted">Features the user asked for.</param>
+/// <param name="Active">Features on now.</param>
+/// <param name="NoChange">Features that can never change.</param>
+public sealed record EthtoolFeatures(IReadOnlySet<string> Hardware, IReadOnlySet<string> Wanted, IReadOnlySet<string> Active, IReadOnlySet<string> NoChange)
+{
+    /// <summary>NETIF_F_NTUPLE's kernel name: ntuple flow steering (<c>ethtool -K IF ntuple on</c>).</summary>
+    public const string Ntuple = "rx-ntuple-filter";
+
+    /// <summary>Whether the device has the feature at all: changeable, or on (fixed).</summary>
+    /// <param name="name">The feature's kernel name.</param>
+    /// <returns>true if supported.</returns>
+    public bool Supports(string name) => Hardware.Contains(name) || Active.Contains(name);
+}

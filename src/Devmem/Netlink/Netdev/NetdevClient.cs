@@ -221,6 +221,46 @@ public sealed class NetdevClient : IDisposable
         return Bind("bind-tx", ifindex, dmabuf, [], null);
     }
 
+    /// <summary>
+    /// A bind-rx that cannot bind anything, sent to learn how far the kernel gets: fd is U32_MAX (no
+    /// such file: dma_buf_get fails with EBADF) and the one queue is U32_MAX (past any queue count).
+    /// On 6.15+ kernels netdev_nl_bind_rx_doit refuses a device without the queue API or instance
+    /// lock first (EOPNOTSUPP, bad attribute .ifindex), and otherwise reaches the queue list (EINVAL,
+    /// bad attribute .queues.id) before it looks at the fd. 6.12 checks XDP (EEXIST), then the fd
+    /// (EBADF), before any queue. Nothing is attached or mapped on any path. It goes through its own
+    /// socket, closed at once, so even an unexpected success would unbind.
+    /// </summary>
+    /// <param name="ifindex">The device.</param>
+    /// <returns>The kernel's refusal; null if it accepted (not expected).</returns>
+    internal NetlinkException? ProbeBindRx(int ifindex)
+    {
+        NetlinkOperationSpec op = Spec.Operation("bind-rx");
+        Family.Require(op, dump: false);
+        using GenericNetlinkSocket socket = GenericNetlinkSocket.Open();
+        NetlinkWriter w = socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: false, out uint seq);
+        w.WriteU32(NETDEV_A_DMABUF_IFINDEX, (uint)ifindex);
+        w.WriteU32(NETDEV_A_DMABUF_FD, uint.MaxValue);
+        int nest = w.BeginNested(NETDEV_A_DMABUF_QUEUES);
+        w.WriteU32(NETDEV_A_QUEUE_ID, uint.MaxValue);
+        w.WriteU32(NETDEV_A_QUEUE_TYPE, NETDEV_QUEUE_TYPE_RX);
+        w.EndNested(nest);
+        try
+        {
+            socket.Send(ref w, seq, false, Spec, op).Drain();
+            return null;
+        }
+        catch (NetlinkException e)
+        {
+            return e;
+        }
+    }
+
+    /// <summary>
+    /// The attribute types the running kernel's bind-rx accepts (its policy, via nlctrl
+    /// CTRL_CMD_GETPOLICY); null when the kernel does not answer policy queries.
+    /// </summary>
+    internal HashSet<ushort>? GetBindRxPolicy() => _socket.GetDoPolicyAttributes(NETDEV_FAMILY_NAME, NETDEV_CMD_BIND_RX);
+
     private DmabufBinding Bind(string opName, int ifindex, SafeHandle dmabuf, uint[] queues, uint? rxPageSize, int emptyQueueNests = 0)
     {
         NetlinkOperationSpec op = Spec.Operation(opName);
