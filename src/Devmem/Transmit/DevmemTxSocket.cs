@@ -51,11 +51,7 @@ public sealed partial class DevmemTxSocket : IDisposable
     private readonly iovec[] _iov = GC.AllocateArray<iovec>(MaxIovecs, pinned: true);
     private readonly byte[] _errControl = GC.AllocateArray<byte>(DevmemTxControl.CompletionControlSpace, pinned: true);
 
-    // Completion tracking in serial-number arithmetic: every send below _low is complete; _next is the
-    // number the next sendmsg gets; _ahead holds ranges completed out of order above _low, sorted.
-    private readonly List<(uint First, uint Last)> _ahead = new(16);
-    private uint _next;
-    private uint _low;
+    private readonly TxCompletionTracker _tracker = new();
     private bool _disposed;
 
     /// <summary>
@@ -115,22 +111,10 @@ public sealed partial class DevmemTxSocket : IDisposable
     public TimeSpan DisposeTimeout { get; set; } = TimeSpan.FromSeconds(2);
 
     /// <summary>The sequence number the next <c>sendmsg</c> gets (the number of sends so far, modulo 2^32).</summary>
-    public uint NextSequence => _next;
+    public uint NextSequence => _tracker.Next;
 
     /// <summary>Sends not yet reported complete: their regions must not be written yet.</summary>
-    public long OutstandingSends
-    {
-        get
-        {
-            long n = unchecked(_next - _low);
-            foreach (var (first, last) in _ahead)
-            {
-                n -= (long)unchecked(last - first) + 1;
-            }
-
-            return n;
-        }
-    }
+    public long OutstandingSends => _tracker.Outstanding;
 
     /// <summary>Bytes handed to the kernel so far.</summary>
     public long BytesSent { get; private set; }
@@ -258,35 +242,19 @@ public sealed partial class DevmemTxSocket : IDisposable
             throw new ArgumentOutOfRangeException(nameof(chunkSize), $"can't partition {length} bytes into maximum of {MaxIovecs} chunks of {chunkSize} bytes");
         }
 
-        uint first = _next;
+        uint first = _tracker.Next;
         long sent = 0;
         while (sent < length)
         {
             sent += SendOnce(offset + sent, length - sent, chunkSize);
         }
 
-        return new DevmemTxSend(first, unchecked(_next - 1), sent);
+        return new DevmemTxSend(first, unchecked(_tracker.Next - 1), sent);
     }
 
     /// <summary>Whether the kernel has reported send <paramref name="sequence"/> complete.</summary>
     /// <param name="sequence">A number from <see cref="DevmemTxSend"/>.</param>
-    public bool IsCompleted(uint sequence)
-    {
-        if (unchecked((int)(sequence - _low)) < 0)
-        {
-            return true;
-        }
-
-        foreach (var (first, last) in _ahead)
-        {
-            if (unchecked((int)(sequence - first)) >= 0 && unchecked((int)(last - sequence)) >= 0)
-            {
-                return true;
-            }
-        }
-
-        return false;
-    }
+    public bool IsCompleted(uint sequence) => _tracker.IsCompleted(sequence);
 
     /// <summary>
     /// Waits up to <paramref name="timeout"/> for completions (<c>POLLERR</c>), then reads every one queued
@@ -360,7 +328,23 @@ public sealed partial class DevmemTxSocket : IDisposable
 
     /// <summary>Waits until every send so far is complete, at most <paramref name="timeout"/>; false on timeout.</summary>
     /// <param name="timeout">The longest wait in total.</param>
-    public bool WaitForAll(TimeSpan timeout) => _next == _low || WaitForCompletion(unchecked(_next - 1), timeout);
+    public bool WaitForAll(TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+        Span<DevmemTxCompletion> got = stackalloc DevmemTxCompletion[8];
+        while (_tracker.Outstanding > 0)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return false;
+            }
+
+            WaitForCompletions(got, TimeSpan.FromMilliseconds(left));
+        }
+
+        return true;
+    }
 
     /// <summary>
     /// Waits (at most <see cref="DisposeTimeout"/>) for outstanding completions, logging those that did
@@ -457,7 +441,7 @@ public sealed partial class DevmemTxSocket : IDisposable
             throw new DevmemException("sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF)", r.Errno, SendHint(r.Errno));
         }
 
-        _next = unchecked(_next + 1);
+        _tracker.Sent();
         BytesSent += r.Value;
         DevmemTxMetrics.Sends.Add(1);
         DevmemTxMetrics.Bytes.Add(r.Value);
@@ -542,34 +526,7 @@ public sealed partial class DevmemTxSocket : IDisposable
             LogCopied(_logger, c.First, c.Last);
         }
 
-        if (unchecked((int)(c.First - _low)) <= 0)
-        {
-            if (unchecked((int)(c.Last - _low)) >= 0)
-            {
-                _low = unchecked(c.Last + 1);
-            }
-        }
-        else
-        {
-            int at = 0;
-            while (at < _ahead.Count && unchecked((int)(_ahead[at].First - c.First)) < 0)
-            {
-                at++;
-            }
-
-            _ahead.Insert(at, (c.First, c.Last));
-        }
-
-        // Fold ranges that now touch the completed prefix.
-        while (_ahead.Count > 0 && unchecked((int)(_ahead[0].First - _low)) <= 0)
-        {
-            if (unchecked((int)(_ahead[0].Last - _low)) >= 0)
-            {
-                _low = unchecked(_ahead[0].Last + 1);
-            }
-
-            _ahead.RemoveAt(0);
-        }
+        _tracker.Complete(c.First, c.Last);
     }
 
     // poll(2) for POLLERR (always reported, whatever events asks). A pending socket error (the connection
