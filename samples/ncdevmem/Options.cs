@@ -61,6 +61,9 @@ internal sealed record Options
 
     public bool FallbackCopy { get; init; }
 
+    /// <summary>--tx: the client's transport: "auto" (devmem TX where the kernel and NIC allow, else plain TCP), "devmem" or "plain".</summary>
+    public string Tx { get; init; } = "auto";
+
     public bool Json { get; init; }
 
     public bool Verbose { get; init; }
@@ -138,6 +141,10 @@ internal sealed record Options
                                 _ => throw new UsageException($"--fallback takes 'never' or 'copy', not '{f}'"),
                             },
                         };
+                        break;
+                    case "--tx":
+                        string t = TakeValue();
+                        o = o with { Tx = t is "auto" or "devmem" or "plain" ? t : throw new UsageException($"--tx takes 'auto', 'devmem' or 'plain', not '{t}'") };
                         break;
                     case "--demo-bytes":
                         o = o with { DemoBytes = ParseSize(TakeValue(), "--demo-bytes") };

@@ -2,7 +2,6 @@
 // Exit status as the kernel's tool where scripts depend on it: 0 success, 1 runtime failure; usage
 // errors exit 2 (the kernel's tool uses 1 for those too).
 
-using System.Net;
 using System.Net.Sockets;
 
 namespace Devmem.Cli;
@@ -11,15 +10,18 @@ internal static class Program
 {
     private const string Usage = """
         Usage: ncdevmem -f IFNAME [-l] -s ADDR -p PORT [-c ADDR] [-v N] [-t START] [-q COUNT]
-                        [-z CHUNK] [-n] [-L] [-b SIZE] [--provider P] [--fallback never|copy] [--json]
+                        [-z CHUNK] [-n] [-L] [-b SIZE] [--provider P] [--fallback never|copy]
+                        [--tx auto|devmem|plain] [--json]
                ncdevmem --demo [--json] [--demo-bytes SIZE]
                ncdevmem --help
 
-        A C# ncdevmem: devmem TCP (receive into a dma-buf) with the kernel selftest's flags.
+        A C# ncdevmem: devmem TCP (receive into a dma-buf, send from one) with the kernel selftest's flags.
 
         Modes:
-          -s ADDR -p PORT (no -l)   client: send standard input to ADDR:PORT over plain TCP
-                                    (devmem TX is not built yet)
+          -s ADDR -p PORT (no -l)   client: send standard input to ADDR:PORT line by line from a
+                                    dma-buf bound to IFNAME with bind-tx (devmem TX, Linux 6.16+, a
+                                    NIC whose driver supports netmem TX), as the kernel's client;
+                                    where that is impossible, over plain TCP (saying why, in one line)
           -l -s ADDR -p PORT        server: set the NIC up, bind a dma-buf to its RX queues, accept one
                                     connection, receive (zero copy) until it closes, undo the setup
           -f IFNAME alone           bind self-tests (as the kernel's tool): exit 0 passed, 255 failed,
@@ -35,12 +37,14 @@ internal static class Program
           -p PORT     TCP port
           -v N        validate the ncdevmem pattern with period N (2 to 256; 0: no validation)
           -t START    first RX queue          -q COUNT   number of RX queues
-          -z CHUNK    TX: send in chunks of CHUNK bytes
+          -z CHUNK    TX: send each line as iovecs of CHUNK bytes (at most 1024)
           -n          skip NIC configuration  -L         fail on linear (non-dma-buf) data
           -b SIZE     RX page size (power of two, kernels that have rx-page-size)
         Options (this tool's):
           --provider auto|udmabuf|dma-heap|cuda[:N]|memfd   dma-buf provider (default auto)
           --fallback never|copy     copy when zero copy is impossible (default never)
+          --tx auto|devmem|plain    client transport: devmem TX where possible, else plain TCP
+                                    (auto, the default); devmem only; plain TCP only
           --json                    print a JSON summary on stdout at the end
           --verbose                 more log lines on stderr
           --demo-bytes SIZE         how much the demo moves (default 1G; K, M, G suffixes)
@@ -100,59 +104,6 @@ internal static class Program
     private static int Help()
     {
         Console.Out.WriteLine(Usage);
-        return 0;
-    }
-}
-
-/// <summary>The client: plain TCP send of standard input (devmem TX arrives with a later version).</summary>
-internal static class Client
-{
-    public static int Run(Options o)
-    {
-        var server = o.ServerAddress!;
-        if (server.AddressFamily == AddressFamily.InterNetwork)
-        {
-            // As the kernel's tool: IPv4 is carried in an AF_INET6 socket as a mapped address.
-            server = server.MapToIPv6();
-        }
-
-        using var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
-        if (o.ClientAddress is { } client)
-        {
-            socket.Bind(new IPEndPoint(client.AddressFamily == AddressFamily.InterNetwork ? client.MapToIPv6() : client, 0));
-        }
-
-        try
-        {
-            socket.Connect(new IPEndPoint(server, o.Port));
-        }
-        catch (SocketException e)
-        {
-            throw new IOException($"cannot connect to {o.ServerAddress} port {o.Port}: {e.Message}", e);
-        }
-
-        using var stdin = Console.OpenStandardInput();
-        var buffer = new byte[o.TxChunk > 0 ? Math.Min(o.TxChunk, 1 << 20) : 1 << 16];
-        long total = 0;
-        int n;
-        while ((n = stdin.Read(buffer)) > 0)
-        {
-            int sent = 0;
-            while (sent < n)
-            {
-                sent += socket.Send(buffer.AsSpan(sent, n - sent));
-            }
-
-            total += n;
-        }
-
-        socket.Shutdown(SocketShutdown.Send);
-        Console.Error.WriteLine($"ncdevmem: sent {total} bytes (plain TCP)");
-        if (o.Json)
-        {
-            Console.Out.WriteLine($$"""{"mode":"client","transport":"tcp","bytes":{{total}}}""");
-        }
-
         return 0;
     }
 }

@@ -23,6 +23,7 @@ public class NcdevmemTests
     [InlineData(new[] { "-f", "this-name-is-far-too-long" }, "is not an interface name")]
     [InlineData(new[] { "--demo", "-f", "eth0" }, "--demo runs its own server and client")]
     [InlineData(new[] { "-f", "eth0", "extra" }, "unexpected argument 'extra'")]
+    [InlineData(new[] { "-f", "eth0", "-s", "::1", "-p", "1", "--tx", "maybe" }, "--tx takes 'auto', 'devmem' or 'plain'")]
     public void Bad_usage_says_what_was_wrong_in_two_lines_and_exits_2(string[] args, string expected)
     {
         var (code, stdout, stderr) = Cli.Run("ncdevmem", null, args);
@@ -35,16 +36,18 @@ public class NcdevmemTests
     }
 
     [Fact]
-    public void Help_lists_the_kernel_tools_flags_and_says_what_is_not_built()
+    public void Help_lists_the_kernel_tools_flags_and_the_client_transports()
     {
         var (code, stdout, _) = Cli.Run("ncdevmem", null, "--help");
         Assert.Equal(0, code);
-        foreach (var flag in new[] { "-f IFNAME", "-l", "-s ADDR", "-c ADDR", "-p PORT", "-v N", "-t START", "-q COUNT", "-z CHUNK", "-n", "-L", "-b SIZE", "--provider", "--fallback", "--json", "--demo" })
+        foreach (var flag in new[] { "-f IFNAME", "-l", "-s ADDR", "-c ADDR", "-p PORT", "-v N", "-t START", "-q COUNT", "-z CHUNK", "-n", "-L", "-b SIZE", "--provider", "--fallback", "--json", "--demo", "--tx auto|devmem|plain" })
         {
             Assert.Contains(flag, stdout, StringComparison.Ordinal);
         }
 
-        Assert.Contains("not built yet", stdout, StringComparison.Ordinal);
+        // Devmem TX is built: the help says what the client does, not that it is missing.
+        Assert.DoesNotContain("not built yet", stdout, StringComparison.Ordinal);
+        Assert.Contains("bind-tx (devmem TX, Linux 6.16+", stdout, StringComparison.Ordinal);
         Assert.Contains("--demo-bytes", stdout, StringComparison.Ordinal);
     }
 
@@ -121,9 +124,63 @@ public class NcdevmemTests
             port = ((IPEndPoint)s.LocalEndPoint!).Port;
         }
 
-        var (code, _, stderr) = Cli.Run("ncdevmem", string.Empty, "-f", "lo", "-s", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        var (code, _, stderr) = Cli.Run("ncdevmem", string.Empty, "-f", "lo", "-s", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--tx", "plain");
         Assert.Equal(1, code);
         Assert.Contains("cannot connect to 127.0.0.1 port", stderr, StringComparison.Ordinal);
         Assert.Single(stderr.Trim().Split('\n'));
+    }
+
+    private static bool KernelHasBindTx()
+    {
+        using var netdev = Devmem.Netlink.Netdev.NetdevClient.Open();
+        return netdev.Supports("bind-tx");
+    }
+
+    [Fact]
+    public void Devmem_tx_on_loopback_fails_in_one_line_with_the_kernels_answer()
+    {
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", "hello\n", "-f", "lo", "-s", "127.0.0.1", "-p", "9", "--tx", "devmem");
+        Assert.Equal(1, code);
+        Assert.Equal(string.Empty, stdout);
+        Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith("ncdevmem: devmem TX is not possible on lo: ", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+
+        // 6.16+: the kernel's own refusal (loopback has no netmem TX); older kernels: no bind-tx at all.
+        Assert.Contains(KernelHasBindTx() ? "netdev bind-tx: Netlink error: Driver does not support netmem TX: Operation not supported (EOPNOTSUPP, errno 95)" : "bind-tx", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Auto_falls_back_to_plain_TCP_on_loopback_and_says_why_in_one_line()
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        var received = Task.Run(async () =>
+        {
+            using var s = await listener.AcceptAsync(TestContext.Current.CancellationToken);
+            using var ms = new MemoryStream();
+            var buf = new byte[4096];
+            int n;
+            while ((n = await s.ReceiveAsync(buf, TestContext.Current.CancellationToken)) > 0)
+            {
+                ms.Write(buf, 0, n);
+            }
+
+            return ms.ToArray();
+        }, TestContext.Current.CancellationToken);
+
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", "hello\nworld\n", "-f", "lo", "-s", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--json");
+        Assert.True(code == 0, stderr);
+        Assert.Equal("hello\nworld\n"u8.ToArray(), await received);
+        string[] lines = stderr.Trim().Split('\n');
+        Assert.Equal(2, lines.Length);
+        Assert.StartsWith("ncdevmem: devmem TX is not possible on lo (", lines[0], StringComparison.Ordinal);
+        Assert.EndsWith("); sending over plain TCP instead", lines[0], StringComparison.Ordinal);
+        Assert.Equal("ncdevmem: sent 12 bytes (plain TCP)", lines[1]);
+        using var doc = System.Text.Json.JsonDocument.Parse(stdout);
+        Assert.Equal("tcp", doc.RootElement.GetProperty("transport").GetString());
+        Assert.Contains("bind-tx", doc.RootElement.GetProperty("devmem_unavailable").GetString(), StringComparison.Ordinal);
     }
 }

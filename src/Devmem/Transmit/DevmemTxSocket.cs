@@ -1,0 +1,648 @@
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+using Devmem.Interop;
+using Devmem.Memory;
+using Devmem.Netlink;
+using Devmem.Netlink.Ethtool;
+using Devmem.Netlink.Netdev;
+using Devmem.Receive;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Devmem.Transmit;
+
+/// <summary>
+/// Sends TCP payload straight from device memory (devmem TX, Linux 6.16+): the NIC reads the bytes
+/// from a dma-buf bound with netdev <c>bind-tx</c>; the CPU never copies them.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Each <see cref="Send(long, long, int)"/> is one <c>sendmsg(MSG_ZEROCOPY)</c> whose iovecs hold byte
+/// offsets into the dma-buf, not pointers, with a <c>SOL_SOCKET</c>/<c>SCM_DEVMEM_DMABUF</c> cmsg naming
+/// the TX binding (Documentation/networking/devmem.rst, "TX Interface"; net/ipv4/tcp.c
+/// <c>tcp_sendmsg_locked</c>). The kernel numbers zerocopy sends per socket from 0; it reports them done
+/// on the socket's error queue (<see cref="WaitForCompletions"/>). <b>A sent region must not be written
+/// until its completion has arrived</b>: the NIC may still be reading it (and reads it again for a
+/// retransmission until the data is acknowledged).
+/// </para>
+/// <para>
+/// Ownership: an instance made by <see cref="Connect"/> owns its socket and binding and closes both on
+/// <see cref="Dispose"/>; one made with the constructor leaves them to the caller. The
+/// <see cref="DeviceMemory"/> always stays the caller's and must outlive this object. Dispose first waits
+/// (at most <see cref="DisposeTimeout"/>) for outstanding completions. Not thread-safe.
+/// </para>
+/// </remarks>
+public sealed partial class DevmemTxSocket : IDisposable
+{
+    /// <summary>The most iovecs one send takes (UIO_MAXIOV; the kernel tool's MAX_IOV).</summary>
+    public const int MaxIovecs = 1024;
+
+    private const int MaxEintrRetries = 16;
+
+    private readonly Socket _socket;
+    private readonly DmabufBinding _binding;
+    private readonly DeviceMemory _memory;
+    private readonly bool _owns;
+    private readonly ILogger _logger;
+
+    // Pinned once: the cmsg never changes (the binding id is fixed), the iovecs are rewritten per send.
+    private readonly byte[] _control = GC.AllocateArray<byte>(DevmemTxControl.Space, pinned: true);
+    private readonly iovec[] _iov = GC.AllocateArray<iovec>(MaxIovecs, pinned: true);
+    private readonly byte[] _errControl = GC.AllocateArray<byte>(DevmemTxControl.CompletionControlSpace, pinned: true);
+
+    private readonly TxCompletionTracker _tracker = new();
+    private bool _disposed;
+
+    /// <summary>
+    /// Wraps a connected TCP socket and a TX binding of <paramref name="memory"/>'s dma-buf, and turns
+    /// <c>SO_ZEROCOPY</c> on. The socket should be bound to the binding's device (<c>SO_BINDTODEVICE</c>),
+    /// or a send whose route leaves through another device fails with ENODEV.
+    /// </summary>
+    /// <param name="socket">A TCP socket, connected; it stays owned by the caller.</param>
+    /// <param name="binding">A <see cref="DmabufBindingDirection.Transmit"/> binding; it stays owned by the caller.</param>
+    /// <param name="memory">The dma-buf the binding was made from; stays owned by the caller.</param>
+    /// <param name="logger">Where to log; none by default.</param>
+    /// <exception cref="DevmemException">setsockopt(SO_ZEROCOPY) failed.</exception>
+    public DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, ILogger? logger = null)
+        : this(socket, binding, memory, owns: false, logger)
+    {
+    }
+
+    private DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, bool owns, ILogger? logger)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ArgumentNullException.ThrowIfNull(binding);
+        ArgumentNullException.ThrowIfNull(memory);
+        if (socket.ProtocolType != ProtocolType.Tcp)
+        {
+            throw new ArgumentException($"devmem TX needs a TCP socket; this one is {socket.ProtocolType}.", nameof(socket));
+        }
+
+        if (binding.Direction != DmabufBindingDirection.Transmit)
+        {
+            throw new ArgumentException("The binding is an RX binding (bind-rx): sending needs one made by bind-tx (the kernel refuses an RX id with EINVAL).", nameof(binding));
+        }
+
+        if (!memory.IsDmabuf)
+        {
+            throw new ArgumentException($"{memory.Kind} memory is not a dma-buf: devmem TX sends from the dma-buf the binding was made from.", nameof(memory));
+        }
+
+        _socket = socket;
+        _binding = binding;
+        _memory = memory;
+        _owns = owns;
+        _logger = logger ?? NullLogger.Instance;
+        DevmemTxControl.WriteBindingId(_control, binding.Id);
+        SetIntOption(asm_socket.SO_ZEROCOPY, 1, "setsockopt(SO_ZEROCOPY)", "Devmem TX needs SO_ZEROCOPY (Linux 4.14+ for TCP).");
+    }
+
+    /// <summary>The connected socket.</summary>
+    public Socket Socket => _socket;
+
+    /// <summary>The TX binding whose id every send carries.</summary>
+    public DmabufBinding Binding => _binding;
+
+    /// <summary>The dma-buf the payload comes from.</summary>
+    public DeviceMemory Memory => _memory;
+
+    /// <summary>How long <see cref="Dispose"/> waits for outstanding completions (default 2 s).</summary>
+    public TimeSpan DisposeTimeout { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>The sequence number the next <c>sendmsg</c> gets (the number of sends so far, modulo 2^32).</summary>
+    public uint NextSequence => _tracker.Next;
+
+    /// <summary>Sends not yet reported complete: their regions must not be written yet.</summary>
+    public long OutstandingSends => _tracker.Outstanding;
+
+    /// <summary>Bytes handed to the kernel so far.</summary>
+    public long BytesSent { get; private set; }
+
+    /// <summary>Completions the kernel reported as copied rather than zero copy (<c>SO_EE_CODE_ZEROCOPY_COPIED</c>).</summary>
+    public long CopiedCompletions { get; private set; }
+
+    /// <summary>
+    /// What the kernel's ncdevmem client does before it sends: <c>SO_BINDTODEVICE</c> to
+    /// <paramref name="interfaceName"/>, netdev <c>bind-tx</c> of <paramref name="memory"/>'s dma-buf on it,
+    /// an optional bind to <paramref name="localEndPoint"/>, <c>SO_ZEROCOPY</c>, connect. IPv4 addresses
+    /// are carried in an AF_INET6 socket as mapped addresses, as the kernel tool does.
+    /// </summary>
+    /// <param name="memory">A dma-buf (udmabuf, dma-heap, CUDA); a multiple of the page size. Stays the caller's.</param>
+    /// <param name="interfaceName">The NIC to send through (its driver must support netmem TX).</param>
+    /// <param name="server">Where to connect.</param>
+    /// <param name="localEndPoint">Address (and port) to bind before connecting, or null.</param>
+    /// <param name="logger">Where to log; none by default.</param>
+    /// <returns>A connected socket that owns its binding.</returns>
+    /// <exception cref="NetlinkNotSupportedException">The kernel has no bind-tx (before 6.16, e.g. 6.12).</exception>
+    /// <exception cref="NetlinkException">bind-tx refused, with the kernel's message (e.g. "Driver does not
+    /// support netmem TX", EOPNOTSUPP, for virtio_net, veth, loopback).</exception>
+    /// <exception cref="DevmemException">No such interface, or a socket option failed.</exception>
+    /// <exception cref="SocketException">bind or connect failed.</exception>
+    public static DevmemTxSocket Connect(DeviceMemory memory, string interfaceName, IPEndPoint server, IPEndPoint? localEndPoint = null, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(server);
+        int ifindex = GetInterfaceIndex(interfaceName);
+        if (!memory.IsDmabuf)
+        {
+            throw new ArgumentException($"{memory.Kind} memory is not a dma-buf: bind-tx needs one.", nameof(memory));
+        }
+
+        var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
+        DmabufBinding? binding = null;
+        try
+        {
+            // SO_BINDTODEVICE first (as the kernel tool): the route of every send must leave through the
+            // bound device, or sendmsg fails with ENODEV (net/core/devmem.c net_devmem_get_binding).
+            byte[] name = new byte[Encoding.ASCII.GetByteCount(interfaceName) + 1];
+            Encoding.ASCII.GetBytes(interfaceName, name);
+            SetOption(socket, asm_socket.SO_BINDTODEVICE, name, "setsockopt(SO_BINDTODEVICE)", "Binding a socket to a device needs CAP_NET_RAW (ENODEV: no such interface in this network namespace).");
+
+            using (NetdevClient netdev = NetdevClient.Open())
+            {
+                binding = netdev.BindTx(ifindex, memory.DmabufHandle);
+            }
+
+            if (localEndPoint is not null)
+            {
+                socket.Bind(Mapped(localEndPoint));
+            }
+
+            var tx = new DevmemTxSocket(socket, binding, memory, owns: true, logger);
+            LogBound(tx._logger, binding.Id, interfaceName, server);
+            socket.Connect(Mapped(server));
+            return tx;
+        }
+        catch
+        {
+            socket.Dispose();
+            binding?.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Asks the kernel whether devmem TX is possible on <paramref name="interfaceName"/>, without memory:
+    /// bind-tx with a file that is not a dma-buf. The kernel checks the device and its driver's netmem TX
+    /// support before it looks at the fd (net/core/netdev-genl.c <c>netdev_nl_bind_tx_doit</c>), so a
+    /// driver without it answers EOPNOTSUPP "Driver does not support netmem TX", and one with it gets as far
+    /// as the fd (which fails: nothing is bound).
+    /// </summary>
+    /// <param name="interfaceName">The interface.</param>
+    /// <returns>Its ifindex.</returns>
+    /// <exception cref="NetlinkNotSupportedException">The kernel has no bind-tx (before 6.16).</exception>
+    /// <exception cref="NetlinkException">The kernel refused the device (its message says why).</exception>
+    /// <exception cref="DevmemException">No such interface.</exception>
+    public static int CheckInterface(string interfaceName)
+    {
+        int ifindex = GetInterfaceIndex(interfaceName);
+        using NetdevClient netdev = NetdevClient.Open();
+        using var notADmabuf = File.OpenHandle("/dev/null");
+        try
+        {
+            // On a kernel without bind-tx this throws NetlinkNotSupportedException before sending anything.
+            netdev.BindTx(ifindex, notADmabuf).Dispose();
+        }
+        catch (NetlinkException e) when (e.Errno is Errno.EINVAL or Errno.EBADF)
+        {
+            // dma_buf_get() refused /dev/null (net/core/devmem.c net_devmem_bind_dmabuf): the device and
+            // its driver passed.
+        }
+
+        return ifindex;
+    }
+
+    /// <summary>
+    /// Sends <paramref name="length"/> bytes of the dma-buf starting at <paramref name="offset"/>: one
+    /// <c>sendmsg(MSG_ZEROCOPY)</c> (more only if the kernel takes less than all). With
+    /// <paramref name="chunkSize"/> the range goes as iovecs of that many bytes (the kernel tool's -z),
+    /// at most <see cref="MaxIovecs"/> of them. Blocks while the socket's send buffer is full. Allocates nothing.
+    /// </summary>
+    /// <param name="offset">Byte offset into the dma-buf.</param>
+    /// <param name="length">Bytes to send (positive).</param>
+    /// <param name="chunkSize">Bytes per iovec; 0 for one iovec.</param>
+    /// <returns>The sends' sequence numbers: wait for them before writing the region again.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">The range is outside the dma-buf, or needs more than <see cref="MaxIovecs"/> chunks.</exception>
+    /// <exception cref="DevmemException">sendmsg failed; the message names the errno and the likely cause.</exception>
+    public DevmemTxSend Send(long offset, long length, int chunkSize = 0)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentOutOfRangeException.ThrowIfNegative(offset);
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
+        ArgumentOutOfRangeException.ThrowIfNegative(chunkSize);
+        if (offset > _memory.Size || length > _memory.Size - offset)
+        {
+            // The kernel would answer EFAULT for an offset past the end (net/core/datagram.c zerocopy_fill_skb_from_devmem).
+            throw new ArgumentOutOfRangeException(nameof(length), $"[{offset}, {offset + length}) is not inside the {_memory.Size}-byte dma-buf.");
+        }
+
+        if (chunkSize > 0 && (length + chunkSize - 1) / chunkSize > MaxIovecs)
+        {
+            throw new ArgumentOutOfRangeException(nameof(chunkSize), $"can't partition {length} bytes into maximum of {MaxIovecs} chunks of {chunkSize} bytes");
+        }
+
+        uint first = _tracker.Next;
+        long sent = 0;
+        while (sent < length)
+        {
+            sent += SendOnce(offset + sent, length - sent, chunkSize);
+        }
+
+        return new DevmemTxSend(first, unchecked(_tracker.Next - 1), sent);
+    }
+
+    /// <summary>Whether the kernel has reported send <paramref name="sequence"/> complete.</summary>
+    /// <param name="sequence">A number from <see cref="DevmemTxSend"/>.</param>
+    public bool IsCompleted(uint sequence) => _tracker.IsCompleted(sequence);
+
+    /// <summary>
+    /// Waits up to <paramref name="timeout"/> for completions (<c>POLLERR</c>), then reads every one queued
+    /// (<c>recvmsg(MSG_ERRQUEUE)</c>) into <paramref name="completions"/>. Returns as soon as at least one
+    /// arrived; 0 on timeout. Allocates nothing.
+    /// </summary>
+    /// <param name="completions">Room for the completions read (one per error-queue message).</param>
+    /// <param name="timeout">How long to wait for the first; <see cref="Timeout.InfiniteTimeSpan"/> to wait forever.</param>
+    /// <returns>How many completions were written.</returns>
+    /// <exception cref="DevmemException">A notification that is not a zerocopy completion, one with an
+    /// errno, MSG_CTRUNC, or a socket error (the connection failed).</exception>
+    public int WaitForCompletions(Span<DevmemTxCompletion> completions, TimeSpan timeout)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        if (completions.IsEmpty)
+        {
+            throw new ArgumentException("Give room for at least one completion.", nameof(completions));
+        }
+
+        long deadline = timeout == Timeout.InfiniteTimeSpan ? long.MaxValue : Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+        while (true)
+        {
+            int n = ReadCompletions(completions);
+            if (n > 0)
+            {
+                return n;
+            }
+
+            long left = deadline == long.MaxValue ? -1 : deadline - Environment.TickCount64;
+            if (deadline != long.MaxValue && left <= 0)
+            {
+                return 0;
+            }
+
+            if (!PollError((int)Math.Min(left, int.MaxValue)))
+            {
+                return 0;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Waits until send <paramref name="sequence"/> (and everything reported with it) is complete, at most
+    /// <paramref name="timeout"/>; each completion read is passed to <paramref name="onCompletion"/>.
+    /// </summary>
+    /// <param name="sequence">The send to wait for.</param>
+    /// <param name="timeout">The longest wait in total.</param>
+    /// <param name="onCompletion">Called for each completion read, or null.</param>
+    /// <returns>False on timeout.</returns>
+    public bool WaitForCompletion(uint sequence, TimeSpan timeout, Action<DevmemTxCompletion>? onCompletion = null)
+    {
+        long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+        Span<DevmemTxCompletion> got = stackalloc DevmemTxCompletion[8];
+        while (!IsCompleted(sequence))
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return false;
+            }
+
+            int n = WaitForCompletions(got, TimeSpan.FromMilliseconds(left));
+            for (int i = 0; i < n; i++)
+            {
+                onCompletion?.Invoke(got[i]);
+            }
+        }
+
+        return true;
+    }
+
+    /// <summary>Waits until every send so far is complete, at most <paramref name="timeout"/>; false on timeout.</summary>
+    /// <param name="timeout">The longest wait in total.</param>
+    public bool WaitForAll(TimeSpan timeout)
+    {
+        long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
+        Span<DevmemTxCompletion> got = stackalloc DevmemTxCompletion[8];
+        while (_tracker.Outstanding > 0)
+        {
+            long left = deadline - Environment.TickCount64;
+            if (left <= 0)
+            {
+                return false;
+            }
+
+            WaitForCompletions(got, TimeSpan.FromMilliseconds(left));
+        }
+
+        return true;
+    }
+
+    /// <summary>
+    /// Waits (at most <see cref="DisposeTimeout"/>) for outstanding completions, logging those that did
+    /// not come; then, if this object owns them, closes the socket and the binding (which unbinds). The
+    /// kernel keeps what in-flight packets need until the NIC is done with them.
+    /// </summary>
+    public void Dispose()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            if (OutstandingSends > 0 && !WaitForAll(DisposeTimeout))
+            {
+                LogOutstanding(_logger, OutstandingSends, DisposeTimeout.TotalMilliseconds);
+            }
+        }
+        catch (Exception e) when (e is DevmemException or ObjectDisposedException)
+        {
+            LogDisposeWaitFailed(_logger, e.Message);
+        }
+        finally
+        {
+            _disposed = true;
+            if (_owns)
+            {
+                _socket.Dispose();
+                _binding.Dispose();
+            }
+        }
+    }
+
+    private unsafe long SendOnce(long offset, long length, int chunkSize)
+    {
+        int count;
+        if (chunkSize > 0)
+        {
+            // As the kernel tool's do_client: iovec i covers [i*chunk, (i+1)*chunk), the last one the rest.
+            count = (int)((length + chunkSize - 1) / chunkSize);
+            for (int i = 0; i < count; i++)
+            {
+                _iov[i] = new iovec { iov_base = (void*)(nuint)(offset + ((long)i * chunkSize)), iov_len = (nuint)chunkSize };
+            }
+
+            _iov[count - 1].iov_len = (nuint)(length - ((long)(count - 1) * chunkSize));
+        }
+        else
+        {
+            count = 1;
+            _iov[0] = new iovec { iov_base = (void*)(nuint)offset, iov_len = (nuint)length };
+        }
+
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        SysResult r;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            fixed (iovec* iov = _iov)
+            fixed (byte* control = _control)
+            {
+                for (int attempt = 0; ; attempt++)
+                {
+                    msghdr msg = default;
+                    msg.msg_iov = iov;
+                    msg.msg_iovlen = (nuint)count;
+                    msg.msg_control = control;
+                    msg.msg_controllen = (nuint)DevmemTxControl.Space;
+                    r = Libc.sendmsg(fd, &msg, sys_socket.MSG_ZEROCOPY | sys_socket.MSG_NOSIGNAL);
+
+                    // EINTR before anything was queued: the kernel gave the sequence number back
+                    // (net/core/skbuff.c msg_zerocopy_put_abort), so retrying keeps the numbering.
+                    if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        if (r.IsError)
+        {
+            throw new DevmemException("sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF)", r.Errno, SendHint(r.Errno));
+        }
+
+        _tracker.Sent();
+        BytesSent += r.Value;
+        DevmemTxMetrics.Sends.Add(1);
+        DevmemTxMetrics.Bytes.Add(r.Value);
+        return r.Value;
+    }
+
+    private static string? SendHint(Errno errno) => errno switch
+    {
+        Errno.EINVAL => "Devmem TX needs a 6.16+ kernel (6.12 does not know the SCM_DEVMEM_DMABUF cmsg on send), SO_ZEROCOPY on the socket, MSG_ZEROCOPY, a cmsg of exactly CMSG_LEN(4) = 20 bytes holding a TX binding id (not an RX one), and a route through a device with scatter-gather.",
+        Errno.ENODEV => "The route to the peer leaves through another device than the one the dma-buf is bound to: bind the socket to that device (SO_BINDTODEVICE; DevmemTxSocket.Connect does) or fix the route.",
+        Errno.EHOSTUNREACH => "There is no route to the peer through the bound device.",
+        Errno.EFAULT => "An offset lies beyond the end of the dma-buf.",
+        Errno.ENOBUFS => "The kernel could not account the zerocopy send (optmem or locked-memory limit): wait for completions before sending more.",
+        Errno.EPIPE or Errno.ECONNRESET => "The peer closed the connection.",
+        _ => null,
+    };
+
+    private unsafe int ReadCompletions(Span<DevmemTxCompletion> completions)
+    {
+        int n = 0;
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            fixed (byte* control = _errControl)
+            {
+                while (n < completions.Length)
+                {
+                    msghdr msg = default;
+                    msg.msg_control = control;
+                    msg.msg_controllen = (nuint)_errControl.Length;
+                    SysResult r = Libc.recvmsg(fd, &msg, sys_socket.MSG_ERRQUEUE | sys_socket.MSG_DONTWAIT);
+                    if (r.IsError)
+                    {
+                        if (r.Errno == Errno.EINTR)
+                        {
+                            continue;
+                        }
+
+                        if (r.Errno == Errno.EAGAIN)
+                        {
+                            break;
+                        }
+
+                        throw new DevmemException("recvmsg(MSG_ERRQUEUE)", r.Errno, null);
+                    }
+
+                    if ((msg.msg_flags & sys_socket.MSG_CTRUNC) != 0)
+                    {
+                        throw new DevmemException($"recvmsg(MSG_ERRQUEUE) returned MSG_CTRUNC: the notification did not fit {_errControl.Length} bytes of control space.");
+                    }
+
+                    if (!DevmemTxControl.TryParseCompletion(_errControl.AsSpan(0, (int)msg.msg_controllen), out var c))
+                    {
+                        continue;
+                    }
+
+                    Complete(c);
+                    completions[n++] = c;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+
+        return n;
+    }
+
+    private void Complete(DevmemTxCompletion c)
+    {
+        DevmemTxMetrics.Completions.Add(1);
+        if (c.Copied)
+        {
+            CopiedCompletions++;
+            LogCopied(_logger, c.First, c.Last);
+        }
+
+        _tracker.Complete(c.First, c.Last);
+    }
+
+    // poll(2) for POLLERR (always reported, whatever events asks). A pending socket error (the connection
+    // failed) also raises POLLERR with nothing on the error queue: read SO_ERROR and report it.
+    private unsafe bool PollError(int timeoutMs)
+    {
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            var pfd = new pollfd { fd = fd, events = 0 };
+            SysResult r = Libc.poll(&pfd, 1, timeoutMs);
+            if (r.IsError)
+            {
+                if (r.Errno == Errno.EINTR)
+                {
+                    return true;
+                }
+
+                throw new DevmemException("poll(POLLERR)", r.Errno, null);
+            }
+
+            if (r.Int32 == 0)
+            {
+                return false;
+            }
+
+            if ((pfd.revents & sys_poll.POLLERR) != 0)
+            {
+                int err = 0;
+                uint len = sizeof(int);
+                var q = Libc.getsockopt(fd, asm_socket.SOL_SOCKET, asm_socket.SO_ERROR, &err, &len);
+                if (!q.IsError && err != 0)
+                {
+                    throw new DevmemException("the connection", (Errno)err, "The socket reported an error while waiting for zerocopy completions.");
+                }
+            }
+            else if ((pfd.revents & (sys_poll.POLLHUP | sys_poll.POLLNVAL)) != 0)
+            {
+                throw new DevmemException("poll(POLLERR) reported the socket hung up or closed while waiting for zerocopy completions.");
+            }
+
+            return true;
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private unsafe void SetIntOption(int name, int value, string step, string hint)
+    {
+        SetOption(_socket, name, new ReadOnlySpan<byte>(&value, sizeof(int)), step, hint);
+    }
+
+    private static unsafe void SetOption(Socket socket, int name, ReadOnlySpan<byte> value, string step, string hint)
+    {
+        bool added = false;
+        var handle = socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            fixed (byte* p = value)
+            {
+                SysResult r = Libc.setsockopt((int)handle.DangerousGetHandle(), asm_socket.SOL_SOCKET, name, p, (uint)value.Length);
+                if (r.IsError)
+                {
+                    throw new DevmemException(step, r.Errno, hint);
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
+    private static int GetInterfaceIndex(string interfaceName)
+    {
+        ArgumentNullException.ThrowIfNull(interfaceName);
+        if (interfaceName.Length is 0 or >= 16 || interfaceName.Contains('/', StringComparison.Ordinal) || interfaceName.Any(char.IsWhiteSpace) || !Ascii.IsValid(interfaceName))
+        {
+            throw new ArgumentException($"'{interfaceName}' is not an interface name (1 to 15 characters, no '/' or spaces).", nameof(interfaceName));
+        }
+
+        using EthtoolClient ethtool = EthtoolClient.Open();
+        try
+        {
+            return ethtool.GetInterfaceIndex(interfaceName);
+        }
+        catch (EthtoolIoctlException e) when (e.Errno == Errno.ENODEV)
+        {
+            throw new DevmemException($"SIOCGIFINDEX {interfaceName}", Errno.ENODEV, "No such interface in this network namespace: list them with 'ip link'.");
+        }
+    }
+
+    private static IPEndPoint Mapped(IPEndPoint ep) =>
+        ep.AddressFamily == AddressFamily.InterNetwork ? new IPEndPoint(ep.Address.MapToIPv6(), ep.Port) : ep;
+
+    [LoggerMessage(EventId = 20, Level = LogLevel.Debug, Message = "got tx dmabuf id={Id} on {Interface}; connecting to {Server}")]
+    private static partial void LogBound(ILogger logger, uint id, string @interface, IPEndPoint server);
+
+    [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "{Count} devmem TX send(s) still not completed after {Milliseconds} ms; closing anyway (the kernel keeps what in-flight packets need)")]
+    private static partial void LogOutstanding(ILogger logger, long count, double milliseconds);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Warning, Message = "the kernel copied sends [{First},{Last}] instead of sending them from device memory (SO_EE_CODE_ZEROCOPY_COPIED)")]
+    private static partial void LogCopied(ILogger logger, uint first, uint last);
+
+    [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "waiting for devmem TX completions at dispose failed: {Reason}")]
+    private static partial void LogDisposeWaitFailed(ILogger logger, string reason);
+}
