@@ -111,6 +111,11 @@ internal static class Demo
                 }
 
                 Console.Out.WriteLine("  zero copy needs a NIC whose driver supports devmem (e.g. bnxt, gve, mlx5, fbnic) and a dma-buf provider (udmabuf, dma-heap or a CUDA GPU): run ncdevmem -l -f IFNAME -s ADDR -p PORT there.");
+                Console.Out.WriteLine("  what devmem-info doctor says this host lacks for zero copy:");
+                foreach (string line in Devmem.Diagnostics.DevmemDoctor.Explain().Split('\n', StringSplitOptions.RemoveEmptyEntries))
+                {
+                    Console.Out.WriteLine($"    {line}");
+                }
             }
         }
 
