@@ -30,9 +30,8 @@ internal static class SelfTest
             {
                 memory = Providers.Create(o with { FallbackCopy = false }, 16000L * 4096, "ncdevmem-selftest");
             }
-            catch (DmabufException e)
+            catch (DmabufException)
             {
-                _ = e;
                 results = DevmemBindSelfTests.Skip("no dma-buf to bind: this host has no udmabuf, dma-heap or CUDA GPU (devmem-info doctor tells more)");
                 return Report(o, results);
             }
@@ -60,7 +59,6 @@ internal static class SelfTest
                 Console.Error.WriteLine($"ncdevmem: [{tag}] {r.Name}: {r.Detail}");
             }
         }
-
 
         if (o.Json)
         {

@@ -188,10 +188,9 @@ internal static class Server
 
             return 0;
         }
-        catch (DevmemException e) when (stop.Signal is not null)
+        catch (DevmemException) when (stop.Signal is not null)
         {
             // The interrupt shut the connection down under the receive.
-            _ = e;
             return 1;
         }
         finally

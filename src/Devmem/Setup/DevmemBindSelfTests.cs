@@ -62,6 +62,7 @@ public static class DevmemBindSelfTests
         var results = new List<SelfTestResult>();
         uint start, count;
         int ifindex;
+        EthtoolChannels channels;
         using EthtoolClient ethtool = EthtoolClient.Open();
         using NetdevClient netdev = NetdevClient.Open();
         try
@@ -72,8 +73,8 @@ public static class DevmemBindSelfTests
                 throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, $"{memory.Kind} memory is not a dma-buf", null, null, null, null);
             }
 
-            EthtoolChannels ch = ethtool.GetChannels(interfaceName);
-            uint rxq = (ch.RxCount ?? 0) + (ch.CombinedCount ?? 0);
+            channels = ethtool.GetChannels(interfaceName);
+            uint rxq = (channels.RxCount ?? 0) + (channels.CombinedCount ?? 0);
             start = startQueue ?? rxq / 2;
             count = queueCount ?? rxq / 2;
             if (rxq < 2 || count == 0 || start == 0 || start + count > rxq)
@@ -89,7 +90,6 @@ public static class DevmemBindSelfTests
         uint[] queues = [.. Enumerable.Range((int)start, (int)count).Select(i => (uint)i)];
         EthtoolRings rings = ethtool.GetRings(interfaceName);
         EthtoolRss rss = ethtool.GetRss(interfaceName);
-        EthtoolChannels channels = ethtool.GetChannels(interfaceName);
         var undo = new List<Exception>();
         try
         {

@@ -36,6 +36,8 @@ namespace Devmem.Setup;
 /// </remarks>
 public sealed partial class DevmemRxSetup : IDisposable
 {
+    private const string NeedsDevmemNic = "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)";
+
     private readonly Lock _lock = new();
     private readonly Stack<(string What, Action Undo)> _undo = new();
     private readonly ILogger _logger;
@@ -244,7 +246,7 @@ public sealed partial class DevmemRxSetup : IDisposable
         {
             throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
                 $"{ifname} has no parent device (a virtual interface{(driver is null ? "" : $", driver {driver}")}): a dma-buf cannot be attached to it", null, null,
-                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
+                NeedsDevmemNic, null);
         }
 
         Version kernel = DevmemDrivers.RunningKernel;
@@ -254,7 +256,7 @@ public sealed partial class DevmemRxSetup : IDisposable
                 ? $"driver {driver} has no queue management API: devmem RX is not possible on this NIC"
                 : $"driver {driver ?? "(none reported)"} is not known to have a queue management API, and kernel {kernel} attaches the dma-buf before it checks (a kernel WARN for a device that cannot DMA it), so bind-rx is not attempted";
             throw new DevmemSetupException(DevmemSetupStep.Check, ifname, what, null, null,
-                "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)", null);
+                NeedsDevmemNic, null);
         }
 
         return (ifindex, driver);

@@ -14,7 +14,7 @@ namespace Devmem.Setup;
 /// journal of the dead process and undoes those changes first. /run is a tmpfs, so a reboot forgets
 /// journals along with the NIC state they describe.
 /// </summary>
-internal sealed class DevmemSetupJournal
+internal sealed partial class DevmemSetupJournal
 {
     private readonly string? _path;
     private readonly List<string> _lines = [];
@@ -201,16 +201,9 @@ internal sealed class DevmemSetupJournal
         }
     }
 
-    private static void LogNoJournal(ILogger logger, string dir, string error) => DevmemSetupJournalLog.NoJournal(logger, dir, error);
-
-    private static void LogRecovered(ILogger logger, string ifname, int pid, string what) => DevmemSetupJournalLog.Recovered(logger, ifname, pid, what);
-}
-
-internal static partial class DevmemSetupJournalLog
-{
     [LoggerMessage(EventId = 20, Level = LogLevel.Debug, Message = "no setup journal in {Directory} ({Error}): a SIGKILL would leave the NIC configured")]
-    public static partial void NoJournal(ILogger logger, string directory, string error);
+    private static partial void LogNoJournal(ILogger logger, string directory, string error);
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "{Interface}: {What}, left by process {Pid}, which ended without undoing its setup")]
-    public static partial void Recovered(ILogger logger, string @interface, int pid, string what);
+    private static partial void LogRecovered(ILogger logger, string @interface, int pid, string what);
 }
