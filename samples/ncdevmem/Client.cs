@@ -63,6 +63,11 @@ internal static class Client
         {
             return e.Message;
         }
+        catch (DevmemException e) when (e.ErrnoName == "ENODEV")
+        {
+            // -f names no interface: an error (exit 1, one line), not a reason to send over plain TCP.
+            throw;
+        }
         catch (Exception e) when (e is NetlinkException or DevmemException or UnauthorizedAccessException)
         {
             return e.Message;

@@ -21,8 +21,8 @@ internal static class Demo
 
     public static int Run(Options o)
     {
-        var selection = MemoryProviders.Select(MemorySize, new MemoryProviderOptions { AllowCopyFallback = true, MemfdName = "ncdevmem-demo" });
-        using var memory = selection.Memory!;
+        var selection = MemoryProviders.Select(MemorySize, new MemoryProviderOptions { MemfdName = "ncdevmem-demo" });
+        using DeviceMemory memory = selection.Memory ?? HostMemory.Create(MemorySize, "ncdevmem-demo");
         const string Reason = "loopback has no NIC RX queue to bind a dma-buf to";
 
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

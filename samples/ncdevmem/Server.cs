@@ -304,14 +304,13 @@ internal static class Server
     }
 }
 
-/// <summary>Memory for --provider (auto: the best dma-buf provider; memfd only with --fallback copy).</summary>
+/// <summary>Memory for --provider (auto: the best dma-buf provider, else host memory with --fallback copy; memfd only with --fallback copy).</summary>
 internal static class Providers
 {
     public static DeviceMemory Create(Options o, long size, string name)
     {
         var options = new MemoryProviderOptions
         {
-            AllowCopyFallback = o.FallbackCopy,
             MemfdName = name,
             CudaDevice = o.Provider.StartsWith("cuda:", StringComparison.Ordinal) ? int.Parse(o.Provider.AsSpan(5), CultureInfo.InvariantCulture) : 0,
         };
@@ -328,7 +327,15 @@ internal static class Providers
             throw new UsageException("--provider memfd is host memory, not a dma-buf: it works only with --fallback copy");
         }
 
-        return kind is { } k ? MemoryProviders.Create(k, size, options) : MemoryProviders.Auto(size, options);
+        if (kind is { } k)
+        {
+            return MemoryProviders.Create(k, size, options);
+        }
+
+        // --fallback copy: host memory when no dma-buf provider works; the setup then says why it copies.
+        return o.FallbackCopy
+            ? MemoryProviders.Select(size, options).Memory ?? HostMemory.Create(size, name)
+            : MemoryProviders.Auto(size, options);
     }
 }
 

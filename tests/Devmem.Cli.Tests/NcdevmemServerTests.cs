@@ -81,6 +81,17 @@ public sealed class NcdevmemServerTests
         Assert.Contains("check on nosuchif0: no such interface in this network namespace: ENODEV (19)", stderr, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public void An_unknown_interface_is_an_error_even_with_fallback_copy()
+    {
+        // Before the fallback policy the server fell back to copy here and waited for a client.
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", null, "-l", "-f", "nope0", "-s", "127.0.0.1", "-p", "5201", "--fallback", "copy");
+        Assert.Equal(1, code);
+        Assert.Equal(string.Empty, stdout);
+        string line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.StartsWith("ncdevmem: check on nope0: no such interface in this network namespace: ENODEV (19)", line, StringComparison.Ordinal);
+    }
+
     [Theory]
     [InlineData("INT", 130)]
     [InlineData("TERM", 143)]

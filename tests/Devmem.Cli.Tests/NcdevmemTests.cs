@@ -130,6 +130,26 @@ public class NcdevmemTests
         Assert.Single(stderr.Trim().Split('\n'));
     }
 
+    [Fact]
+    public async Task Client_with_an_unknown_interface_fails_in_one_line_and_sends_nothing()
+    {
+        // Before, -f nosuchif was a reason to fall back to plain TCP: the client connected and exited 0.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        Task<Socket> accepted = listener.AcceptAsync(TestContext.Current.CancellationToken).AsTask();
+
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", "hello\n", "-f", "nosuchif", "-s", "127.0.0.1", "-p", port.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        Assert.Equal(1, code);
+        Assert.Equal(string.Empty, stdout);
+        string line = Assert.Single(stderr.Trim().Split('\n'));
+        Assert.Contains("nosuchif", line, StringComparison.Ordinal);
+        Assert.Contains("ENODEV", line, StringComparison.Ordinal);
+        await Task.Delay(200, TestContext.Current.CancellationToken);
+        Assert.False(accepted.IsCompleted, "the client connected");
+    }
+
     private static bool KernelHasBindTx()
     {
         using var netdev = Devmem.Netlink.Netdev.NetdevClient.Open();

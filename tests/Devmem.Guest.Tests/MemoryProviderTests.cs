@@ -221,7 +221,7 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
         Assert.Contains("no CUDA", s.Candidates[0].Reason, StringComparison.Ordinal);
         Assert.Equal(ProviderOutcome.Chosen, s.Candidates[1].Outcome);
         Assert.Equal(ProviderOutcome.NotTried, s.Candidates[2].Outcome);
-        Assert.Equal(ProviderOutcome.NotTried, s.Candidates[3].Outcome);
+        Assert.Equal(3, s.Candidates.Count);
     }
 
     [Fact]

@@ -76,6 +76,7 @@ public sealed class RxSetupHostTests
         using HostMemory memory = HostMemory.Create(4 << 20, "setup-copy");
         using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
         Assert.False(setup.IsZeroCopy);
+        Assert.Equal(DevmemFallbackKind.NoParentDevice, setup.FallbackKind);
         Assert.Equal(DevmemSetupStep.Check, setup.FallbackCause!.Step);
         Assert.Contains("lo has no parent device", setup.FallbackReason, StringComparison.Ordinal);
         Assert.Null(setup.Binding);
@@ -120,5 +121,202 @@ public sealed class RxSetupHostTests
         Assert.Equal(Total, received);
         Assert.Equal(0, pattern.Errors);
         Assert.Equal(Total, pattern.Bytes);
+    }
+
+    // An interface with a parent device (a real or virtio NIC) that the checks let through on this
+    // kernel, or null. Nothing is changed on it by the tests below: they stop before the first change.
+    private static string? NicWithParent()
+    {
+        foreach (string dir in Directory.GetDirectories("/sys/class/net"))
+        {
+            string name = Path.GetFileName(dir);
+            if (!Directory.Exists(Path.Combine(dir, "device")))
+            {
+                continue;
+            }
+
+            try
+            {
+                DevmemRxSetup.CheckInterface(name);
+                return name;
+            }
+            catch (DevmemSetupException)
+            {
+            }
+        }
+
+        return null;
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void A_wrong_interface_is_an_error_even_with_copy_fallback(bool setupMakesMemory)
+    {
+        // Before the fallback policy, this returned a copy-mode setup for an interface that does not exist.
+        var options = new DevmemRxSetupOptions("nope0") { Fallback = DevmemFallback.Copy };
+        using HostMemory memory = HostMemory.Create(1 << 20, "setup-nope");
+        DevmemSetupException e = Assert.Throws<DevmemSetupException>(() =>
+        {
+            using DevmemRxSetup s = setupMakesMemory ? DevmemRxSetup.Apply(1 << 20, options) : DevmemRxSetup.Apply(memory, options);
+        });
+        Assert.Equal(Errno.ENODEV, e.Errno);
+        Assert.Null(e.FallbackKind);
+        Assert.StartsWith("check on nope0: no such interface", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void An_invalid_interface_name_is_an_error_even_with_copy_fallback()
+    {
+        using HostMemory memory = HostMemory.Create(1 << 20, "setup-bad-copy");
+        DevmemSetupException e = Assert.Throws<DevmemSetupException>(() =>
+            DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("a/b") { Fallback = DevmemFallback.Copy }));
+        Assert.Null(e.FallbackKind);
+        Assert.Contains("not a valid interface name", e.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Queues_out_of_range_are_an_error_even_with_copy_fallback_and_host_memory()
+    {
+        string nic = NicWithParent() ?? throw SkipNoNic();
+        DevmemNicState before = DevmemNicState.Capture(nic);
+        using HostMemory memory = HostMemory.Create(1 << 20, "setup-queues");
+        DevmemSetupException e = Assert.Throws<DevmemSetupException>(() =>
+            DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions(nic) { StartQueue = 1000, Fallback = DevmemFallback.Copy }));
+        Assert.Null(e.FallbackKind);
+        Assert.Contains("out of range", e.Message, StringComparison.Ordinal);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(nic).ToString());
+    }
+
+    [Fact]
+    public void A_nic_that_passes_the_checks_falls_back_for_host_memory_and_nothing_changes_on_it()
+    {
+        string nic = NicWithParent() ?? throw SkipNoNic();
+        DevmemNicState before = DevmemNicState.Capture(nic);
+        using HostMemory memory = HostMemory.Create(1 << 20, "setup-host-nic");
+        var options = new DevmemRxSetupOptions(nic) { SkipConfiguration = true, StartQueue = 0, Fallback = DevmemFallback.Copy };
+        using (DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options))
+        {
+            Assert.False(setup.IsZeroCopy);
+            Assert.Equal(DevmemFallbackKind.NotDmabuf, setup.FallbackKind);
+            Assert.Empty(setup.Changes);
+        }
+
+        DevmemSetupException e = Assert.Throws<DevmemSetupException>(() => DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions(nic) { SkipConfiguration = true, StartQueue = 0 }));
+        Assert.Equal(DevmemFallbackKind.NotDmabuf, e.FallbackKind);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(nic).ToString());
+    }
+
+    [Fact]
+    public void Apply_with_a_size_takes_host_memory_when_no_provider_works_and_frees_it_with_the_setup()
+    {
+        if (File.Exists(UdmabufMemory.DevicePath) || Directory.Exists(DmaHeapMemory.HeapDirectory))
+        {
+            Assert.Skip("this machine has udmabuf or a dma-heap, so a dma-buf provider works here (the guest tests cover that)");
+        }
+
+        DeviceMemory memory;
+        using (DevmemRxSetup setup = DevmemRxSetup.Apply(1 << 20, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy }))
+        {
+            memory = setup.Memory;
+            Assert.Equal(MemoryProviderKind.HostMemory, memory.Kind);
+            Assert.False(memory.IsDisposed);
+        }
+
+        Assert.True(memory.IsDisposed);
+        string? nic = NicWithParent();
+        if (nic is not null)
+        {
+            // On a NIC the checks let through, the missing provider is the reason, and without the
+            // fallback it is the error, with each provider's reason.
+            using (DevmemRxSetup setup = DevmemRxSetup.Apply(1 << 20, new DevmemRxSetupOptions(nic) { SkipConfiguration = true, StartQueue = 0, Fallback = DevmemFallback.Copy }))
+            {
+                Assert.Equal(DevmemFallbackKind.NoDmabufProvider, setup.FallbackKind);
+                Assert.Contains("no dma-buf provider could make", setup.FallbackReason, StringComparison.Ordinal);
+            }
+
+            DevmemSetupException e = Assert.Throws<DevmemSetupException>(() => DevmemRxSetup.Apply(1 << 20, new DevmemRxSetupOptions(nic) { SkipConfiguration = true, StartQueue = 0 }));
+            Assert.Equal(DevmemFallbackKind.NoDmabufProvider, e.FallbackKind);
+            Assert.Contains("Udmabuf:", e.Message, StringComparison.Ordinal);
+        }
+    }
+
+    [Fact]
+    public async Task Several_connections_through_one_copy_setup_all_arrive_validated()
+    {
+        const int Connections = 3;
+        const long PerConnection = 32L << 20;
+        using HostMemory memory = HostMemory.Create(8 << 20, "setup-multi");
+        var log = new ListLogger();
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy }, log);
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(Connections);
+        var senders = Enumerable.Range(0, Connections).Select(i => Task.Run(() =>
+        {
+            using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            c.Connect(listener.LocalEndPoint!);
+            new NcdevmemPattern(3 + i).Send(c, PerConnection);
+            c.Shutdown(SocketShutdown.Send);
+        }, TestContext.Current.CancellationToken)).ToArray();
+        var receivers = new List<Task<(long, long, long)>>();
+        var conns = new List<Socket>();
+        for (int i = 0; i < Connections; i++)
+        {
+            Socket conn = listener.Accept();
+            conns.Add(conn);
+            receivers.Add(Task.Factory.StartNew(() =>
+            {
+                using DevmemSocket rx = setup.Wrap(conn, log);
+                var fragments = new DevmemFragment[64];
+                var linear = new byte[1];
+                NcdevmemPattern? check = null;
+                while (rx.Receive(fragments, linear) is { EndOfStream: false } r)
+                {
+                    foreach (DevmemFragment f in fragments.AsSpan(0, r.Fragments))
+                    {
+                        Span<byte> bytes = memory.GetSpan((long)f.Offset, (int)f.Length);
+
+                        // Which sender this is: its period is where the first '\n' ends the first period.
+                        check ??= new NcdevmemPattern(bytes.IndexOf((byte)'\n') + 1 is >= 2 and var p ? p : throw new InvalidOperationException("the first fragment is too short to tell the sender"));
+                        check.Validate(bytes);
+                    }
+
+                    rx.Release(fragments.AsSpan(0, r.Fragments));
+                }
+
+                return (check?.Bytes ?? 0, check?.Errors ?? -1, rx.OutstandingTokens);
+            }, TaskCreationOptions.LongRunning));
+        }
+
+        (long Bytes, long Errors, long Outstanding)[] results = await Task.WhenAll(receivers);
+        await Task.WhenAll(senders);
+        foreach (Socket c in conns)
+        {
+            c.Dispose();
+        }
+
+        Assert.All(results, r => Assert.Equal((PerConnection, 0L, 0L), r));
+        Assert.Single(log.Entries, e => e.Message.Contains("receiving by copy", StringComparison.Ordinal));
+    }
+
+    private static Xunit.Sdk.SkipException SkipNoNic() => Xunit.Sdk.SkipException.ForSkip(
+        "no interface here has a parent device and a driver the setup's checks let through (a real or virtio NIC); lo and veth have none");
+}
+
+internal sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+{
+    public List<(Microsoft.Extensions.Logging.LogLevel Level, string Message)> Entries { get; } = [];
+
+    public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+
+    public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+
+    public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId, TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+    {
+        lock (Entries)
+        {
+            Entries.Add((logLevel, formatter(state, exception)));
+        }
     }
 }

@@ -250,6 +250,12 @@ public abstract unsafe class DeviceMemory : IDisposable
         }
     }
 
+    /// <summary>
+    /// The copy fallback's slots over this memory, shared by every copy-fallback socket on it (one ring
+    /// per memory: two rings would lend the same bytes twice). Set once, by <see cref="Receive.CopyRing.For"/>.
+    /// </summary>
+    internal Receive.CopyRing? CopyRing;
+
     /// <summary>The memfd behind a udmabuf or host memory (internal: for tests of write-through).</summary>
     internal SafeHandle? Memfd => _memfd;
 }

@@ -10,7 +10,7 @@ public enum ProviderOutcome
     Chosen,
     /// <summary>Tried and failed, or not usable here; <see cref="ProviderCandidate.Reason"/> says why.</summary>
     Skipped,
-    /// <summary>Not tried: an earlier provider was chosen, or the caller did not allow it (host memory without copy fallback).</summary>
+    /// <summary>Not tried: an earlier provider was chosen.</summary>
     NotTried,
 }
 
@@ -32,7 +32,7 @@ public sealed class ProviderSelection
     /// <summary>The memory made by the chosen provider; null when none worked. The caller owns and disposes it.</summary>
     public DeviceMemory? Memory { get; }
 
-    /// <summary>Each provider in the order tried (CUDA, udmabuf, dma-heap, host memory) with its outcome.</summary>
+    /// <summary>Each provider in the order tried (CUDA, udmabuf, dma-heap) with its outcome.</summary>
     public IReadOnlyList<ProviderCandidate> Candidates { get; }
 
     /// <summary>The chosen provider, or null.</summary>
@@ -45,12 +45,6 @@ public sealed class ProviderSelection
 /// <summary>Options for <see cref="MemoryProviders.Select"/> and <see cref="MemoryProviders.Auto"/>.</summary>
 public sealed class MemoryProviderOptions
 {
-    /// <summary>
-    /// Allow plain host memory (not a dma-buf) when no dma-buf provider works. Devmem TCP cannot use it:
-    /// only a receive path that copies can. Default false.
-    /// </summary>
-    public bool AllowCopyFallback { get; init; }
-
     /// <summary>The CUDA device ordinal to try first. Default 0.</summary>
     public int CudaDevice { get; init; }
 
@@ -65,15 +59,21 @@ public sealed class MemoryProviderOptions
 }
 
 /// <summary>
-/// Picks a memory provider: CUDA → udmabuf → dma-heap → host memory (the last only with
-/// <see cref="MemoryProviderOptions.AllowCopyFallback"/>). The first that succeeds is chosen; why each was
+/// Picks a dma-buf provider: CUDA → udmabuf → dma-heap. The first that succeeds is chosen; why each was
 /// skipped is logged and returned in <see cref="ProviderSelection.Candidates"/>.
 /// </summary>
+/// <remarks>
+/// Host memory is never chosen here: it is not a dma-buf. Whether to receive by copy when no provider
+/// works is the one fallback switch, <see cref="Setup.DevmemRxSetupOptions.Fallback"/>:
+/// <see cref="Setup.DevmemRxSetup.Apply(long, Setup.DevmemRxSetupOptions, ILogger?)"/> selects here and
+/// takes <see cref="HostMemory"/> itself when it may fall back. Make host memory explicitly with
+/// <see cref="HostMemory.Create"/> or <see cref="Create"/>.
+/// </remarks>
 public static partial class MemoryProviders
 {
     /// <summary>The order providers are tried in.</summary>
     public static IReadOnlyList<MemoryProviderKind> Order { get; } =
-        [MemoryProviderKind.Cuda, MemoryProviderKind.Udmabuf, MemoryProviderKind.DmaHeap, MemoryProviderKind.HostMemory];
+        [MemoryProviderKind.Cuda, MemoryProviderKind.Udmabuf, MemoryProviderKind.DmaHeap];
 
     /// <summary>Tries each provider in <see cref="Order"/>; never throws for an environment failure (the candidates say what failed).</summary>
     /// <param name="size">Bytes, at least 1.</param>
@@ -90,12 +90,6 @@ public static partial class MemoryProviders
             if (chosen is not null)
             {
                 candidates.Add(new(kind, ProviderOutcome.NotTried, $"not tried: {chosen.Kind} was chosen"));
-                continue;
-            }
-            if (kind == MemoryProviderKind.HostMemory && !options.AllowCopyFallback)
-            {
-                candidates.Add(new(kind, ProviderOutcome.NotTried, "not tried: host memory is not a dma-buf, and the copy fallback was not allowed"));
-                LogNotTried(log, kind, "the copy fallback was not allowed");
                 continue;
             }
             try
@@ -123,9 +117,7 @@ public static partial class MemoryProviders
         ProviderSelection s = Select(size, options);
         return s.Memory ?? throw new DmabufException("auto memory provider", Interop.Errno.None,
             "no provider could make " + UdmabufMemory.FormatBytes(size) + ":\n" + s.Describe(),
-            (options?.AllowCopyFallback ?? false)
-                ? "even host memory failed: see the reasons above"
-                : "use a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or allow the copy fallback");
+            "use a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or receive by copy: DevmemRxSetup.Apply(size, options) with Fallback = DevmemFallback.Copy");
     }
 
     /// <summary>Makes memory of one provider (what <c>--provider udmabuf</c> asks for), without trying others.</summary>
@@ -148,7 +140,4 @@ public static partial class MemoryProviders
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Information, Message = "memory provider {Kind} skipped: {Reason}")]
     private static partial void LogSkipped(ILogger logger, MemoryProviderKind kind, string reason);
-
-    [LoggerMessage(EventId = 3, Level = LogLevel.Information, Message = "memory provider {Kind} not tried: {Reason}")]
-    private static partial void LogNotTried(ILogger logger, MemoryProviderKind kind, string reason);
 }

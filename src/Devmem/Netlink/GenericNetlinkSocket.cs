@@ -208,7 +208,7 @@ public sealed class GenericNetlinkSocket : IDisposable
         _ => "",
     };
 
-    private static GenericNetlinkFamily ParseFamily(NetlinkMessage m, string name)
+    internal static GenericNetlinkFamily ParseFamily(NetlinkMessage m, string name)
     {
         ushort id = 0;
         uint version = 0, hdr = 0, maxAttr = 0;

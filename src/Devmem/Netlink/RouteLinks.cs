@@ -51,41 +51,48 @@ public static class RouteLinks
         var links = new List<NetworkLink>();
         foreach (NetlinkMessage m in socket.Send(ref w, seq, true, "rtnetlink", "getlink"))
         {
-            if (m.Type != RTM_NEWLINK || m.Payload.Length < sizeof(ifinfomsg))
-            {
-                throw new NetlinkProtocolException($"rtnetlink getlink: reply of type {m.Type} with {m.Payload.Length} bytes.");
-            }
-
-            ifinfomsg info = MemoryMarshal.Read<ifinfomsg>(m.Payload);
-            string? name = null;
-            XdpAttachMode xdp = XdpAttachMode.None;
-            uint? prog = null;
-            foreach (NetlinkAttr a in new NetlinkAttributeReader(m.Payload[sizeof(ifinfomsg)..], NLMSG_HDRLEN + sizeof(ifinfomsg)))
-            {
-                if (a.Type == IFLA_IFNAME)
-                {
-                    name = a.GetString();
-                }
-                else if (a.Type == IFLA_XDP)
-                {
-                    foreach (NetlinkAttr x in a.GetNested())
-                    {
-                        if (x.Type == IFLA_XDP_ATTACHED)
-                        {
-                            xdp = (XdpAttachMode)x.GetU8();
-                        }
-                        else if (x.Type == IFLA_XDP_PROG_ID)
-                        {
-                            prog = x.GetU32();
-                        }
-                    }
-                }
-            }
-
-            links.Add(new NetworkLink(info.ifi_index, name ?? throw new NetlinkProtocolException($"rtnetlink getlink: device {info.ifi_index} without IFLA_IFNAME."), xdp, prog));
+            links.Add(ParseLink(m));
         }
 
         links.Sort((a, b) => a.Ifindex.CompareTo(b.Ifindex));
         return links;
+    }
+
+    /// <summary>Decodes one RTM_NEWLINK reply (ifinfomsg, then IFLA_* attributes).</summary>
+    /// <exception cref="NetlinkProtocolException">The message is not a well-formed RTM_NEWLINK.</exception>
+    internal static unsafe NetworkLink ParseLink(NetlinkMessage m)
+    {
+        if (m.Type != RTM_NEWLINK || m.Payload.Length < sizeof(ifinfomsg))
+        {
+            throw new NetlinkProtocolException($"rtnetlink getlink: reply of type {m.Type} with {m.Payload.Length} bytes.");
+        }
+
+        ifinfomsg info = MemoryMarshal.Read<ifinfomsg>(m.Payload);
+        string? name = null;
+        XdpAttachMode xdp = XdpAttachMode.None;
+        uint? prog = null;
+        foreach (NetlinkAttr a in new NetlinkAttributeReader(m.Payload[sizeof(ifinfomsg)..], NLMSG_HDRLEN + sizeof(ifinfomsg)))
+        {
+            if (a.Type == IFLA_IFNAME)
+            {
+                name = a.GetString();
+            }
+            else if (a.Type == IFLA_XDP)
+            {
+                foreach (NetlinkAttr x in a.GetNested())
+                {
+                    if (x.Type == IFLA_XDP_ATTACHED)
+                    {
+                        xdp = (XdpAttachMode)x.GetU8();
+                    }
+                    else if (x.Type == IFLA_XDP_PROG_ID)
+                    {
+                        prog = x.GetU32();
+                    }
+                }
+            }
+        }
+
+        return new NetworkLink(info.ifi_index, name ?? throw new NetlinkProtocolException($"rtnetlink getlink: device {info.ifi_index} without IFLA_IFNAME."), xdp, prog);
     }
 }

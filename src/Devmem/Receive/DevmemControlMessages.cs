@@ -47,7 +47,10 @@ internal static class DevmemControlMessages
     /// Decodes <paramref name="control"/> (the <c>msg_controllen</c> bytes the kernel filled) into
     /// <paramref name="fragments"/>; throws if there are more fragments than room.
     /// </summary>
-    public static ControlSummary Parse(ReadOnlySpan<byte> control, Span<DevmemFragment> fragments)
+    /// <param name="control">The control bytes.</param>
+    /// <param name="fragments">Where the fragments go.</param>
+    /// <param name="owner">The receiving socket's id, stamped on each fragment.</param>
+    public static ControlSummary Parse(ReadOnlySpan<byte> control, Span<DevmemFragment> fragments, uint owner = 0)
     {
         var summary = default(ControlSummary);
 
@@ -92,7 +95,7 @@ internal static class DevmemControlMessages
                 ThrowTooManyFragments(fragments.Length);
             }
 
-            fragments[summary.Fragments++] = new DevmemFragment(dc.dmabuf_id, dc.frag_offset, dc.frag_size, dc.frag_token);
+            fragments[summary.Fragments++] = new DevmemFragment(dc.dmabuf_id, dc.frag_offset, dc.frag_size, dc.frag_token, owner);
             summary.DmabufBytes += dc.frag_size;
         }
 

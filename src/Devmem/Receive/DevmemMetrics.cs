@@ -25,6 +25,9 @@ public static class DevmemMetrics
     internal static readonly Counter<long> ReleaseCalls =
         Meter.CreateCounter<long>("devmem.rx.release_calls", "{call}", "setsockopt(SO_DEVMEM_DONTNEED) calls made.");
 
+    internal static readonly Counter<long> UnsteeredBytes =
+        Meter.CreateCounter<long>("devmem.rx.unsteered_bytes", "By", "Bytes a devmem socket received without devmem control messages (the flow is not steered to a bound queue).");
+
     internal static readonly UpDownCounter<long> TokensOutstanding =
         Meter.CreateUpDownCounter<long>("devmem.rx.tokens_outstanding", "{token}", "Tokens received and not yet given back to the kernel.");
 }

@@ -28,14 +28,31 @@ namespace Devmem.Receive;
 /// The <see cref="Socket"/> stays the caller's: disposing this object releases every token still held
 /// (logging a warning if the application never released some) but does not close the socket. Closing the
 /// socket makes the kernel free all of its tokens (net/ipv4/tcp.c <c>tcp_release_user_frags</c>).
-/// Not thread-safe: one receiver at a time.
+/// </para>
+/// <para>
+/// Threading: one call at a time. <see cref="Receive"/>, <see cref="ReceiveAsync"/> (from its start until
+/// its task completes), <see cref="Release"/>, <see cref="FlushReleases"/> and <see cref="Dispose"/> must
+/// not overlap: call them from one thread or task, or serialize them yourself. A call that overlaps
+/// another throws <see cref="InvalidOperationException"/> and changes nothing (a cheap interlocked guard,
+/// not a lock: it detects misuse, it does not queue callers). Different sockets are independent, also
+/// when they share one memory in the copy fallback.
 /// </para>
 /// <para>
 /// Copy fallback (<see cref="CreateCopyFallback"/>): where zero copy is impossible (no dma-buf provider,
-/// a NIC that cannot bind, a binding that failed), the same <see cref="Receive"/> copies the payload with
-/// a plain <c>recvmsg</c> straight into a ring of slots in the provider's memory (a udmabuf's mapping, or
-/// host memory) and hands out the same <see cref="DevmemFragment"/>s: the token is a slot, released the
-/// same way, and a slot is reused only after its release. <see cref="IsZeroCopy"/> says which mode is live.
+/// a NIC that cannot bind), the same <see cref="Receive"/> copies the payload with a plain
+/// <c>recvmsg</c> straight into a ring of slots in the provider's memory (a udmabuf's mapping, or host
+/// memory) and hands out the same <see cref="DevmemFragment"/>s: the token is a slot, released the same
+/// way, and a slot is reused only after its release. The slots belong to the memory: every copy-fallback
+/// socket over one memory shares them (thread-safe), so several connections never write into a slot
+/// another still holds. When no slot is free and other sockets hold some, a receive waits until a slot
+/// is released (as a zero-copy flow stalls when the NIC runs out of buffers): size the memory for the
+/// fragments all connections hold at once (at most 64 slots per receive). When this socket itself holds
+/// every slot, a receive throws instead, since only this socket's caller could release them.
+/// <see cref="IsZeroCopy"/> says which mode is live.
+/// </para>
+/// <para>
+/// Fragments belong to the socket that received them: releasing one on another socket throws, in both
+/// modes (in zero copy the same token number on another socket pins other memory).
 /// </para>
 /// </remarks>
 public sealed partial class DevmemSocket : IDisposable
@@ -51,9 +68,17 @@ public sealed partial class DevmemSocket : IDisposable
     private readonly uint[] _pending = new uint[AutoFlushThreshold];
     private readonly dmabuf_token[] _batch = new dmabuf_token[TokenRanges.MaxRangesPerCall];
     private readonly CopyRing? _copy;
+    private readonly string? _fallbackReason;
+    private readonly uint _id;
     private byte[] _control = [];
     private int _pendingCount;
+    private int _busy;
+    private bool _warnedUnsteered;
+    private bool _waitForSlot;
     private bool _disposed;
+
+    // Socket ids for fragment ownership; 0 is "no socket" (fragments made by DevmemFragment's constructor).
+    private static int s_lastId;
 
     /// <summary>Wraps a connected TCP socket (accepted or connected by the caller).</summary>
     /// <param name="socket">The connected socket; it stays owned by the caller.</param>
@@ -68,12 +93,20 @@ public sealed partial class DevmemSocket : IDisposable
 
         _socket = socket;
         _logger = logger ?? NullLogger.Instance;
+        uint id;
+        do
+        {
+            id = (uint)Interlocked.Increment(ref s_lastId);
+        }
+        while (id == 0);
+        _id = id;
     }
 
-    private DevmemSocket(Socket socket, CopyRing copy, ILogger? logger)
+    private DevmemSocket(Socket socket, CopyRing copy, string reason, ILogger? logger)
         : this(socket, logger)
     {
         _copy = copy;
+        _fallbackReason = reason;
     }
 
     /// <summary>The wrapped socket.</summary>
@@ -86,22 +119,34 @@ public sealed partial class DevmemSocket : IDisposable
     public bool IsZeroCopy => _copy is null;
 
     /// <summary>In the copy fallback, why zero copy was not possible; null in zero-copy mode.</summary>
-    public string? FallbackReason => _copy?.Reason;
+    public string? FallbackReason => _fallbackReason;
 
     /// <summary>
     /// Wraps a connected TCP socket in copy-fallback mode: each receive copies payload into
     /// <paramref name="memory"/>, used as a ring of <paramref name="slotSize"/>-byte slots, and returns
-    /// fragments into it (their <see cref="DevmemFragment.DmabufId"/> is 0). Logs one warning with
-    /// <paramref name="reason"/>.
+    /// fragments into it (their <see cref="DevmemFragment.DmabufId"/> is 0). The ring belongs to the
+    /// memory: every copy-fallback socket over <paramref name="memory"/> shares its slots (a server with
+    /// several connections wraps each one over the same memory), and the first call logs one warning
+    /// with <paramref name="reason"/>.
     /// </summary>
     /// <param name="socket">The connected socket; it stays owned by the caller.</param>
     /// <param name="memory">Memory with a CPU mapping (udmabuf, dma-heap, host memory); stays owned by the
     /// caller and must outlive this object.</param>
     /// <param name="reason">Why zero copy was not possible, for the log and <see cref="FallbackReason"/>.</param>
-    /// <param name="slotSize">Bytes per slot (one fragment at most this long); a multiple of 4096.</param>
+    /// <param name="slotSize">Bytes per slot (one fragment at most this long); a multiple of 4096, the same
+    /// for every socket over one memory.</param>
     /// <param name="logger">Where to log; none by default.</param>
-    public static DevmemSocket CreateCopyFallback(Socket socket, DeviceMemory memory, string reason, int slotSize = 64 * 1024, ILogger? logger = null)
+    /// <returns>The copy-fallback socket.</returns>
+    public static DevmemSocket CreateCopyFallback(Socket socket, DeviceMemory memory, string reason, int slotSize = DefaultSlotSize, ILogger? logger = null) =>
+        CreateCopyFallbackCore(socket, memory, reason, slotSize, logger, logFallback: true);
+
+    /// <summary>The copy fallback's default slot size: 64 KiB.</summary>
+    public const int DefaultSlotSize = 64 * 1024;
+
+    /// <summary>As the public one; <paramref name="logFallback"/> false where the caller (a setup) logged the fallback already.</summary>
+    internal static DevmemSocket CreateCopyFallbackCore(Socket socket, DeviceMemory memory, string reason, int slotSize, ILogger? logger, bool logFallback)
     {
+        ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentException.ThrowIfNullOrEmpty(reason);
         if (!memory.HasCpuMapping)
@@ -114,9 +159,24 @@ public sealed partial class DevmemSocket : IDisposable
             throw new ArgumentOutOfRangeException(nameof(slotSize), slotSize, $"A slot is a positive multiple of 4096 bytes, at most the memory's {memory.Size} bytes.");
         }
 
-        var ds = new DevmemSocket(socket, new CopyRing(memory, slotSize, reason), logger);
-        LogFallback(ds._logger, reason, memory.Kind.ToString(), memory.Size);
+        CopyRing ring = CopyRing.For(memory, slotSize, reason, out bool created);
+        var ds = new DevmemSocket(socket, ring, reason, logger);
+        if (created && logFallback)
+        {
+            LogFallback(ds._logger, reason, memory.Kind.ToString(), memory.Size);
+        }
+
         return ds;
+    }
+
+    /// <summary>In the copy fallback, the memory's slots not lent to any socket (for tests).</summary>
+    internal int CopySlotsFree => _copy?.FreeCount ?? 0;
+
+    /// <summary>Marks <paramref name="token"/> held as if the kernel had handed it out, and returns its fragment (for tests of the zero-copy release path).</summary>
+    internal DevmemFragment HoldForTest(uint token)
+    {
+        _held.Add(token);
+        return new DevmemFragment(1, 0, 1, token, _id);
     }
 
     /// <summary>Tokens received and not yet given back to the kernel (held by the application or pending release).</summary>
@@ -135,6 +195,13 @@ public sealed partial class DevmemSocket : IDisposable
     public long ReleaseShortfall { get; private set; }
 
     /// <summary>
+    /// Bytes that arrived without devmem control messages, copied into the linear buffer as by a plain
+    /// <c>recv</c>: the flow is not steered to a bound queue. The first time, a warning is logged; the
+    /// <c>devmem.rx.unsteered_bytes</c> counter counts them too.
+    /// </summary>
+    public long UnsteeredBytes { get; private set; }
+
+    /// <summary>
     /// Receives once, blocking until data, end of stream or an error: fills <paramref name="fragments"/> with
     /// dma-buf fragments and <paramref name="linear"/> with bytes the kernel kept in host memory.
     /// </summary>
@@ -142,16 +209,32 @@ public sealed partial class DevmemSocket : IDisposable
     /// entry), so the kernel never has more to report than fits.</param>
     /// <param name="linear">The iov: <c>SCM_DEVMEM_LINEAR</c> bytes and any unsteered data land here. Its
     /// length caps how many bytes one call covers, dma-buf bytes included (ncdevmem uses 819200).</param>
+    /// <exception cref="InvalidOperationException">Another call on this socket is in progress (see the threading rule in the remarks).</exception>
     public DevmemReceiveResult Receive(Span<DevmemFragment> fragments, Span<byte> linear)
     {
-        while (true)
+        Enter(nameof(Receive));
+        try
         {
-            if (TryReceive(fragments, linear, nonBlocking: false, out var result))
+            while (true)
             {
-                return result;
-            }
+                if (TryReceive(fragments, linear, nonBlocking: false, out var result))
+                {
+                    return result;
+                }
 
-            WaitReadable();
+                if (_waitForSlot)
+                {
+                    _waitForSlot = false;
+                    _copy!.WaitForFree();
+                    continue;
+                }
+
+                WaitReadable();
+            }
+        }
+        finally
+        {
+            Exit();
         }
     }
 
@@ -159,7 +242,42 @@ public sealed partial class DevmemSocket : IDisposable
     /// Receives once without blocking a thread while waiting: awaits readability, then reads as
     /// <see cref="Receive"/> does.
     /// </summary>
-    public async ValueTask<DevmemReceiveResult> ReceiveAsync(Memory<DevmemFragment> fragments, Memory<byte> linear, CancellationToken cancellationToken = default)
+    /// <exception cref="InvalidOperationException">Another call on this socket is in progress (see the threading rule in the remarks).</exception>
+    public ValueTask<DevmemReceiveResult> ReceiveAsync(Memory<DevmemFragment> fragments, Memory<byte> linear, CancellationToken cancellationToken = default)
+    {
+        // Entered synchronously, so an overlapping call throws from the call itself, not from its task.
+        Enter(nameof(ReceiveAsync));
+        try
+        {
+            ValueTask<DevmemReceiveResult> task = ReceiveAsyncCore(fragments, linear, cancellationToken);
+            if (task.IsCompleted)
+            {
+                Exit();
+                return task;
+            }
+
+            return ExitWhenDone(task);
+        }
+        catch
+        {
+            Exit();
+            throw;
+        }
+    }
+
+    private async ValueTask<DevmemReceiveResult> ExitWhenDone(ValueTask<DevmemReceiveResult> task)
+    {
+        try
+        {
+            return await task.ConfigureAwait(false);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private async ValueTask<DevmemReceiveResult> ReceiveAsyncCore(Memory<DevmemFragment> fragments, Memory<byte> linear, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -167,6 +285,13 @@ public sealed partial class DevmemSocket : IDisposable
             if (TryReceive(fragments.Span, linear.Span, nonBlocking: true, out var result))
             {
                 return result;
+            }
+
+            if (_waitForSlot)
+            {
+                _waitForSlot = false;
+                await _copy!.WaitForFreeAsync(cancellationToken).ConfigureAwait(false);
+                continue;
             }
 
             await WaitReadableAsync(cancellationToken).ConfigureAwait(false);
@@ -178,15 +303,40 @@ public sealed partial class DevmemSocket : IDisposable
     /// within its per-call limits) when <see cref="AutoFlushThreshold"/> are pending, on
     /// <see cref="FlushReleases"/>, or on dispose. The fragments' bytes must not be read after this call.
     /// </summary>
-    /// <exception cref="InvalidOperationException">A token was not held by this socket (released twice,
-    /// or from another socket); the others were still released.</exception>
+    /// <exception cref="InvalidOperationException">A fragment was received on another socket (or made with
+    /// <see cref="DevmemFragment"/>'s constructor), or its token is no longer held (released twice); the
+    /// others were still released, and a foreign fragment's token never reaches the kernel. Or another
+    /// call on this socket is in progress (nothing was released).</exception>
     public void Release(ReadOnlySpan<DevmemFragment> fragments)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        int unknown = 0;
-        uint firstUnknown = 0;
+        Enter(nameof(Release));
+        try
+        {
+            ReleaseCore(fragments);
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private void ReleaseCore(ReadOnlySpan<DevmemFragment> fragments)
+    {
+        int foreign = 0, unknown = 0;
+        uint firstForeign = 0, firstUnknown = 0;
         foreach (ref readonly var f in fragments)
         {
+            if (f.Owner != _id)
+            {
+                if (foreign++ == 0)
+                {
+                    firstForeign = f.Token;
+                }
+
+                continue;
+            }
+
             if (!_held.Remove(f.Token))
             {
                 if (unknown++ == 0)
@@ -206,25 +356,45 @@ public sealed partial class DevmemSocket : IDisposable
             _pending[_pendingCount++] = f.Token;
             if (_pendingCount == _pending.Length)
             {
-                FlushReleases();
+                FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
             }
+        }
+
+        if (foreign > 0)
+        {
+            throw new InvalidOperationException(
+                $"{foreign} fragment(s) (first token: {firstForeign}) were received on another socket (or not received at all): release a fragment on the DevmemSocket that received it.{(unknown > 0 ? $" Also {unknown} not held any more (released twice)." : "")}");
         }
 
         if (unknown > 0)
         {
             throw new InvalidOperationException(
-                $"{unknown} fragment token(s) (first: {firstUnknown}) are not held by this socket: released twice, or received on another socket.");
+                $"{unknown} fragment token(s) (first: {firstUnknown}) are not held by this socket any more: released twice.");
         }
     }
 
     /// <summary>Sends every pending release to the kernel now; returns how many tokens it freed.</summary>
+    /// <exception cref="InvalidOperationException">Another call on this socket is in progress (see the threading rule in the remarks).</exception>
     public int FlushReleases()
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        return FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
+        Enter(nameof(FlushReleases));
+        try
+        {
+            return FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
+        }
+        finally
+        {
+            Exit();
+        }
     }
 
-    /// <summary>Releases every token still held (logging a leak if there were any) and stops accounting.</summary>
+    /// <summary>
+    /// Releases every token still held (logging a leak if there were any; in the copy fallback their slots
+    /// go back to the memory's ring) and stops accounting.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another call on this socket is in progress (see the threading
+    /// rule in the remarks): dispose after it returns.</exception>
     public void Dispose()
     {
         if (_disposed)
@@ -232,11 +402,30 @@ public sealed partial class DevmemSocket : IDisposable
             return;
         }
 
+        Enter(nameof(Dispose));
+        try
+        {
+            DisposeCore();
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
+    private void DisposeCore()
+    {
         if (_copy is not null)
         {
             if (_held.Count > 0)
             {
-                LogLeak(_logger, (int)Math.Min(_held.Count, int.MaxValue));
+                var leaked = new List<uint>((int)Math.Min(_held.Count, int.MaxValue));
+                _held.Drain(leaked);
+                LogLeak(_logger, leaked.Count);
+                foreach (uint token in leaked)
+                {
+                    _copy.Free(token);
+                }
             }
 
             _disposed = true;
@@ -269,6 +458,20 @@ public sealed partial class DevmemSocket : IDisposable
             _disposed = true;
         }
     }
+
+    private void Enter(string call)
+    {
+        if (Interlocked.CompareExchange(ref _busy, 1, 0) != 0)
+        {
+            ThrowOverlap(call);
+        }
+    }
+
+    private void Exit() => Volatile.Write(ref _busy, 0);
+
+    [System.Diagnostics.CodeAnalysis.DoesNotReturn]
+    private static void ThrowOverlap(string call) => throw new InvalidOperationException(
+        $"DevmemSocket.{call} was called while another call on the same socket was in progress. A DevmemSocket takes one call at a time: Receive, ReceiveAsync (until its task completes), Release, FlushReleases and Dispose must not overlap; call them from one thread or task, or serialize them.");
 
     private int FlushCore(Span<uint> tokens, bool clearPending)
     {
@@ -447,12 +650,19 @@ public sealed partial class DevmemSocket : IDisposable
             return true;
         }
 
-        var summary = DevmemControlMessages.Parse(_control.AsSpan(0, (int)msg.msg_controllen), fragments);
+        var summary = DevmemControlMessages.Parse(_control.AsSpan(0, (int)msg.msg_controllen), fragments, _id);
         int unsteered = 0;
         if (summary.Fragments == 0 && summary.LinearMessages == 0)
         {
             // Readable data, copied into the iov as by a plain recv: the flow missed the bound queue.
             unsteered = received;
+            UnsteeredBytes += unsteered;
+            DevmemMetrics.UnsteeredBytes.Add(unsteered);
+            if (!_warnedUnsteered)
+            {
+                _warnedUnsteered = true;
+                LogUnsteered(_logger, unsteered);
+            }
         }
         else if (summary.DmabufBytes + summary.LinearBytes != received)
         {
@@ -487,90 +697,105 @@ public sealed partial class DevmemSocket : IDisposable
     private unsafe bool TryReceiveCopy(Span<DevmemFragment> fragments, bool nonBlocking, out DevmemReceiveResult result)
     {
         var ring = _copy!;
-        int k = Math.Min(Math.Min(fragments.Length, ring.FreeCount), CopyRing.MaxSlotsPerReceive);
+        Span<int> slots = stackalloc int[CopyRing.MaxSlotsPerReceive];
+        int k = ring.Take(slots[..Math.Min(fragments.Length, CopyRing.MaxSlotsPerReceive)]);
         if (k == 0)
         {
-            throw new InvalidOperationException(
-                $"All {ring.SlotCount} copy slots are held: release fragments before receiving more (each fragment holds its slot until released).");
+            if (_held.Count >= ring.SlotCount)
+            {
+                throw new InvalidOperationException(
+                    $"All {ring.SlotCount} copy slots of this memory are held by this socket: release fragments before receiving more (each fragment holds its slot until released).");
+            }
+
+            // Other sockets over this memory hold slots: wait for a release (the caller waits on the
+            // ring instead of the socket).
+            _waitForSlot = true;
+            result = default;
+            return false;
         }
 
-        Span<int> slots = stackalloc int[CopyRing.MaxSlotsPerReceive];
-        iovec* iov = stackalloc iovec[CopyRing.MaxSlotsPerReceive];
-        byte* basePtr = ring.Memory.DangerousGetPointer();
-        for (int i = 0; i < k; i++)
-        {
-            slots[i] = ring.Take();
-            iov[i] = new iovec { iov_base = basePtr + ((long)slots[i] * ring.SlotSize), iov_len = (nuint)ring.SlotSize };
-        }
-
-        int flags = nonBlocking ? sys_socket.MSG_DONTWAIT : 0;
-        bool added = false;
-        var handle = _socket.SafeHandle;
-        SysResult r;
-        ring.Memory.BeginCpuAccess(CpuAccess.Write);
+        // From here every slot taken goes back unless a fragment holds it, whatever throws (a closed
+        // socket, disposed memory, a failed DMA_BUF_IOCTL_SYNC): the ring's free count is as before.
+        int used = 0;
         try
         {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            msghdr msg = default;
-            for (int attempt = 0; ; attempt++)
+            iovec* iov = stackalloc iovec[CopyRing.MaxSlotsPerReceive];
+            byte* basePtr = ring.Memory.DangerousGetPointer();
+            for (int i = 0; i < k; i++)
             {
-                msg.msg_iov = iov;
-                msg.msg_iovlen = (nuint)k;
-                r = Libc.recvmsg(fd, &msg, flags);
-                if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
+                iov[i] = new iovec { iov_base = basePtr + ((long)slots[i] * ring.SlotSize), iov_len = (nuint)ring.SlotSize };
+            }
+
+            int flags = nonBlocking ? sys_socket.MSG_DONTWAIT : 0;
+            bool added = false;
+            var handle = _socket.SafeHandle;
+            SysResult r;
+            ring.Memory.BeginCpuAccess(CpuAccess.Write);
+            try
+            {
+                handle.DangerousAddRef(ref added);
+                int fd = (int)handle.DangerousGetHandle();
+                msghdr msg = default;
+                for (int attempt = 0; ; attempt++)
                 {
-                    break;
+                    msg.msg_iov = iov;
+                    msg.msg_iovlen = (nuint)k;
+                    r = Libc.recvmsg(fd, &msg, flags);
+                    if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
+                    {
+                        break;
+                    }
                 }
             }
+            finally
+            {
+                if (added)
+                {
+                    handle.DangerousRelease();
+                }
+
+                ring.Memory.EndCpuAccess(CpuAccess.Write);
+            }
+
+            if (r.IsError)
+            {
+                if (r.Errno == Errno.EAGAIN)
+                {
+                    result = default;
+                    return false;
+                }
+
+                throw new DevmemException("recvmsg (copy fallback)", r.Errno, null);
+            }
+
+            int received = r.Int32;
+            if (received == 0)
+            {
+                result = new DevmemReceiveResult(0, 0, 0, 0, 0, endOfStream: true);
+                return true;
+            }
+
+            int count = (received + ring.SlotSize - 1) / ring.SlotSize;
+            int left = received;
+            for (int i = 0; i < count; i++)
+            {
+                int len = Math.Min(left, ring.SlotSize);
+                uint token = (uint)slots[i] + 1;
+                fragments[i] = new DevmemFragment(0, (ulong)slots[i] * (ulong)ring.SlotSize, (uint)len, token, _id);
+                _held.Add(token);
+                left -= len;
+            }
+
+            used = count;
+            DevmemMetrics.Fragments.Add(used);
+            DevmemMetrics.DmabufBytes.Add(received);
+            result = new DevmemReceiveResult(used, received, 0, 0, 0, endOfStream: false);
+            return true;
         }
         finally
         {
-            ring.Memory.EndCpuAccess(CpuAccess.Write);
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            ring.Give(slots[used..k]);
         }
-
-        int received = r.IsError ? 0 : r.Int32;
-        int used = (received + ring.SlotSize - 1) / ring.SlotSize;
-        for (int i = k - 1; i >= used; i--)
-        {
-            ring.Give(slots[i]);
-        }
-
-        if (r.IsError)
-        {
-            if (r.Errno == Errno.EAGAIN)
-            {
-                result = default;
-                return false;
-            }
-
-            throw new DevmemException("recvmsg (copy fallback)", r.Errno, null);
-        }
-
-        if (received == 0)
-        {
-            result = new DevmemReceiveResult(0, 0, 0, 0, 0, endOfStream: true);
-            return true;
-        }
-
-        int left = received;
-        for (int i = 0; i < used; i++)
-        {
-            int len = Math.Min(left, ring.SlotSize);
-            uint token = (uint)slots[i] + 1;
-            fragments[i] = new DevmemFragment(0, (ulong)slots[i] * (ulong)ring.SlotSize, (uint)len, token);
-            _held.Add(token);
-            left -= len;
-        }
-
-        DevmemMetrics.Fragments.Add(used);
-        DevmemMetrics.DmabufBytes.Add(received);
-        result = new DevmemReceiveResult(used, received, 0, 0, 0, endOfStream: false);
-        return true;
     }
 
     private unsafe void WaitReadable()
@@ -619,6 +844,9 @@ public sealed partial class DevmemSocket : IDisposable
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Devmem zero copy is not possible ({Reason}); receiving by copy into {Provider} memory ({Size} bytes) instead")]
     private static partial void LogFallback(ILogger logger, string reason, string provider, long size);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Devmem socket received {Bytes} bytes without devmem control messages: this flow is not steered to a bound RX queue, so payload arrives by plain copy into the linear buffer (counted in UnsteeredBytes and devmem.rx.unsteered_bytes; logged once per socket)")]
+    private static partial void LogUnsteered(ILogger logger, int bytes);
 
     [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Socket closed before the devmem socket was disposed: the kernel freed its tokens with it")]
     private static partial void LogClosedBeforeDispose(ILogger logger);

@@ -30,9 +30,12 @@ namespace Devmem.Setup;
 /// <para>The binding lives as long as this object (it owns the bind-rx netlink socket). Disposing
 /// unbinds first, then restores the NIC. Sockets that still hold fragments keep the dma-buf mapped
 /// until they release them or close (kernel-api.md §5), which does not stop the restore.</para>
-/// <para>With <see cref="DevmemFallback.Copy"/>, a setup that cannot bind is undone and this object
-/// stays usable in copy mode: <see cref="IsZeroCopy"/> is false, <see cref="FallbackReason"/> says why,
-/// and <see cref="Wrap"/> gives copy-fallback sockets into the same memory.</para>
+/// <para>With <see cref="DevmemFallback.Copy"/>, a setup that finds zero copy impossible on this host
+/// or NIC (<see cref="DevmemFallbackKind"/>: no dma-buf provider, a NIC that cannot bind) is undone and
+/// this object stays usable in copy mode: <see cref="IsZeroCopy"/> is false, <see cref="FallbackKind"/>
+/// and <see cref="FallbackReason"/> say why, and <see cref="Wrap(Socket, ILogger?)"/> gives copy-fallback sockets into the
+/// same memory, all sharing its slots. A configuration error (no such interface, queues out of range,
+/// EPERM...) is thrown even with <see cref="DevmemFallback.Copy"/>.</para>
 /// </remarks>
 public sealed partial class DevmemRxSetup : IDisposable
 {
@@ -51,6 +54,11 @@ public sealed partial class DevmemRxSetup : IDisposable
     private DmabufBinding? _binding;
     private bool _processExitHooked;
     private bool _disposed;
+
+    // Set by Apply(size, ...): this setup made the memory (and disposes it); the selection's account when
+    // no dma-buf provider worked and the memory is host memory.
+    private bool _ownsMemory;
+    private string? _noProvider;
 
     private DevmemRxSetup(DeviceMemory memory, DevmemRxSetupOptions options, ILogger logger)
     {
@@ -90,6 +98,9 @@ public sealed partial class DevmemRxSetup : IDisposable
     /// <summary>Why zero copy was not possible, in copy mode; null otherwise.</summary>
     public string? FallbackReason { get; private set; }
 
+    /// <summary>Why zero copy was not possible, as a value to switch on, in copy mode; null otherwise.</summary>
+    public DevmemFallbackKind? FallbackKind { get; private set; }
+
     /// <summary>The failure that made this setup fall back to copy, when it did.</summary>
     public DevmemSetupException? FallbackCause { get; private set; }
 
@@ -106,9 +117,44 @@ public sealed partial class DevmemRxSetup : IDisposable
     public DeviceMemory Memory => _memory;
 
     /// <summary>
+    /// Makes <paramref name="memorySize"/> bytes of memory with the best dma-buf provider
+    /// (<see cref="MemoryProviders.Select"/>: CUDA, udmabuf, dma-heap), then sets the NIC up and binds it as
+    /// <see cref="Apply(DeviceMemory, DevmemRxSetupOptions, ILogger?)"/> does. When no provider works, the
+    /// memory is host memory: with <see cref="DevmemFallback.Copy"/> the setup is in copy mode
+    /// (<see cref="DevmemFallbackKind.NoDmabufProvider"/>, unless the NIC refused first), otherwise the
+    /// providers' reasons are thrown. The setup owns the memory (<see cref="Memory"/>) and disposes it.
+    /// </summary>
+    /// <param name="memorySize">Bytes of memory, at least 1.</param>
+    /// <param name="options">Interface, queues, steering, fallback.</param>
+    /// <param name="logger">Where to log the provider choice, each change and its undo; none by default.</param>
+    /// <returns>The live setup; dispose it to unbind, restore the NIC and free the memory.</returns>
+    /// <exception cref="DevmemSetupException">A step failed (and no fallback was allowed or possible).</exception>
+    public static DevmemRxSetup Apply(long memorySize, DevmemRxSetupOptions options, ILogger? logger = null)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(memorySize);
+        ArgumentNullException.ThrowIfNull(options);
+        ProviderSelection selection = MemoryProviders.Select(memorySize, new MemoryProviderOptions { Logger = logger });
+        DeviceMemory memory = selection.Memory ?? HostMemory.Create(memorySize, "devmem-copy");
+        try
+        {
+            string? noProvider = selection.Memory is null
+                ? $"no dma-buf provider could make {memorySize} bytes ({string.Join("; ", selection.Candidates.Select(c => $"{c.Kind}: {c.Reason}"))})"
+                : null;
+            return Apply(memory, options, logger, ownsMemory: true, noProvider);
+        }
+        catch
+        {
+            memory.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
     /// Sets <paramref name="options"/>' interface up and binds <paramref name="memory"/> to its RX queues.
-    /// On failure everything done so far is undone; then, with <see cref="DevmemFallback.Copy"/>, the
-    /// returned object is in copy mode, otherwise the failure is thrown.
+    /// On failure everything done so far is undone; then, when the failure means zero copy is impossible
+    /// here (<see cref="DevmemSetupException.FallbackKind"/>) and <see cref="DevmemFallback.Copy"/> was
+    /// asked for, the returned object is in copy mode; otherwise (and always for a configuration error)
+    /// the failure is thrown.
     /// </summary>
     /// <param name="memory">A dma-buf (udmabuf, dma-heap, CUDA); for the copy fallback it needs a CPU mapping.</param>
     /// <param name="options">Interface, queues, steering, fallback.</param>
@@ -119,20 +165,30 @@ public sealed partial class DevmemRxSetup : IDisposable
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(options);
-        var setup = new DevmemRxSetup(memory, options, logger ?? NullLogger.Instance);
+        return Apply(memory, options, logger, ownsMemory: false, noProvider: null);
+    }
+
+    private static DevmemRxSetup Apply(DeviceMemory memory, DevmemRxSetupOptions options, ILogger? logger, bool ownsMemory, string? noProvider)
+    {
+        var setup = new DevmemRxSetup(memory, options, logger ?? NullLogger.Instance) { _noProvider = noProvider };
         try
         {
             setup.Run();
             setup.IsZeroCopy = true;
+            setup._ownsMemory = ownsMemory;
             return setup;
         }
         catch (DevmemSetupException e)
         {
             List<Exception> undoFailures = setup.UndoAll();
-            if (options.Fallback == DevmemFallback.Copy && memory.HasCpuMapping && undoFailures.Count == 0)
+
+            // Only what a valid configuration cannot change falls back; a configuration error is thrown.
+            if (options.Fallback == DevmemFallback.Copy && e.FallbackKind is { } kind && memory.HasCpuMapping && undoFailures.Count == 0)
             {
                 setup.FallbackCause = e;
                 setup.FallbackReason = e.Message;
+                setup.FallbackKind = kind;
+                setup._ownsMemory = ownsMemory;
                 LogFallback(setup._logger, options.InterfaceName, memory.Kind.ToString(), e.Message);
                 return setup;
             }
@@ -143,7 +199,7 @@ public sealed partial class DevmemRxSetup : IDisposable
                 throw new AggregateException($"{e.Message} Undoing the steps before it also failed; the NIC may be left configured.", [e, .. undoFailures]);
             }
 
-            if (options.Fallback == DevmemFallback.Copy && !memory.HasCpuMapping)
+            if (options.Fallback == DevmemFallback.Copy && e.FallbackKind is not null && !memory.HasCpuMapping)
             {
                 throw new DevmemSetupException(e.Step, e.InterfaceName, $"{e.Message} (no copy fallback: {memory.Kind} memory has no CPU mapping)", null, null, null, e);
             }
@@ -160,7 +216,9 @@ public sealed partial class DevmemRxSetup : IDisposable
 
     /// <summary>
     /// Wraps a connected socket of the steered flow: a zero-copy <see cref="DevmemSocket"/> while the
-    /// binding is live, a copy-fallback one into <see cref="Memory"/> in copy mode.
+    /// binding is live, a copy-fallback one into <see cref="Memory"/> in copy mode. Call it for each
+    /// connection: in copy mode every socket shares the memory's slots (a slot is never lent twice), and
+    /// the fallback was logged once, by <c>Apply</c>. Thread-safe.
     /// </summary>
     /// <param name="socket">The accepted or connected socket; it stays the caller's.</param>
     /// <param name="logger">The socket's logger; none by default.</param>
@@ -170,7 +228,24 @@ public sealed partial class DevmemRxSetup : IDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         return IsZeroCopy
             ? new DevmemSocket(socket, logger)
-            : DevmemSocket.CreateCopyFallback(socket, _memory, FallbackReason ?? "copy mode", logger: logger);
+            : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", DevmemSocket.DefaultSlotSize, logger, logFallback: false);
+    }
+
+    /// <summary>
+    /// Wraps a connected socket of the steered flow with a caller-chosen copy-fallback slot size (a
+    /// multiple of 4096; every socket over this setup's memory uses the same). In zero-copy mode the
+    /// slot size does not apply.
+    /// </summary>
+    /// <param name="socket">The accepted or connected socket; it stays the caller's.</param>
+    /// <param name="copySlotSize">Bytes per copy-fallback slot.</param>
+    /// <param name="logger">The socket's logger; none by default.</param>
+    /// <returns>The devmem socket.</returns>
+    public DevmemSocket Wrap(Socket socket, int copySlotSize, ILogger? logger = null)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return IsZeroCopy
+            ? new DevmemSocket(socket, logger)
+            : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", copySlotSize, logger, logFallback: false);
     }
 
     /// <summary>Unbinds (closes the binding's netlink socket), then undoes each change in reverse order.</summary>
@@ -208,6 +283,10 @@ public sealed partial class DevmemRxSetup : IDisposable
 
             _ethtool?.Dispose();
             _ethtool = null;
+            if (_ownsMemory)
+            {
+                _memory.Dispose();
+            }
         }
     }
 
@@ -246,7 +325,7 @@ public sealed partial class DevmemRxSetup : IDisposable
         {
             throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
                 $"{ifname} has no parent device (a virtual interface{(driver is null ? "" : $", driver {driver}")}): a dma-buf cannot be attached to it", null, null,
-                NeedsDevmemNic, null);
+                NeedsDevmemNic, null) { FallbackKind = DevmemFallbackKind.NoParentDevice };
         }
 
         Version kernel = DevmemDrivers.RunningKernel;
@@ -256,7 +335,7 @@ public sealed partial class DevmemRxSetup : IDisposable
                 ? $"driver {driver} has no queue management API: devmem RX is not possible on this NIC"
                 : $"driver {driver ?? "(none reported)"} is not known to have a queue management API, and kernel {kernel} attaches the dma-buf before it checks (a kernel WARN for a device that cannot DMA it), so bind-rx is not attempted";
             throw new DevmemSetupException(DevmemSetupStep.Check, ifname, what, null, null,
-                NeedsDevmemNic, null);
+                NeedsDevmemNic, null) { FallbackKind = DevmemFallbackKind.UnsupportedDriver };
         }
 
         return (ifindex, driver);
@@ -317,12 +396,6 @@ public sealed partial class DevmemRxSetup : IDisposable
         (InterfaceIndex, Driver) = CheckInterface(_ethtool, ifname);
         _recovered = DevmemSetupJournal.RecoverAbandoned(_ethtool, ifname, _logger);
 
-        if (!_memory.IsDmabuf)
-        {
-            throw new DevmemSetupException(DevmemSetupStep.Check, ifname, $"{_memory.Kind} memory is not a dma-buf, so the NIC cannot be bound to it", null, null,
-                "zero copy needs a dma-buf provider (udmabuf, a dma-heap or a CUDA GPU)", null);
-        }
-
         using NetdevClient netdev = Step(DevmemSetupStep.Check, "cannot open the netdev netlink family", NetdevClient.Open);
         EthtoolChannels channels = Step(DevmemSetupStep.Snapshot, "cannot read the channel counts", () => _ethtool.GetChannels(ifname));
         uint rxq = (channels.RxCount ?? 0) + (channels.CombinedCount ?? 0);
@@ -353,6 +426,19 @@ public sealed partial class DevmemRxSetup : IDisposable
             }
         }
 
+        // Memory last among the checks: a configuration error above (queues out of range or taken) is
+        // reported as such even when there is no dma-buf to bind, and is never a reason to fall back.
+        if (!_memory.IsDmabuf)
+        {
+            throw _noProvider is not null
+                ? new DevmemSetupException(DevmemSetupStep.Check, ifname, _noProvider, null, null,
+                    "zero copy needs a dma-buf provider: a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or set Fallback = DevmemFallback.Copy", null)
+                { FallbackKind = DevmemFallbackKind.NoDmabufProvider }
+                : new DevmemSetupException(DevmemSetupStep.Check, ifname, $"{_memory.Kind} memory is not a dma-buf, so the NIC cannot be bound to it", null, null,
+                    "zero copy needs a dma-buf provider (udmabuf, a dma-heap or a CUDA GPU)", null)
+                { FallbackKind = DevmemFallbackKind.NotDmabuf };
+        }
+
         if (!_options.SkipConfiguration)
         {
             _journal = DevmemSetupJournal.Begin(ifname, _logger);
@@ -365,8 +451,19 @@ public sealed partial class DevmemRxSetup : IDisposable
         }
 
         // ---- bind-rx: the binding owns its netlink socket; disposing it unbinds.
-        _binding = Step(DevmemSetupStep.BindRx, $"cannot bind the dma-buf to RX queue{(count == 1 ? "" : "s")} {string.Join(',', Queues)}",
-            () => netdev.BindRx(InterfaceIndex, _memory.DmabufHandle, Queues, _options.RxPageSize));
+        try
+        {
+            _binding = Step(DevmemSetupStep.BindRx, $"cannot bind the dma-buf to RX queue{(count == 1 ? "" : "s")} {string.Join(',', Queues)}",
+                () => netdev.BindRx(InterfaceIndex, _memory.DmabufHandle, Queues, _options.RxPageSize));
+        }
+        catch (DevmemSetupException e) when (e.Errno is Interop.Errno.EOPNOTSUPP or Interop.Errno.ENODATA && _options.RxPageSize is null)
+        {
+            // The NIC itself cannot: no queue API or DMA device (EOPNOTSUPP), a page pool that cannot take
+            // unreadable memory (ENODATA) (net/core/devmem.c, net/core/netdev_rx_queue.c).
+            e.FallbackKind = DevmemFallbackKind.BindRxUnsupported;
+            throw;
+        }
+
         BindingId = _binding.Id;
         DmabufBinding binding = _binding;
         Done($"bound the dma-buf ({_memory.Kind}, {_memory.Size} bytes) to RX queue{(count == 1 ? "" : "s")} {string.Join(',', Queues)} as binding {binding.Id}",
@@ -390,11 +487,19 @@ public sealed partial class DevmemRxSetup : IDisposable
         EthtoolTcpDataSplit oldSplit = rings.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown;
         uint? oldThreshold = rings.HdsThresh;
         Journal($"split {(splitOn ? "-" : ((byte)oldSplit).ToString(CultureInfo.InvariantCulture))} {(thresholdZero ? "-" : oldThreshold!.Value.ToString(CultureInfo.InvariantCulture))}");
-        Step(DevmemSetupStep.HeaderSplit, "cannot turn on TCP header/data split", () => _ethtool!.SetRings(ifname,
-            new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : EthtoolTcpDataSplit.Enabled, HdsThresh: thresholdZero ? null : 0)),
-            e => e is NetlinkException { Errno: Interop.Errno.EOPNOTSUPP } or EthtoolIoctlException { Errno: Interop.Errno.EOPNOTSUPP }
-                ? $"driver {Driver} cannot split TCP headers from payload: devmem RX is not possible on this NIC"
-                : null);
+        try
+        {
+            Step(DevmemSetupStep.HeaderSplit, "cannot turn on TCP header/data split", () => _ethtool!.SetRings(ifname,
+                new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : EthtoolTcpDataSplit.Enabled, HdsThresh: thresholdZero ? null : 0)),
+                e => e is NetlinkException { Errno: Interop.Errno.EOPNOTSUPP } or EthtoolIoctlException { Errno: Interop.Errno.EOPNOTSUPP }
+                    ? $"driver {Driver} cannot split TCP headers from payload: devmem RX is not possible on this NIC"
+                    : null);
+        }
+        catch (DevmemSetupException e) when (e.Errno == Interop.Errno.EOPNOTSUPP)
+        {
+            e.FallbackKind = DevmemFallbackKind.NoHeaderSplit;
+            throw;
+        }
 
         // Undo exactly these two fields: tcp-data-split back to what was reported (Unknown, the driver's
         // default, when it was not), hds-thresh back to its old value.
@@ -412,12 +517,22 @@ public sealed partial class DevmemRxSetup : IDisposable
 
     private void ConfigureRss(string ifname, uint start)
     {
-        EthtoolRss rss = Step(DevmemSetupStep.Snapshot, "cannot read the RSS indirection table", () => _ethtool!.GetRss(ifname),
-            e => e is EthtoolIoctlException or NetlinkException ? "the driver must report an RSS table so that ordinary traffic can be kept off the devmem queues; or set the NIC up yourself and skip configuration (-n)" : null);
+        EthtoolRss rss;
+        try
+        {
+            rss = Step(DevmemSetupStep.Snapshot, "cannot read the RSS indirection table", () => _ethtool!.GetRss(ifname),
+                e => e is EthtoolIoctlException or NetlinkException ? "the driver must report an RSS table so that ordinary traffic can be kept off the devmem queues; or set the NIC up yourself and skip configuration (-n)" : null);
+        }
+        catch (DevmemSetupException e) when (e.Errno == Interop.Errno.EOPNOTSUPP)
+        {
+            e.FallbackKind = DevmemFallbackKind.NoRssTable;
+            throw;
+        }
+
         if (rss.Indirection.Count == 0)
         {
             throw new DevmemSetupException(DevmemSetupStep.Rss, ifname, "the driver has no RSS indirection table, so ordinary traffic cannot be kept off the devmem queues", null, null,
-                "set the NIC up yourself and skip configuration (-n)", null);
+                "set the NIC up yourself and skip configuration (-n)", null) { FallbackKind = DevmemFallbackKind.NoRssTable };
         }
 
         if (rss.Indirection.All(q => q < start))

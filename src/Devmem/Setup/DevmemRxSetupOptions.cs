@@ -2,7 +2,16 @@ using System.Net;
 
 namespace Devmem.Setup;
 
-/// <summary>What to do when devmem RX (zero copy) turns out to be impossible.</summary>
+/// <summary>
+/// What to do when devmem RX (zero copy) is impossible on this host or NIC: the library's one fallback
+/// switch (<see cref="DevmemRxSetupOptions.Fallback"/>).
+/// </summary>
+/// <remarks>
+/// The fallback covers only what a valid configuration cannot change (<see cref="DevmemFallbackKind"/>):
+/// no dma-buf provider, a NIC or driver that cannot bind. A configuration error is thrown either way: an
+/// interface that does not exist, an invalid name, queues out of range or already bound, missing
+/// privileges (EPERM), a flow rule the NIC refuses.
+/// </remarks>
 public enum DevmemFallback
 {
     /// <summary>Fail with the reason (the default, as the kernel's ncdevmem).</summary>
@@ -10,9 +19,35 @@ public enum DevmemFallback
 
     /// <summary>
     /// Undo the NIC setup and receive by copy into the same memory instead (a ring of slots in its CPU
-    /// mapping), with the same fragment API; one warning is logged with the reason.
+    /// mapping, or host memory when no dma-buf provider works), with the same fragment API; one warning
+    /// is logged with the reason.
     /// </summary>
     Copy,
+}
+
+/// <summary>Why zero copy is impossible on a valid configuration: the cases <see cref="DevmemFallback.Copy"/> falls back on.</summary>
+public enum DevmemFallbackKind
+{
+    /// <summary>No provider could make a dma-buf here (no CUDA GPU, no udmabuf, no dma-heap).</summary>
+    NoDmabufProvider,
+
+    /// <summary>The memory given is not a dma-buf (<see cref="Memory.HostMemory"/>).</summary>
+    NotDmabuf,
+
+    /// <summary>The interface has no parent device (a virtual interface: lo, veth, bridge...).</summary>
+    NoParentDevice,
+
+    /// <summary>The driver has no queue management API, or is not known to have one on a kernel that would WARN.</summary>
+    UnsupportedDriver,
+
+    /// <summary>The driver cannot split TCP headers from payload (tcp-data-split: EOPNOTSUPP).</summary>
+    NoHeaderSplit,
+
+    /// <summary>The driver has no RSS indirection table to keep ordinary traffic off the devmem queues.</summary>
+    NoRssTable,
+
+    /// <summary>bind-rx refused the NIC itself: EOPNOTSUPP (no queue API, no DMA device) or ENODATA (its page pool cannot take unreadable memory).</summary>
+    BindRxUnsupported,
 }
 
 /// <summary>
@@ -27,7 +62,7 @@ public enum DevmemFallback
 /// here when a client address is given (its clients bind that port).</param>
 public sealed record DevmemFlowSteering(IPAddress ServerAddress, ushort Port, IPAddress? ClientAddress = null, ushort? ClientPort = null);
 
-/// <summary>Options for <see cref="DevmemRxSetup.Apply"/>.</summary>
+/// <summary>Options for <c>DevmemRxSetup.Apply</c>.</summary>
 public sealed class DevmemRxSetupOptions
 {
     /// <summary>Creates options for an interface.</summary>
@@ -62,7 +97,11 @@ public sealed class DevmemRxSetupOptions
     /// <summary>rx-page-size for bind-rx (7.3+), or null for PAGE_SIZE.</summary>
     public uint? RxPageSize { get; init; }
 
-    /// <summary>What to do when zero copy is impossible (default <see cref="DevmemFallback.Never"/>).</summary>
+    /// <summary>
+    /// What to do when zero copy is impossible here (default <see cref="DevmemFallback.Never"/>): the one
+    /// fallback switch. With <see cref="DevmemFallback.Copy"/>, <see cref="DevmemRxSetup.Apply(long, DevmemRxSetupOptions, Microsoft.Extensions.Logging.ILogger?)"/>
+    /// also takes host memory when no dma-buf provider works. Configuration errors are thrown either way.
+    /// </summary>
     public DevmemFallback Fallback { get; init; } = DevmemFallback.Never;
 
     /// <summary>

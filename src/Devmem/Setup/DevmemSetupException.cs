@@ -32,7 +32,7 @@ public enum DevmemSetupStep
 /// <summary>
 /// A step of the NIC setup for devmem RX failed. The message names the step, the interface, the errno
 /// and the kernel's own message where it sent one, and says what to do; everything done before the
-/// failing step has been undone when this is thrown from <see cref="DevmemRxSetup.Apply"/>.
+/// failing step has been undone when this is thrown from <c>DevmemRxSetup.Apply</c>.
 /// </summary>
 public sealed class DevmemSetupException : IOException
 {
@@ -96,6 +96,13 @@ public sealed class DevmemSetupException : IOException
 
     /// <summary>What to do about it.</summary>
     public string? Hint { get; }
+
+    /// <summary>
+    /// Set when the failure means zero copy is impossible on this host or NIC with a valid configuration
+    /// (what <see cref="DevmemFallback.Copy"/> falls back on); null for a configuration error (no such
+    /// interface, bad queues, EPERM...), which is thrown even with <see cref="DevmemFallback.Copy"/>.
+    /// </summary>
+    public DevmemFallbackKind? FallbackKind { get; internal set; }
 
     /// <summary>The step's name as messages and JSON spell it: "header-split", "bind-rx".</summary>
     /// <param name="step">The step.</param>

@@ -198,7 +198,7 @@ public unsafe class HostProviderTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public void Auto_without_copy_fallback_fails_listing_each_providers_reason()
+    public void Auto_fails_listing_each_providers_reason_and_never_picks_host_memory()
     {
         if (File.Exists(UdmabufMemory.DevicePath) || Directory.Exists(DmaHeapMemory.HeapDirectory))
         {
@@ -209,13 +209,12 @@ public unsafe class HostProviderTests(ITestOutputHelper output)
         output.WriteLine(s.Describe());
         Assert.Null(s.Memory);
         Assert.Null(s.Chosen);
-        Assert.Equal([MemoryProviderKind.Cuda, MemoryProviderKind.Udmabuf, MemoryProviderKind.DmaHeap, MemoryProviderKind.HostMemory], s.Candidates.Select(c => c.Kind));
-        Assert.Equal([ProviderOutcome.Skipped, ProviderOutcome.Skipped, ProviderOutcome.Skipped, ProviderOutcome.NotTried], s.Candidates.Select(c => c.Outcome));
+        Assert.Equal([MemoryProviderKind.Cuda, MemoryProviderKind.Udmabuf, MemoryProviderKind.DmaHeap], s.Candidates.Select(c => c.Kind));
+        Assert.Equal([ProviderOutcome.Skipped, ProviderOutcome.Skipped, ProviderOutcome.Skipped], s.Candidates.Select(c => c.Outcome));
         Assert.Contains("CUDA", s.Candidates[0].Reason, StringComparison.Ordinal);
         Assert.Contains("CONFIG_UDMABUF", s.Candidates[1].Reason, StringComparison.Ordinal);
         Assert.Contains("CONFIG_DMABUF_HEAPS", s.Candidates[2].Reason, StringComparison.Ordinal);
-        Assert.Contains("copy fallback was not allowed", s.Candidates[3].Reason, StringComparison.Ordinal);
-        Assert.Equal(4, log.Entries.Count);
+        Assert.Equal(3, log.Entries.Count);
         Assert.All(log.Entries.Take(3), l => Assert.Contains("skipped", l.Message, StringComparison.Ordinal));
 
         var e = Assert.Throws<DmabufException>(() => MemoryProviders.Auto(1 << 20));
@@ -223,31 +222,8 @@ public unsafe class HostProviderTests(ITestOutputHelper output)
         Assert.Contains("Cuda: Skipped:", e.Message, StringComparison.Ordinal);
         Assert.Contains("Udmabuf: Skipped: open /dev/udmabuf: ENOENT", e.Message, StringComparison.Ordinal);
         Assert.Contains("DmaHeap: Skipped: open /dev/dma_heap/system: ENOENT", e.Message, StringComparison.Ordinal);
-        Assert.Contains("HostMemory: NotTried:", e.Message, StringComparison.Ordinal);
-        Assert.Contains("allow the copy fallback", e.Hint, StringComparison.Ordinal);
-    }
-
-    [Fact]
-    public void Auto_with_copy_fallback_picks_host_memory_and_says_why()
-    {
-        if (File.Exists(UdmabufMemory.DevicePath) || Directory.Exists(DmaHeapMemory.HeapDirectory))
-        {
-            Assert.Skip("this machine has udmabuf or a dma-heap, so auto selection picks that (the guest tests check it)");
-        }
-        var log = new ListLogger();
-        string name = ProcFd.UniqueName("auto-fallback");
-        ProviderSelection s = MemoryProviders.Select(8192, new MemoryProviderOptions { AllowCopyFallback = true, Logger = log, MemfdName = name });
-        using DeviceMemory mem = s.Memory!;
-        output.WriteLine(s.Describe());
-        Assert.Equal(MemoryProviderKind.HostMemory, s.Chosen);
-        Assert.IsType<HostMemory>(mem);
-        Assert.False(mem.IsDmabuf);
-        Assert.Equal(ProviderOutcome.Chosen, s.Candidates[3].Outcome);
-        Assert.Contains(log.Entries, l => l.Message.StartsWith("memory provider HostMemory chosen for 8192 bytes", StringComparison.Ordinal));
-        Assert.Single(ProcFd.FdsLinkingTo(name));
-
-        using DeviceMemory auto = MemoryProviders.Auto(4096, new MemoryProviderOptions { AllowCopyFallback = true });
-        Assert.Equal(MemoryProviderKind.HostMemory, auto.Kind);
+        Assert.DoesNotContain("HostMemory", e.Message, StringComparison.Ordinal);
+        Assert.Contains("Fallback = DevmemFallback.Copy", e.Hint, StringComparison.Ordinal);
     }
 
     [Fact]

@@ -140,6 +140,102 @@ public class DevmemControlMessagesTests
         }, iter: 5000, seed: "0N0XIzNsQ0O2");
     }
 
+    // One cmsg as generated: a devmem fragment (or LINEAR, or another level's message) whose cmsg_len
+    // is honest or lies (0, below the header, below CMSG_LEN(24), past the buffer, 2^32 and more).
+    private sealed record Cmsg(int Kind, uint Token, int Lie, ulong LieValue);
+
+    // scripts/fuzz.sh multiplies the iterations (DEVMEM_FUZZ_SCALE); CI runs scale 1.
+    private static int FuzzScale { get; } =
+        int.TryParse(Environment.GetEnvironmentVariable("DEVMEM_FUZZ_SCALE"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int s) && s > 0 ? s : 1;
+
+    private static readonly Gen<Cmsg> CmsgGen = Gen.Select(Gen.Int[0, 2], Gen.UInt[1, 1_000_000], Gen.Frequency((4, Gen.Const(0)), (1, Gen.Int[1, 6])), Gen.ULong,
+        (kind, token, lie, value) => new Cmsg(kind, token, lie, value));
+
+    private static (byte[] Bytes, List<DevmemFragment> Put) Build(Cmsg[] cmsgs)
+    {
+        var buf = new List<byte>();
+        var put = new List<DevmemFragment>();
+        foreach (Cmsg c in cmsgs)
+        {
+            int at = buf.Count;
+            switch (c.Kind)
+            {
+                case 0:
+                    PutDevmem(buf, ScmDevmemDmabuf, (ulong)c.Token * 4096, c.Token % 4096 + 1, c.Token, 9);
+                    put.Add(new DevmemFragment(9, (ulong)c.Token * 4096, c.Token % 4096 + 1, c.Token));
+                    break;
+                case 1:
+                    PutDevmem(buf, ScmDevmemLinear, 0, c.Token % 4096 + 1, 0, 0);
+                    break;
+                default:
+                    PutOther(buf, 41, 25, (int)(c.Token % 40));
+                    break;
+            }
+
+            ulong len = c.Lie switch
+            {
+                1 => 0,
+                2 => c.LieValue % 16,                   // below the header
+                3 => 16 + (c.LieValue % 24),            // a header, but less than a dmabuf_cmsg
+                4 => (ulong)(buf.Count - at) + 1 + (c.LieValue % 64), // past this message (maybe past the buffer)
+                5 => 1UL << 32 | (c.LieValue & 0xff),   // 2^32 and more
+                6 => c.LieValue,                        // anything
+                _ => BinaryPrimitives.ReadUInt64LittleEndian(buf.ToArray().AsSpan(at)),
+            };
+            byte[] l = new byte[8];
+            BinaryPrimitives.WriteUInt64LittleEndian(l, len);
+            for (int i = 0; i < 8; i++)
+            {
+                buf[at + i] = l[i];
+            }
+        }
+
+        return ([.. buf], put);
+    }
+
+    [Fact]
+    public void A_lying_cmsg_len_never_yields_bytes_from_outside_its_message()
+    {
+        // Whatever the lengths say, the walk either refuses (DevmemProtocolException) or returns
+        // fragments that were really put there, in order: never one assembled from a neighbour's bytes
+        // or from past the buffer. With honest lengths it returns exactly what was put.
+        int honest = 0, refused = 0;
+        CmsgGen.Array[0, 8].Sample(cmsgs =>
+        {
+            (byte[] bytes, List<DevmemFragment> put) = Build(cmsgs);
+            var frags = new DevmemFragment[16];
+            try
+            {
+                var s = DevmemControlMessages.Parse(bytes, frags);
+                var got = frags.AsSpan(0, s.Fragments).ToArray();
+                if (cmsgs.All(c => c.Lie == 0))
+                {
+                    Interlocked.Increment(ref honest);
+                    Assert.Equal(put, got);
+                    return;
+                }
+
+                int j = 0;
+                foreach (DevmemFragment f in got)
+                {
+                    while (j < put.Count && put[j] != f)
+                    {
+                        j++;
+                    }
+
+                    Assert.True(j < put.Count, $"fragment {f} was never put in the buffer");
+                    j++;
+                }
+            }
+            catch (DevmemProtocolException)
+            {
+                Interlocked.Increment(ref refused);
+                Assert.Contains(cmsgs, c => c.Lie != 0);
+            }
+        }, iter: 20000 * FuzzScale, threads: 1);
+        Assert.True(honest > 1000 && refused > 1000, $"{honest} honest buffers, {refused} refused");
+    }
+
     private static void ParseOrProtocolError(byte[] bytes)
     {
         try

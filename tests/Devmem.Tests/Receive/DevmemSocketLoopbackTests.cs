@@ -56,6 +56,43 @@ public sealed class DevmemSocketLoopbackTests : IDisposable
     }
 
     [Fact]
+    public void Unsteered_bytes_on_a_zero_copy_socket_are_counted_and_logged_once()
+    {
+        // A socket wrapped without a setup, on a flow no queue is bound for: IsZeroCopy says true, yet
+        // every byte arrives by plain copy. Before this was counted, nothing said so.
+        var log = new Memory.ListLogger();
+        long metric = 0;
+        using var listener = new System.Diagnostics.Metrics.MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (i.Meter.Name == DevmemMetrics.MeterName && i.Name == "devmem.rx.unsteered_bytes")
+            {
+                l.EnableMeasurementEvents(i);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref metric, v));
+        listener.Start();
+        using var ds = new DevmemSocket(_server, log);
+        Assert.True(ds.IsZeroCopy);
+        var linear = new byte[65536];
+        long got = 0;
+        for (int i = 0; i < 3; i++)
+        {
+            _client.Send(Pattern(1000));
+            long want = got + 1000;
+            while (got < want)
+            {
+                got += ds.Receive(new DevmemFragment[4], linear).UnsteeredBytes;
+            }
+        }
+
+        Assert.Equal(3000, ds.UnsteeredBytes);
+        Assert.True(Interlocked.Read(ref metric) >= 3000, $"metric saw {metric}");
+        var warning = Assert.Single(log.Entries, e => e.Level == Microsoft.Extensions.Logging.LogLevel.Warning);
+        Assert.Contains("not steered to a bound RX queue", warning.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void End_of_stream_is_reported()
     {
         _client.Shutdown(SocketShutdown.Send);
