@@ -24,7 +24,7 @@ public static class InterfaceNames
     {
         if (string.IsNullOrEmpty(name))
         {
-            return "empty";
+            return $"empty; names are 1 to {MaxBytes} bytes";
         }
 
         int bytes;
@@ -84,5 +84,5 @@ public static class InterfaceNames
     /// <param name="problem">What <see cref="Problem"/> said.</param>
     /// <returns>The line.</returns>
     public static string Describe(string? name, string problem) =>
-        $"'{name}' is not an interface name ({problem}; names are 1 to {MaxBytes} bytes)";
+        $"'{name}' is not an interface name ({problem})";
 }

@@ -272,7 +272,7 @@ public sealed partial class DevmemRxSetup : IDisposable
     {
         if (InterfaceNames.Problem(interfaceName) is { } problem)
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, $"not a valid interface name ({problem}; names are 1 to {InterfaceNames.MaxBytes} bytes)", null, null, null, null);
+            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, $"not a valid interface name ({problem})", null, null, null, null);
         }
 
         try
