@@ -21,8 +21,13 @@ mkdir -p "$results" "$DEVMEM_CACHE"
 start=$(date +%s)
 log() { printf '[test.sh %4ds] %s\n' $(($(date +%s) - start)) "$*" >&2; }
 
-# Packages the tests use on the host: gcc for the ABI test, python3-yaml for the kernel's YNL CLI.
-ensure_apt gcc libc6-dev python3 python3-yaml dpkg-dev || log "warning: could not install some packages; tests that need them will fail and say so"
+# Every package a test uses, installed before the first test runs (a fresh machine has few of them):
+# gcc and libc6-dev for the ABI test, python3-yaml for the kernel's YNL CLI, ethtool, iproute2 (ip,
+# genl) and util-linux (setpriv) for the host tests that compare with them, netcat-openbsd for the
+# guests' peer senders (the guests run the host's own userland), sudo for the kernel's 6.12 ncdevmem.
+# scripts/vm/run.sh and the checks install what they need too, for when they are run alone.
+ensure_apt gcc libc6-dev python3 python3-yaml dpkg-dev ethtool iproute2 util-linux netcat-openbsd sudo ||
+    log "warning: could not install some packages; tests that need them will fail and say so"
 
 log "building (Release)"
 if ! dotnet build -c Release Devmem.slnx -nologo -clp:NoSummary -v:q >"$results/build.log" 2>&1; then

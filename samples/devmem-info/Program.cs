@@ -15,6 +15,7 @@ internal static class Program
 {
     private const string Usage = """
         Usage: devmem-info COMMAND [--ifname NAME] [--json] [--scope device|queue]
+               devmem-info [COMMAND] --help
 
         Shows the kernel's netdev state relevant to devmem TCP (netdev generic netlink family).
 
@@ -33,6 +34,7 @@ internal static class Program
                           doctor: the report in the schema of docs/doctor.md
           --scope S       qstats only: device (default) or queue
           --help          show this text and exit
+        Options take --opt=VALUE too; --json=0 is off.
 
         Exit status: 0 success, 1 the kernel or the system refused (one-line reason), 2 bad usage.
         doctor: 0 when devmem RX is possible on --ifname (without it: on some interface), else 1.
@@ -49,31 +51,40 @@ internal static class Program
 
     private static int Main(string[] args)
     {
-        if (args is ["--help"] or ["-h"])
-        {
-            Console.Out.Write(Usage);
-            return 0;
-        }
-
-        if (!TryParse(args, out Options? o, out string? usageError))
-        {
-            Console.Error.WriteLine($"devmem-info: {usageError}. Run 'devmem-info --help' for usage.");
-            return 2;
-        }
-
+        CliProcess.Start("devmem-info");
         try
         {
-            return Run(o!);
+            if (!TryParse(args, out Options? o, out string? usageError))
+            {
+                Console.Error.WriteLine($"devmem-info: {usageError}. Run 'devmem-info --help' for usage.");
+                return 2;
+            }
+
+            if (o is null)
+            {
+                Console.Out.Write(Usage);
+                return 0;
+            }
+
+            return Run(o);
         }
         catch (Exception e) when (e is NetlinkException or NetlinkNotSupportedException or NetlinkProtocolException or NetlinkDumpInterruptedException or IOException or UnauthorizedAccessException)
         {
-            Console.Error.WriteLine("devmem-info: " + e.Message);
+            Console.Error.WriteLine("devmem-info: " + CliProcess.OneLine(e.Message));
+            return 1;
+        }
+        catch (Exception e)
+        {
+            // The last catch: whatever else escaped is one line, never a stack trace.
+            Console.Error.WriteLine(CliProcess.Unexpected(e));
             return 1;
         }
     }
 
     private sealed record Options(string Command, string? Ifname, bool Json, NetdevQstatsScope Scope);
 
+    // Options as --opt VALUE or --opt=VALUE; --json alone, or --json=1/0; --help (or -h) anywhere, also
+    // after a command ("devmem-info doctor --help"): options null and no error.
     private static bool TryParse(string[] args, out Options? options, out string? error)
     {
         options = null;
@@ -83,16 +94,47 @@ internal static class Program
         NetdevQstatsScope scope = NetdevQstatsScope.Device;
         for (int i = 0; i < args.Length; i++)
         {
-            switch (args[i])
+            string name = args[i], value = "";
+            bool hasValue = false;
+            int eq = name.IndexOf('=', StringComparison.Ordinal);
+            if (name.StartsWith("--", StringComparison.Ordinal) && eq > 2)
             {
+                value = name[(eq + 1)..];
+                name = name[..eq];
+                hasValue = true;
+            }
+
+            switch (name)
+            {
+                case "--help" or "-h":
+                    error = hasValue ? "--help takes no value" : null;
+                    return !hasValue;
                 case "--json":
-                    json = true;
+                    try
+                    {
+                        json = !hasValue || CliProcess.ParseSwitch(name, value);
+                    }
+                    catch (UsageException e)
+                    {
+                        error = e.Message;
+                        return false;
+                    }
+
                     break;
-                case "--ifname" when i + 1 < args.Length:
-                    ifname = args[++i];
+                case "--ifname" or "--scope" when !hasValue && i + 1 >= args.Length:
+                    error = $"{name} needs a value";
+                    return false;
+                case "--ifname":
+                    ifname = hasValue ? value : args[++i];
+                    if (Devmem.Netlink.InterfaceNames.Problem(ifname) is { } problem)
+                    {
+                        error = $"--ifname {Devmem.Netlink.InterfaceNames.Describe(ifname, problem)}";
+                        return false;
+                    }
+
                     break;
-                case "--scope" when i + 1 < args.Length:
-                    string s = args[++i];
+                case "--scope":
+                    string s = hasValue ? value : args[++i];
                     if (s is not ("device" or "queue"))
                     {
                         error = $"--scope must be 'device' or 'queue', not '{s}'";
@@ -101,17 +143,14 @@ internal static class Program
 
                     scope = s == "queue" ? NetdevQstatsScope.Queue : NetdevQstatsScope.Device;
                     break;
-                case "--ifname" or "--scope":
-                    error = $"{args[i]} needs a value";
-                    return false;
                 default:
-                    if (command is null && (Operations.ContainsKey(args[i]) || args[i] == "doctor"))
+                    if (command is null && !hasValue && (Operations.ContainsKey(name) || name == "doctor"))
                     {
-                        command = args[i];
+                        command = name;
                         break;
                     }
 
-                    error = $"unknown argument '{args[i]}'";
+                    error = name.StartsWith('-') ? $"unknown option '{name}'" : $"unknown argument '{args[i]}'";
                     return false;
             }
         }

@@ -26,6 +26,13 @@ internal static class Client
 
     public static int Run(Options o)
     {
+        // What is sent is standard input: refuse before connecting when the user closed it (<&-), rather
+        // than send whatever the runtime opened in its place.
+        if (!CliProcess.InputGiven)
+        {
+            CliProcess.OpenInput("the client sends standard input");
+        }
+
         if (o.Tx == "plain")
         {
             return RunPlain(o, null);
@@ -36,8 +43,7 @@ internal static class Client
         {
             if (o.Tx == "devmem")
             {
-                Console.Error.WriteLine($"ncdevmem: devmem TX is not possible on {o.Interface}: {why}");
-                return 1;
+                return Outcome.Fail(o, $"devmem TX is not possible on {o.Interface}: {why}");
             }
 
             Console.Error.WriteLine($"ncdevmem: devmem TX is not possible on {o.Interface} ({why}); sending over plain TCP instead");
@@ -100,8 +106,7 @@ internal static class Client
         }
         catch (NetlinkNotSupportedException e)
         {
-            Console.Error.WriteLine($"ncdevmem: {e.Message}");
-            return 1;
+            return Outcome.Fail(o, CliProcess.OneLine(e.Message));
         }
         catch (SocketException e)
         {
@@ -112,13 +117,12 @@ internal static class Client
         {
             Console.Error.WriteLine($"got tx dmabuf id={tx.Binding.Id}");
             long lines = 0, completions = 0;
-            using var input = new LineReader(Console.OpenStandardInput(), (int)Math.Min(memory.Size, 1 << 20));
+            using var input = new LineReader(CliProcess.OpenInput("the client sends standard input"), (int)Math.Min(memory.Size, 1 << 20));
             while (input.Next() is { } line)
             {
                 if (o.TxChunk > 0 && (line.Length + o.TxChunk - 1) / o.TxChunk > DevmemTxSocket.MaxIovecs)
                 {
-                    Console.Error.WriteLine($"ncdevmem: can't partition {line.Length} bytes into maximum of {DevmemTxSocket.MaxIovecs} chunks");
-                    return 1;
+                    return Outcome.Fail(o, $"can't partition {line.Length} bytes into maximum of {DevmemTxSocket.MaxIovecs} chunks");
                 }
 
                 // The previous line's completion has arrived (waited for below), so offset 0 is free again.
@@ -132,8 +136,7 @@ internal static class Client
                 });
                 if (!done)
                 {
-                    Console.Error.WriteLine($"ncdevmem: did not receive tx completion (send {sent.LastSequence}, {CompletionWait.TotalMilliseconds} ms)");
-                    return 1;
+                    return Outcome.Fail(o, $"did not receive tx completion (send {sent.LastSequence}, {CompletionWait.TotalMilliseconds} ms)");
                 }
 
                 lines++;
@@ -143,7 +146,8 @@ internal static class Client
             Console.Error.WriteLine("ncdevmem: tx ok");
             if (o.Json)
             {
-                Console.Out.WriteLine($$"""{"mode":"client","transport":"devmem","interface":"{{o.Interface}}","binding_id":{{tx.Binding.Id}},"bytes":{{tx.BytesSent}},"lines":{{lines}},"sends":{{tx.NextSequence}},"completions":{{completions}},"copied_completions":{{tx.CopiedCompletions}}}""");
+                Outcome.JsonPrinted = true;
+                Console.Out.WriteLine($$"""{"mode":"client","ok":true,"transport":"devmem","interface":"{{o.Interface}}","binding_id":{{tx.Binding.Id}},"bytes":{{tx.BytesSent}},"lines":{{lines}},"sends":{{tx.NextSequence}},"completions":{{completions}},"copied_completions":{{tx.CopiedCompletions}}}""");
             }
         }
 
@@ -174,7 +178,7 @@ internal static class Client
             throw new IOException($"cannot connect to {o.ServerAddress} port {o.Port}: {e.Message}", e);
         }
 
-        using var stdin = Console.OpenStandardInput();
+        using var stdin = CliProcess.OpenInput("the client sends standard input");
         var buffer = new byte[o.TxChunk > 0 ? Math.Min(o.TxChunk, 1 << 20) : 1 << 16];
         long total = 0;
         int n;
@@ -194,7 +198,8 @@ internal static class Client
         if (o.Json)
         {
             string reason = fallbackReason is null ? "" : $",\"devmem_unavailable\":\"{System.Text.Json.JsonEncodedText.Encode(fallbackReason)}\"";
-            Console.Out.WriteLine($$"""{"mode":"client","transport":"tcp","bytes":{{total}}{{reason}}}""");
+            Outcome.JsonPrinted = true;
+            Console.Out.WriteLine($$"""{"mode":"client","ok":true,"transport":"tcp","bytes":{{total}}{{reason}}}""");
         }
 
         return 0;

@@ -66,6 +66,7 @@ internal static class Demo
                 if (check.Failed)
                 {
                     Console.Error.WriteLine("ncdevmem: validation failed.");
+                    Outcome.Record("validation failed");
                     return 1;
                 }
 
@@ -88,13 +89,15 @@ internal static class Demo
             if (bytes != total)
             {
                 Console.Error.WriteLine($"ncdevmem: received {bytes} of {total} bytes before the stream ended.");
+                Outcome.Record($"received {bytes} of {total} bytes before the stream ended");
                 return 1;
             }
 
             if (o.Json)
             {
+                Outcome.JsonPrinted = true;
                 Console.Out.WriteLine(string.Create(CultureInfo.InvariantCulture,
-                    $$"""{"mode":"copy","zero_copy":false,"provider":"{{memory.Kind}}","exporter":{{(memory.ExporterName is null ? "null" : "\"" + memory.ExporterName + "\"")}},"bytes":{{bytes}},"fragments":{{fragments}},"linear_bytes":0,"release_calls":{{ds.ReleaseCalls}},"validation_errors":{{check.Errors}},"seconds":{{seconds:F3}},"throughput_bytes_per_second":{{(long)(bytes / Math.Max(seconds, 1e-9))}},"fallback_reason":"{{Reason}}"}"""));
+                    $$"""{"mode":"copy","ok":true,"zero_copy":false,"provider":"{{memory.Kind}}","exporter":{{(memory.ExporterName is null ? "null" : "\"" + memory.ExporterName + "\"")}},"bytes":{{bytes}},"fragments":{{fragments}},"linear_bytes":0,"release_calls":{{ds.ReleaseCalls}},"validation_errors":{{check.Errors}},"seconds":{{seconds:F3}},"throughput_bytes_per_second":{{(long)(bytes / Math.Max(seconds, 1e-9))}},"fallback_reason":"{{Reason}}"}"""));
             }
             else
             {

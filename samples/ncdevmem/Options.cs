@@ -23,9 +23,6 @@ internal enum Mode
     Help,
 }
 
-/// <summary>A bad command line: the message says what was wrong and what to do; exit status 2.</summary>
-internal sealed class UsageException(string message) : Exception(message);
-
 /// <summary>
 /// The command line of the kernel's newest ncdevmem (tools/testing/selftests/drivers/net/hw/ncdevmem.c,
 /// getopt "Lls:c:p:v:q:t:f:z:nb:") plus this tool's long options. Parsed as getopt does: flags may be
@@ -114,18 +111,21 @@ internal sealed record Options
                     return args[++i];
                 }
 
+                // A switch is on, or with =VALUE on or off (--json=0 is off).
+                bool Switch() => !hasValue || CliProcess.ParseSwitch(name, value);
+
                 switch (name)
                 {
                     case "--help":
-                        return o with { Mode = Mode.Help };
+                        return hasValue ? throw new UsageException("--help takes no value") : o with { Mode = Mode.Help };
                     case "--demo":
-                        demo = true;
+                        demo = Switch();
                         break;
                     case "--json":
-                        o = o with { Json = true };
+                        o = o with { Json = Switch() };
                         break;
                     case "--verbose":
-                        o = o with { Verbose = true };
+                        o = o with { Verbose = Switch() };
                         break;
                     case "--provider":
                         o = o with { Provider = ParseProvider(TakeValue()) };
@@ -221,9 +221,9 @@ internal sealed record Options
                         break;
                     case 'f':
                         string ifname = Value();
-                        if (ifname.Length is 0 or > 15 || ifname.Contains('/', StringComparison.Ordinal) || ifname.Any(char.IsWhiteSpace))
+                        if (Devmem.Netlink.InterfaceNames.Problem(ifname) is { } problem)
                         {
-                            throw new UsageException($"-f '{ifname}' is not an interface name (1 to 15 characters, no '/' or spaces)");
+                            throw new UsageException($"-f {Devmem.Netlink.InterfaceNames.Describe(ifname, problem)}");
                         }
 
                         o = o with { Interface = ifname };

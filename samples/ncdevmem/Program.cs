@@ -45,16 +45,20 @@ internal static class Program
           --fallback never|copy     copy when zero copy is impossible (default never)
           --tx auto|devmem|plain    client transport: devmem TX where possible, else plain TCP
                                     (auto, the default); devmem only; plain TCP only
-          --json                    print a JSON summary on stdout at the end
+          --json                    print a JSON summary on stdout at the end (also on a
+                                    failure or a signal: "ok": false and the "error")
           --verbose                 more log lines on stderr
           --demo-bytes SIZE         how much the demo moves (default 1G; K, M, G suffixes)
           --help                    this text
 
-        Exit status: 0 success, 1 failure, 2 bad usage.
+        Long options take --opt=VALUE too; a switch takes =1 or =0 (--json=0 is off).
+        Exit status: 0 success, 1 failure, 2 bad usage; 129, 130, 131, 143 after SIGHUP,
+        SIGINT, SIGQUIT, SIGTERM (the server undoes its NIC setup first).
         """;
 
     private static int Main(string[] args)
     {
+        CliProcess.Start("ncdevmem");
         Options options;
         try
         {
@@ -62,14 +66,19 @@ internal static class Program
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"ncdevmem: {e.Message}");
+            Console.Error.WriteLine($"ncdevmem: {CliProcess.OneLine(e.Message)}");
             Console.Error.WriteLine("Run 'ncdevmem --help' for the options.");
             return 2;
+        }
+        catch (Exception e)
+        {
+            Console.Error.WriteLine(CliProcess.Unexpected(e));
+            return 1;
         }
 
         try
         {
-            return options.Mode switch
+            int rc = options.Mode switch
             {
                 Mode.Help => Help(),
                 Mode.Client => Client.Run(options),
@@ -78,10 +87,16 @@ internal static class Program
                 Mode.Demo => Demo.Run(options),
                 _ => 2,
             };
+            if (rc != 0)
+            {
+                Outcome.JsonFailure(options, Outcome.Error ?? $"exit status {rc}");
+            }
+
+            return rc;
         }
         catch (UsageException e)
         {
-            Console.Error.WriteLine($"ncdevmem: {e.Message}");
+            Console.Error.WriteLine($"ncdevmem: {CliProcess.OneLine(e.Message)}");
             return 2;
         }
         catch (AggregateException e) when (e.InnerExceptions.All(x => x is IOException))
@@ -89,14 +104,22 @@ internal static class Program
             // A setup step failed and undoing the steps before it failed too.
             foreach (Exception x in e.InnerExceptions)
             {
-                Console.Error.WriteLine($"ncdevmem: {x.Message}");
+                Console.Error.WriteLine($"ncdevmem: {CliProcess.OneLine(x.Message)}");
             }
 
+            Outcome.JsonFailure(options, string.Join("; ", e.InnerExceptions.Select(x => CliProcess.OneLine(x.Message))));
             return 1;
         }
         catch (Exception e) when (e is IOException or SocketException or UnauthorizedAccessException or InvalidOperationException or Devmem.Memory.DmabufException)
         {
-            Console.Error.WriteLine($"ncdevmem: {e.Message}");
+            return Outcome.Fail(options, CliProcess.OneLine(e.Message));
+        }
+        catch (Exception e)
+        {
+            // The last catch: whatever else escaped is one line, never a stack trace.
+            string line = CliProcess.Unexpected(e);
+            Console.Error.WriteLine(line);
+            Outcome.JsonFailure(options, line);
             return 1;
         }
     }
@@ -105,5 +128,54 @@ internal static class Program
     {
         Console.Out.WriteLine(Usage);
         return 0;
+    }
+}
+
+/// <summary>
+/// How a run ended, for <c>--json</c>: every mode prints one JSON value on stdout, also when it fails
+/// (an object with <c>"ok": false</c> and the <c>"error"</c>) or is stopped by a signal.
+/// </summary>
+internal static class Outcome
+{
+    /// <summary>The last runtime error reported (the line on stderr without "ncdevmem: ").</summary>
+    public static string? Error { get; private set; }
+
+    /// <summary>Whether the mode printed its JSON value already.</summary>
+    public static bool JsonPrinted { get; set; }
+
+    /// <summary>Reports a runtime failure in one line on stderr (and in JSON with --json); returns 1.</summary>
+    public static int Fail(Options o, string message)
+    {
+        Error = message;
+        Console.Error.WriteLine($"ncdevmem: {message}");
+        JsonFailure(o, message);
+        return 1;
+    }
+
+    /// <summary>Records <paramref name="message"/> as the run's error, for the JSON object Main prints at the end.</summary>
+    public static void Record(string message) => Error = message;
+
+    /// <summary>With --json and nothing printed yet: <c>{"mode":…,"ok":false,"interface":…,"error":…,"signal":…}</c>.</summary>
+    public static void JsonFailure(Options o, string error, string? mode = null, string? signal = null)
+    {
+        if (!o.Json || JsonPrinted)
+        {
+            return;
+        }
+
+        JsonPrinted = true;
+        using Stream stdout = CliProcess.OpenOutput();
+        using (var w = new System.Text.Json.Utf8JsonWriter(stdout))
+        {
+            w.WriteStartObject();
+            w.WriteString("mode", mode ?? o.Mode switch { Mode.Client => "client", Mode.SelfTest => "self-tests", Mode.Demo => "copy", _ => null });
+            w.WriteBoolean("ok", false);
+            w.WriteString("interface", o.Interface);
+            w.WriteString("error", error);
+            w.WriteString("signal", signal);
+            w.WriteEndObject();
+        }
+
+        stdout.Write("\n"u8);
     }
 }

@@ -62,7 +62,8 @@ internal static class SelfTest
 
         if (o.Json)
         {
-            using Stream stdout = Console.OpenStandardOutput();
+            Outcome.JsonPrinted = true;
+            using Stream stdout = CliProcess.OpenOutput();
             using (var w = new Utf8JsonWriter(stdout))
             {
                 w.WriteStartArray();

@@ -17,8 +17,8 @@ namespace Devmem.Cli;
 /// receives until the client closes, validates (-v N) or prints the payload, releases every token, then
 /// undoes the NIC setup. Messages on stderr as the kernel's ncdevmem prints them where scripts read
 /// them ("got dmabuf id=N", "Waiting or connection on ADDR:PORT", "Got connection from ADDR:PORT",
-/// "total_received=N", "ncdevmem: client exited"); exit 0 on success, 1 on failure, 130/143 when
-/// interrupted by SIGINT/SIGTERM (after the undo).
+/// "total_received=N", "ncdevmem: client exited"); exit 0 on success, 1 on failure, 128 + N when
+/// interrupted by SIGHUP, SIGINT, SIGQUIT or SIGTERM (after the undo).
 /// </summary>
 internal static class Server
 {
@@ -38,6 +38,27 @@ internal static class Server
             DevmemRxSetup.CheckInterface(o.Interface!);
         }
 
+        // The listening socket is bound before the NIC is touched: a port in use (or an address this
+        // host does not have) is found while nothing is configured. It listens only once the flow rule
+        // is in place, as the kernel's tool: a client that connects as soon as it sees the port listen
+        // (the kernel's selftests wait for LISTEN) must not race the setup.
+        IPAddress listenOn = o.ServerAddress!.AddressFamily == AddressFamily.InterNetwork ? o.ServerAddress.MapToIPv6() : o.ServerAddress;
+        using var listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
+        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        try
+        {
+            listener.Bind(new IPEndPoint(listenOn, o.Port));
+        }
+        catch (SocketException e)
+        {
+            throw new IOException($"cannot listen on {o.ServerAddress} port {o.Port}: {e.SocketErrorCode} ({e.Message}); nothing was configured on {o.Interface}", e);
+        }
+
+        if (stop.Signal is not null)
+        {
+            return stop.Report(o, null, null);
+        }
+
         using DeviceMemory memory = Providers.Create(o, MemorySize, "ncdevmem");
         var options = new DevmemRxSetupOptions(o.Interface!)
         {
@@ -47,28 +68,30 @@ internal static class Server
             SkipConfiguration = o.SkipConfiguration,
             RxPageSize = o.RxPageSize == 0 ? null : (uint)o.RxPageSize,
             Fallback = o.FallbackCopy ? DevmemFallback.Copy : DevmemFallback.Never,
-            // This process handles SIGINT/SIGTERM itself (Interrupt): it stops receiving, then disposes the setup.
+            // This process handles SIGINT/SIGTERM/SIGHUP/SIGQUIT itself (Interrupt): it stops receiving, then disposes the setup.
             UndoOnSignals = false,
         };
 
         using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options, stderr);
+        if (stop.Signal is not null)
+        {
+            // The signal came during the setup: it finished (a half-made setup is harder to undo), now undo it.
+            return stop.Report(o, setup, null);
+        }
+
         if (setup.IsZeroCopy)
         {
             Console.Error.WriteLine($"using queues {setup.Queues[0]}..{setup.Queues[^1] + 1}");
             Console.Error.WriteLine($"got dmabuf id={setup.BindingId}");
         }
 
-        IPAddress listenOn = o.ServerAddress!.AddressFamily == AddressFamily.InterNetwork ? o.ServerAddress.MapToIPv6() : o.ServerAddress;
-        using var listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
-        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
         try
         {
-            listener.Bind(new IPEndPoint(listenOn, o.Port));
             listener.Listen(1);
         }
         catch (SocketException e)
         {
-            throw new IOException($"cannot listen on {o.ServerAddress} port {o.Port}: {e.Message}", e);
+            throw new IOException($"cannot listen on {o.ServerAddress} port {o.Port}: {e.SocketErrorCode} ({e.Message})", e);
         }
 
         Console.Error.WriteLine($"binding to address {o.ServerAddress}:{o.Port}");
@@ -81,7 +104,7 @@ internal static class Server
         }
         catch (Exception e) when (stop.Signal is not null && e is SocketException or ObjectDisposedException)
         {
-            return stop.Report(setup);
+            return stop.Report(o, setup, null);
         }
 
         using (conn)
@@ -93,7 +116,7 @@ internal static class Server
             int rc = Receive(o, setup, conn, result, stop);
             if (stop.Signal is not null)
             {
-                return stop.Report(setup);
+                return stop.Report(o, setup, signal => result.Print(o, 1, signal));
             }
 
             result.Print(o, rc);
@@ -107,7 +130,7 @@ internal static class Server
         var pattern = o.Validation > 0 ? new NcdevmemPattern(o.Validation) : null;
         var fragments = new DevmemFragment[LinearSize / 4096 + 1];
         var linear = new byte[LinearSize];
-        using Stream stdout = Console.OpenStandardOutput();
+        using Stream stdout = CliProcess.OpenOutput();
         var progress = new Progress();
         var clock = Stopwatch.StartNew();
         using DevmemSocket rx = setup.Wrap(conn);
@@ -127,14 +150,12 @@ internal static class Server
                 if (r.UnsteeredBytes > 0)
                 {
                     // Data that came without any devmem cmsg missed the bound queue (ncdevmem: "flow steering error").
-                    Console.Error.WriteLine($"ncdevmem: flow steering error: {r.UnsteeredBytes} bytes arrived as ordinary data, not in the dma-buf; check the flow rule and RSS (devmem-info doctor)");
-                    return 1;
+                    return Failed($"flow steering error: {r.UnsteeredBytes} bytes arrived as ordinary data, not in the dma-buf; check the flow rule and RSS (devmem-info doctor)");
                 }
 
                 if (r.LinearBytes > 0 && o.FailOnLinear)
                 {
-                    Console.Error.WriteLine($"ncdevmem: received SCM_DEVMEM_LINEAR ({r.LinearBytes} bytes) but --fail-on-linear (-L) set");
-                    return 1;
+                    return Failed($"received SCM_DEVMEM_LINEAR ({r.LinearBytes} bytes) but --fail-on-linear (-L) set");
                 }
 
                 memory.BeginCpuAccess(CpuAccess.Read);
@@ -144,8 +165,7 @@ internal static class Server
                     {
                         if (setup.IsZeroCopy && f.DmabufId != setup.BindingId)
                         {
-                            Console.Error.WriteLine($"ncdevmem: received on wrong dmabuf_id {f.DmabufId} (ours is {setup.BindingId}): flow steering error");
-                            return 1;
+                            return Failed($"received on wrong dmabuf_id {f.DmabufId} (ours is {setup.BindingId}): flow steering error");
                         }
 
                         ReadOnlySpan<byte> data = memory.GetSpan((long)f.Offset, (int)f.Length);
@@ -154,9 +174,8 @@ internal static class Server
                             pattern.Validate(data, Mismatch);
                             if (pattern.Failed)
                             {
-                                Console.Error.WriteLine("ncdevmem: validation failed");
                                 s.ValidationErrors = pattern.Errors;
-                                return 1;
+                                return Failed("validation failed");
                             }
                         }
                         else
@@ -200,6 +219,14 @@ internal static class Server
 
         static void Mismatch(byte expected, byte actual, long index) =>
             Console.Error.WriteLine($"Failed validation: expected={expected}, actual={actual}, index={index}");
+
+        // The kernel tool's line on stderr; the same words become the JSON summary's "error".
+        static int Failed(string message)
+        {
+            Console.Error.WriteLine($"ncdevmem: {message}");
+            Outcome.Record(message);
+            return 1;
+        }
     }
 
     // ncdevmem's print_nonzero_bytes: the payload's non-zero bytes, as they are, on stdout.
@@ -240,7 +267,7 @@ internal static class Server
 
         public double Seconds { get; set; }
 
-        public void Print(Options o, int rc)
+        public void Print(Options o, int rc, string? signal = null)
         {
             if (!o.Json)
             {
@@ -253,11 +280,23 @@ internal static class Server
                 return;
             }
 
-            using Stream stdout = Console.OpenStandardOutput();
+            if (Outcome.JsonPrinted)
+            {
+                return;
+            }
+
+            Outcome.JsonPrinted = true;
+            using Stream stdout = CliProcess.OpenOutput();
             using var w = new Utf8JsonWriter(stdout);
             w.WriteStartObject();
             w.WriteString("mode", setup.IsZeroCopy ? "zero-copy" : "copy");
             w.WriteBoolean("ok", rc == 0);
+            if (rc != 0)
+            {
+                w.WriteString("error", Outcome.Error ?? $"exit status {rc}");
+                w.WriteString("signal", signal);
+            }
+
             w.WriteString("interface", setup.InterfaceName);
             w.WriteString("driver", setup.Driver);
             w.WriteString("provider", memory.Kind.ToString());
@@ -340,26 +379,34 @@ internal static class Providers
 }
 
 /// <summary>
-/// SIGINT and SIGTERM: cancel the default action (termination), run the registered actions (close the
-/// listener, shut the connection down) so the main flow ends and disposes the NIC setup; Report then
-/// prints what was undone and gives the conventional status (128 + signal).
+/// SIGINT, SIGTERM, SIGHUP (an ssh session that drops) and SIGQUIT: cancel the default action
+/// (termination), run the registered actions (close the listener, shut the connection down) so the main
+/// flow ends and disposes the NIC setup; Report then undoes, says what was undone, prints the JSON
+/// summary (ok false, the signal) with --json, and gives the conventional status, 128 + the signal's number.
 /// </summary>
 internal sealed class Interrupt : IDisposable
 {
+    private static readonly (PosixSignal Signal, int Number)[] Handled =
+    [
+        (PosixSignal.SIGHUP, 1),
+        (PosixSignal.SIGINT, 2),
+        (PosixSignal.SIGQUIT, 3),
+        (PosixSignal.SIGTERM, 15),
+    ];
+
     private readonly PosixSignalRegistration[] _registrations;
     private readonly List<Action> _actions = [];
     private readonly Lock _lock = new();
 
     public Interrupt()
     {
-        _registrations =
-        [
-            PosixSignalRegistration.Create(PosixSignal.SIGINT, Handle),
-            PosixSignalRegistration.Create(PosixSignal.SIGTERM, Handle),
-        ];
+        _registrations = [.. Handled.Select(h => PosixSignalRegistration.Create(h.Signal, Handle))];
     }
 
     public PosixSignal? Signal { get; private set; }
+
+    /// <summary>The exit status for a signal: 128 + its number (signal(7), x86_64 and arm64 numbering).</summary>
+    public static int ExitStatus(PosixSignal signal) => 128 + Handled.Single(h => h.Signal == signal).Number;
 
     public void OnInterrupt(Action action)
     {
@@ -373,11 +420,25 @@ internal sealed class Interrupt : IDisposable
         }
     }
 
-    public int Report(DevmemRxSetup setup)
+    /// <summary>Undoes <paramref name="setup"/> (none yet: nothing was configured), reports, returns the exit status.</summary>
+    public int Report(Options o, DevmemRxSetup? setup, Action<string>? printSummary)
     {
-        IReadOnlyList<Exception> failures = setup.Undo();
-        Console.Error.WriteLine($"ncdevmem: interrupted by {Signal}; {(failures.Count == 0 ? "NIC configuration undone" : "undo FAILED: " + string.Join("; ", failures.Select(f => f.Message)))}");
-        return failures.Count > 0 ? 1 : Signal == PosixSignal.SIGINT ? 130 : 143;
+        PosixSignal signal = Signal!.Value;
+        // Copy mode with no change (loopback, or a NIC that cannot bind) configured nothing: say so, not "undone".
+        bool configured = setup is not null && (setup.IsZeroCopy || setup.Changes.Count > 0);
+        IReadOnlyList<Exception> failures = setup?.Undo() ?? [];
+        string what = failures.Count > 0
+            ? "undo FAILED: " + string.Join("; ", failures.Select(f => CliProcess.OneLine(f.Message)))
+            : configured ? "NIC configuration undone"
+            : setup is null ? "nothing was configured on the NIC yet"
+            : "nothing was configured on the NIC (copy mode)";
+        string line = $"interrupted by {signal}; {what}";
+        Console.Error.WriteLine($"ncdevmem: {line}");
+        Outcome.Record(line);
+        printSummary?.Invoke(signal.ToString());
+
+        Outcome.JsonFailure(o, line, setup is null ? null : setup.IsZeroCopy ? "zero-copy" : "copy", signal.ToString());
+        return failures.Count > 0 ? 1 : ExitStatus(signal);
     }
 
     public void Dispose()

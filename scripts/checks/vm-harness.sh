@@ -4,7 +4,7 @@
 # --allow-splat lets a named one pass), a guest that runs too long is killed with status 124, bad
 # arguments are refused with status 125. What the guest looks like inside is checked by
 # tests/Devmem.Guest.Tests in both kernels; these behaviours do not depend on the kernel, so they
-# run on 6.12 only (four boots).
+# run on 6.12 only (five boots).
 #   scripts/checks/vm-harness.sh RESULTFILE   appends "FAILED PASSED SKIPPED label" lines
 set -uo pipefail
 
@@ -62,6 +62,19 @@ check "a missing COMMAND is refused with status 125 ($rc)" bash -c "[ $rc -eq 12
 "$run" --kernel 6.12 --nic-param x=1 -- true 2>"$tmp/7.err"
 rc=$?
 check "--nic-param without --nic testnic is refused ($rc)" bash -c "[ $rc -eq 125 ] && grep -q 'needs --nic testnic' '$tmp/7.err'"
+# 6. A checkout under /tmp (where the guest mounts its own tmpfs) works: the checkout is bound back
+# at its path, readable, with artifacts/ writable. A copy of scripts/ is enough for run.sh; the cache
+# stays the real one.
+co=$(mktemp -d /tmp/devmem-checkout.XXXXXX)
+trap 'rm -rf "$tmp" "$co"' EXIT
+cp -r "$root/scripts" "$co/" && echo "checkout-marker-$$" >"$co/marker"
+DEVMEM_CACHE=${DEVMEM_CACHE:-$root/.cache} DEVMEM_ROOT=$co "$co/scripts/vm/run.sh" --kernel 6.12 -- \
+    bash -c 'pwd; cat marker; echo written >artifacts/from-guest' >"$tmp/8.out" 2>"$tmp/8.err"
+rc=$?
+check "a checkout under /tmp runs in the guest (0: $rc) at its own path, readable" \
+    bash -c "[ $rc -eq 0 ] && grep -qx '$co' '$tmp/8.out' && grep -qx 'checkout-marker-$$' '$tmp/8.out'"
+check "a checkout under /tmp has artifacts/ writable from the guest" grep -qx written "$co/artifacts/from-guest"
+[ "$rc" -eq 0 ] || tail -n 5 "$tmp/8.err" >&2
 # (The runs' own stderr, with the expected splat report, is not repeated here: it would read as a failure.)
 echo "vm-harness: $npass passed, $nfail failed" >&2
 exit 0

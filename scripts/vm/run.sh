@@ -15,8 +15,8 @@
 #   --env NAME=VALUE       set a variable in COMMAND's environment (repeatable)
 #   --memory MIB, --cpus N guest size (default 4096 MiB, 2 vCPUs)
 #
-# In the guest: the host's root file system read-only (9p), the checkout as working directory,
-# artifacts/ writable at the same path, tmpfs on /tmp, /run and HOME (/tmp/home); eth0 10.99.0.1/24
+# In the guest: the host's root file system read-only (9p), the checkout as working directory (also
+# one under /tmp or /run: bound back on top of the guest's tmpfs), artifacts/ writable at the same path, tmpfs on /tmp, /run and HOME (/tmp/home); eth0 10.99.0.1/24
 # fd99::1/64 in the root namespace, eth1 10.99.0.2/24 fd99::2/64 in network namespace "peer".
 # COMMAND's stdout and stderr come out on ours; the guest's kernel log is saved under
 # artifacts/vm/ and a WARN, BUG, Oops, lockdep report or other splat in it fails the run.
@@ -78,14 +78,19 @@ for re in "${allow[@]}"; do
 done
 # init reads paths from a busybox sh file and the kernel's 9p mount: keep them plain.
 [[ $root =~ ^[A-Za-z0-9_./+-]+$ ]] || die "the checkout's path '$root' has characters the guest's init cannot take"
-# The guest mounts its own file systems over these: a checkout under one would be hidden.
-case "$(cd "$root" && pwd -P)/" in
-    /tmp/*|/run/*|/proc/*|/sys/*|/dev/*) die "the checkout ($root) is under a directory the guest mounts its own file system on (/tmp, /run, /proc, /sys, /dev): move it elsewhere" ;;
+# The guest mounts its own file systems on /tmp and /run: a checkout under one of them is bound back
+# at its own path on top of them (scripts/vm/init). Under /proc, /sys or /dev no checkout can live.
+real_root=$(cd "$root" && pwd -P)
+[[ $real_root =~ ^[A-Za-z0-9_./+-]+$ ]] || die "the checkout's path '$real_root' has characters the guest's init cannot take"
+rebind=""
+case "$real_root/" in
+    /tmp/*|/run/*) rebind=$real_root ;;
+    /proc/*|/sys/*|/dev/*) die "the checkout ($root) is under /proc, /sys or /dev, which the guest mounts its own file systems on" ;;
 esac
 
-# What the host needs (the guest runs the host's own ip, ethtool, python3, dotnet). One dpkg-query
+# What the host needs (the guest runs the host's own ip, ethtool, nc, python3, dotnet). One dpkg-query
 # for the usual case where everything is there; ensure_apt installs what is missing.
-need=(qemu-system-x86 busybox-static cpio xz-utils kmod iproute2 ethtool util-linux sudo)
+need=(qemu-system-x86 busybox-static cpio xz-utils kmod iproute2 ethtool util-linux sudo netcat-openbsd)
 if [ "$(dpkg-query -W -f='${db:Status-Abbrev}\n' "${need[@]}" 2>/dev/null | grep -c '^ii')" -ne ${#need[@]} ]; then
     ensure_apt "${need[@]}" || die "missing packages (see above)"
 fi
@@ -160,6 +165,7 @@ done
 decl() { local n=$1; shift; printf '%s=(' "$n"; [ $# -eq 0 ] || printf '%q ' "$@"; echo ')'; }
 {
     echo "VM_ROOT=$root"
+    echo "VM_ROOT_REBIND=$rebind"
     echo "VM_ARTIFACTS=$artifacts"
 } >"$ctl/init.env"
 

@@ -93,18 +93,109 @@ public sealed class NcdevmemServerTests
     }
 
     [Theory]
+    [InlineData("HUP", 129)]
     [InlineData("INT", 130)]
+    [InlineData("QUIT", 131)]
     [InlineData("TERM", 143)]
-    public void A_signal_while_waiting_for_the_client_stops_the_server_cleanly(string signal, int expected)
+    public void A_signal_while_waiting_for_the_client_stops_the_server_cleanly_with_128_plus_its_number(string signal, int expected)
     {
+        // SIGHUP (an ssh session that drops) and SIGQUIT ended the process without the undo before: the
+        // runtime's default action. Copy mode on lo configures nothing, and says so (not "undone").
         int port = FreePort();
-        using var server = new Server("-l", "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "--fallback", "copy");
+        using var server = new Server("-l", "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "--fallback", "copy", "--json");
         server.WaitFor("Waiting or connection");
         server.Signal(signal);
-        (int code, _, string stderr) = server.Exit();
+        (int code, string stdout, string stderr) = server.Exit();
         Assert.Equal(expected, code);
-        Assert.Contains($"ncdevmem: interrupted by SIG{signal}; NIC configuration undone", stderr, StringComparison.Ordinal);
+        Assert.Contains($"ncdevmem: interrupted by SIG{signal}; nothing was configured on the NIC (copy mode)", stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("undone", stderr, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+        // --json: the object, with ok false, the signal and the error, also when a signal ends the run.
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        Assert.False(json.RootElement.GetProperty("ok").GetBoolean());
+        Assert.Equal($"SIG{signal}", json.RootElement.GetProperty("signal").GetString());
+        Assert.Equal("copy", json.RootElement.GetProperty("mode").GetString());
+        Assert.Contains($"interrupted by SIG{signal}", json.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_signal_in_the_middle_of_a_transfer_prints_the_summary_with_ok_false_and_the_signal()
+    {
+        int port = FreePort();
+        using var server = new Server("-l", "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "-v", "7", "--fallback", "copy", "--json");
+        server.WaitFor("Waiting or connection");
+        using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await c.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), TestContext.Current.CancellationToken);
+        var buffer = new byte[7 * 1000];
+        new NcdevmemPattern(7).Fill(buffer);
+        await c.SendAsync(buffer, TestContext.Current.CancellationToken);
+        server.WaitFor("Got connection");
+        server.Signal("HUP");
+        (int code, string stdout, string stderr) = server.Exit();
+        Assert.Equal(129, code);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        JsonElement r = json.RootElement;
+        Assert.False(r.GetProperty("ok").GetBoolean());
+        Assert.Equal("SIGHUP", r.GetProperty("signal").GetString());
+        Assert.True(r.TryGetProperty("bytes", out _), stdout);   // the whole summary, not just the error
+        Assert.DoesNotContain("   at ", stderr, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_port_in_use_is_found_before_the_NIC_is_touched()
+    {
+        // Another listener has the port. The server binds before it sets the NIC up: the refusal comes
+        // before the setup (here: before the copy fallback's warning, the setup's first words on lo).
+        using var other = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        other.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        other.Listen(1);
+        int port = ((IPEndPoint)other.LocalEndPoint!).Port;
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", null, "-l", "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "--fallback", "copy", "--json");
+        Assert.Equal(1, code);
+        Assert.Equal($"ncdevmem: cannot listen on 127.0.0.1 port {port}: AddressAlreadyInUse (Address already in use); nothing was configured on lo", Assert.Single(stderr.Trim().Split('\n')));
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        Assert.False(json.RootElement.GetProperty("ok").GetBoolean());
+        Assert.Contains("Address already in use", json.RootElement.GetProperty("error").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_runtime_failure_with_json_prints_the_object_with_ok_false_and_the_error()
+    {
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", null, "-l", "-f", "lo", "-s", "127.0.0.1", "-p", "5201", "--json");
+        Assert.Equal(1, code);
+        using JsonDocument json = JsonDocument.Parse(stdout);
+        Assert.False(json.RootElement.GetProperty("ok").GetBoolean());
+        Assert.Equal("lo", json.RootElement.GetProperty("interface").GetString());
+        Assert.Equal(stderr.Trim()["ncdevmem: ".Length..], json.RootElement.GetProperty("error").GetString());
+    }
+
+    [Fact]
+    public async Task A_garbage_stream_prints_at_most_21_mismatches_then_fails()
+    {
+        // 100 KB that never match: the kernel's tool stops at its 21st error; this one printed 65,296 lines.
+        int port = FreePort();
+        using var server = new Server("-l", "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "-v", "7", "--fallback", "copy");
+        server.WaitFor("Waiting or connection");
+        using (var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            await c.ConnectAsync(new IPEndPoint(IPAddress.Loopback, port), TestContext.Current.CancellationToken);
+            var garbage = new byte[100_000];
+            Array.Fill(garbage, (byte)0xEE);
+            try
+            {
+                await c.SendAsync(garbage, TestContext.Current.CancellationToken);
+                c.Shutdown(SocketShutdown.Send);
+            }
+            catch (SocketException)
+            {
+                // The server may close first, once validation failed.
+            }
+        }
+
+        (int code, _, string stderr) = server.Exit();
+        Assert.Equal(1, code);
+        Assert.Equal(21, stderr.Split('\n').Count(l => l.StartsWith("Failed validation: ", StringComparison.Ordinal)));
+        Assert.Contains("ncdevmem: validation failed", stderr, StringComparison.Ordinal);
     }
 
     [Fact]

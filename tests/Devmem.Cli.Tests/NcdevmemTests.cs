@@ -150,6 +150,47 @@ public class NcdevmemTests
         Assert.False(accepted.IsCompleted, "the client connected");
     }
 
+    [Fact]
+    public async Task With_standard_input_closed_the_client_refuses_before_connecting_and_sends_nothing()
+    {
+        // <&-: the runtime then opens its own files in slot 0 (a pipe, close-on-exec); the client read
+        // that and sent it (or blocked on it) before fds 0-2 were checked at start.
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
+        string exe = Path.Combine(Cli.RepoRoot, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
+        var psi = new System.Diagnostics.ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (string a in (string[])["-c", "exec \"$0\" \"$@\" <&-", exe, "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "--tx", "plain"])
+        {
+            psi.ArgumentList.Add(a);
+        }
+
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        Task<string> stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
+        if (!p.WaitForExit(15_000))
+        {
+            p.Kill();
+            Assert.Fail("the client with stdin closed did not exit in 15 s (it reads what the runtime opened as fd 0)");
+        }
+
+        Assert.Equal(2, p.ExitCode);
+        Assert.Equal("ncdevmem: standard input is closed, and the client sends standard input: give it a file or a pipe (< FILE; < /dev/null to send nothing)", (await stderr).Trim().Split('\n')[0]);
+        Assert.False(listener.Poll(0, SelectMode.SelectRead), "the client connected");
+    }
+
+    [Theory]
+    [InlineData("--json=0", false)]
+    [InlineData("--json=off", false)]
+    [InlineData("--json=1", true)]
+    [InlineData("--json", true)]
+    public void A_switch_takes_an_optional_value_and_json_0_is_off(string option, bool json)
+    {
+        var (code, stdout, stderr) = Cli.Run("ncdevmem", null, "--demo", "--demo-bytes=1M", option);
+        Assert.True(code == 0, stderr);
+        Assert.Equal(json, stdout.StartsWith('{'));
+    }
+
     private static bool KernelHasBindTx()
     {
         using var netdev = Devmem.Netlink.Netdev.NetdevClient.Open();

@@ -52,6 +52,13 @@ public sealed class NcdevmemCliGuestTests
             srv=$!
             for i in $(seq 600); do grep -q "Waiting or connection" /tmp/srv{p}.err && break; kill -0 $srv 2>/dev/null || break; sleep 0.1; done
             {sender}
+            sent=$?
+            # A sender that failed (nc missing, refused) leaves the server waiting for a connection
+            # forever: stop it, saying why, rather than wait for the test's timeout.
+            if [ $sent -ne 0 ]; then
+                sleep 2
+                if kill -0 $srv 2>/dev/null; then echo "the sender exited $sent; the server still waited for it and was stopped" >&2; kill -TERM $srv; fi
+            fi
             wait $srv
             rc=$?
             cat /tmp/srv{p}.out

@@ -77,6 +77,18 @@ internal sealed record RxRun(long Validated, long Errors, long Fragments, long D
         using Process sender = Guest.Start("sh", "-c",
             $"yes \"$(printf '\\001\\002\\003\\004\\005\\006')\" | head -c {total.ToString(CultureInfo.InvariantCulture)} | ip netns exec peer nc -N {address} {bound.ToString(CultureInfo.InvariantCulture)}");
         var clock = Stopwatch.StartNew();
+        // Accept only once a connection is there, and fail at once (with its words) when the sender died
+        // first: a missing nc on a fresh machine blocked this Accept until the harness's 900 s timeout.
+        while (!listener.Poll(100_000, SelectMode.SelectRead))
+        {
+            if (sender.HasExited)
+            {
+                Assert.Fail($"the peer's sender exited {sender.ExitCode} before connecting: {sender.StandardError.ReadToEnd().Trim()}");
+            }
+
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(120), "the peer's sender did not connect within 120 s");
+        }
+
         Socket conn = listener.Accept();
         var pattern = new NcdevmemPattern(7);
         var fragments = new DevmemFragment[128];

@@ -13,6 +13,35 @@ public sealed class NetnsTests : IDisposable
     public void Dispose() => _ns.Dispose();
 
     [Fact]
+    public void A_UTF8_interface_name_is_found_by_every_lookup_and_one_over_15_bytes_is_refused_saying_so()
+    {
+        // "véth0": 6 bytes in UTF-8. ip(8) passes the bytes through; the kernel takes any but '/', ':' and
+        // white space (net/core/dev.c dev_valid_name). Before names were UTF-8 here, SIOCGIFINDEX got "v?th0".
+        const string Name = "v\u00e9th0";
+        NetNamespace.Ip("-n", _ns.Name, "link", "add", Name, "type", "veth", "peer", "name", "vc");
+        int expected = int.Parse(_ns.Exec("cat", $"/sys/class/net/{Name}/ifindex").Trim(), System.Globalization.CultureInfo.InvariantCulture);
+        (int ioctl, int setup, string driver) = _ns.Enter(() =>
+        {
+            using EthtoolClient ethtool = EthtoolClient.Open();
+            return (ethtool.GetInterfaceIndex(Name), Setup.DevmemRxSetup.GetInterfaceIndex(ethtool, Name), ethtool.GetDriverInfo(Name).Driver);
+        });
+        Assert.Equal(expected, ioctl);
+        Assert.Equal(expected, setup);
+        Assert.Equal("veth", driver);
+
+        // Nine 'é' are 9 characters but 18 bytes: refused before the kernel is asked, in bytes.
+        string tooLong = new('\u00e9', 9);
+        using EthtoolClient host = EthtoolClient.Open();
+        ArgumentException e = Assert.Throws<ArgumentException>(() => host.GetInterfaceIndex(tooLong));
+        Assert.Contains("18 bytes in UTF-8; at most 15", e.Message, StringComparison.Ordinal);
+        Setup.DevmemSetupException s = Assert.Throws<Setup.DevmemSetupException>(() => Setup.DevmemRxSetup.GetInterfaceIndex(host, tooLong));
+        Assert.Contains("18 bytes in UTF-8", s.Message, StringComparison.Ordinal);
+        Assert.Null(InterfaceNames.Problem(new string('\u00e9', 7) + "x"));  // 15 bytes: fits
+        Assert.NotNull(InterfaceNames.Problem("a:b"));
+        Assert.NotNull(InterfaceNames.Problem("\u00e0"));                      // C3 A0: the kernel's isspace(0xA0)
+    }
+
+    [Fact]
     public void Channels_set_shows_in_netdev_queues_and_the_snapshot_restores_exactly()
     {
         (EthtoolClient ethtool, NetdevClient netdev) = _ns.Enter(() => (EthtoolClient.Open(), NetdevClient.Open()));

@@ -49,11 +49,51 @@ public sealed class SetupJournalTests : IDisposable
         // lo has neither ntuple rules nor header split: the kernel refuses both undos (EOPNOTSUPP), and
         // each refusal is reported, newest change first, not thrown.
         Assert.Equal(2, done.Count);
-        Assert.StartsWith("could not undo 'rule 7': ethtool ETHTOOL_GRXCLSRLCNT on lo: EOPNOTSUPP", done[0], StringComparison.Ordinal);
+        Assert.StartsWith("could not undo 'rule 7' (left by process", done[0], StringComparison.Ordinal);
+        Assert.Contains("ethtool ETHTOOL_GRXCLSRLCNT on lo: EOPNOTSUPP", done[0], StringComparison.Ordinal);
         Assert.StartsWith("could not undo 'split 1 -'", done[1], StringComparison.Ordinal);
         Assert.All(done, d => Assert.Contains($"process {dead.ToString(CultureInfo.InvariantCulture)}", d, StringComparison.Ordinal));
-        Assert.False(File.Exists(deadFile));
+        // Failed undos are not forgotten: the journal stays, for the next setup to try again.
+        Assert.Equal([$"pid {dead} 12345", "split 1 -", "rule 7"], File.ReadAllLines(deadFile));
         Assert.True(File.Exists(liveFile));
+    }
+
+    [Fact]
+    public void Only_the_records_whose_undo_failed_are_kept_and_a_journal_with_none_left_is_deleted()
+    {
+        int dead = DeadPid();
+        string file = Path.Combine(_dir, $"lo.{dead}.journal");
+        // "bind 3": the kernel unbound it with the dead process's socket (nothing to undo); "rule 7" fails on lo.
+        File.WriteAllText(file, $"pid {dead} 1\nbind 3\nrule 7\n");
+        using EthtoolClient ethtool = EthtoolClient.Open();
+        IReadOnlyList<string> done = DevmemSetupJournal.RecoverAbandoned(ethtool, "lo", NullLogger.Instance);
+        Assert.StartsWith("could not undo 'rule 7'", Assert.Single(done), StringComparison.Ordinal);
+        Assert.Contains($"kept in {file}", done[0], StringComparison.Ordinal);
+        Assert.Equal([$"pid {dead} 1", "rule 7"], File.ReadAllLines(file));
+
+        File.WriteAllText(file, $"pid {dead} 1\nbind 3\n");
+        Assert.Empty(DevmemSetupJournal.RecoverAbandoned(ethtool, "lo", NullLogger.Instance));
+        Assert.False(File.Exists(file));
+    }
+
+    [Fact]
+    public void Recovery_for_an_interface_takes_only_its_own_journals_not_those_of_a_name_it_prefixes()
+    {
+        int dead = DeadPid();
+        // A dead process's journal for "lo.5" (a VLAN-style name): its undo is not lo's to do. Before the
+        // exact match, recovery for lo globbed "lo.*.journal", took this one, applied its undo to lo and deleted it.
+        string other = Path.Combine(_dir, $"lo.5.{dead}.journal");
+        File.WriteAllText(other, $"pid {dead} 1\nrule 7\n");
+        using EthtoolClient ethtool = EthtoolClient.Open();
+        Assert.Empty(DevmemSetupJournal.RecoverAbandoned(ethtool, "lo", NullLogger.Instance));
+        Assert.True(File.Exists(other));
+        // A name is not a pattern: '*' is a valid name character (dev_valid_name), "l*" is not "lo.5".
+        Assert.Empty(DevmemSetupJournal.RecoverAbandoned(ethtool, "l*", NullLogger.Instance));
+        Assert.True(File.Exists(other));
+        Assert.True(DevmemSetupJournal.IsJournalOf($"lo.5.{dead}.journal", "lo.5"));
+        Assert.False(DevmemSetupJournal.IsJournalOf($"lo.5.{dead}.journal", "lo"));
+        Assert.False(DevmemSetupJournal.IsJournalOf($"lo.{dead}.journal.tmp", "lo"));
+        Assert.False(DevmemSetupJournal.IsJournalOf("lo.x.journal", "lo"));
     }
 
     [Fact]

@@ -44,6 +44,41 @@ internal static class Tools
         }
     }
 
+    /// <summary>
+    /// A copy of devmem-info's build output that any user can run: the checkout may be where an
+    /// unprivileged user cannot go (under /root, mode 700). The copy is in a fresh directory under
+    /// /tmp (sticky, world-traversable) made readable to all; dispose it to delete it.
+    /// </summary>
+    public sealed class WorldReadableDevmemInfo : IDisposable
+    {
+        private readonly DirectoryInfo _dir;
+
+        public WorldReadableDevmemInfo()
+        {
+            string source = Path.GetDirectoryName(DevmemInfo)!;
+            _dir = Directory.CreateDirectory(Path.Combine("/tmp", $"devmem-info-{Environment.ProcessId}-{Guid.NewGuid():N}"));
+            foreach (string file in Directory.EnumerateFiles(source, "*", SearchOption.AllDirectories))
+            {
+                string target = Path.Combine(_dir.FullName, Path.GetRelativePath(source, file));
+                Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+                File.Copy(file, target);
+            }
+
+            Result chmod = Run("chmod", "-R", "a+rX", _dir.FullName);
+            if (chmod.ExitCode != 0)
+            {
+                throw new InvalidOperationException($"chmod -R a+rX {_dir.FullName}: {chmod.Stderr}");
+            }
+
+            Executable = Path.Combine(_dir.FullName, Path.GetFileName(DevmemInfo));
+        }
+
+        /// <summary>The copied executable.</summary>
+        public string Executable { get; }
+
+        public void Dispose() => _dir.Delete(recursive: true);
+    }
+
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
     public static Result Run(string file, params string[] args)

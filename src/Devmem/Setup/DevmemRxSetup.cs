@@ -109,7 +109,8 @@ public sealed partial class DevmemRxSetup : IDisposable
 
     /// <summary>
     /// What this setup undid first, left on the interface by an earlier process that was killed before
-    /// it could undo its own setup (found in its journal under <c>/run/devmem</c>).
+    /// it could undo its own setup (found in its journal under <c>/run/devmem</c>), and each such undo
+    /// that failed ("could not undo …"; its record stays in the journal for the next setup).
     /// </summary>
     public IReadOnlyList<string> Recovered => _recovered;
 
@@ -348,9 +349,9 @@ public sealed partial class DevmemRxSetup : IDisposable
     /// <exception cref="DevmemSetupException">The name is not valid, or there is no such interface.</exception>
     internal static int GetInterfaceIndex(EthtoolClient ethtool, string interfaceName)
     {
-        if (interfaceName.Length is 0 or >= 16 || interfaceName.Contains('/', StringComparison.Ordinal) || interfaceName.Any(char.IsWhiteSpace))
+        if (InterfaceNames.Problem(interfaceName) is { } problem)
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "not a valid interface name (1 to 15 characters, no '/' or spaces)", null, null, null, null);
+            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, $"not a valid interface name ({problem})", null, null, null, null);
         }
 
         try

@@ -77,17 +77,21 @@ internal sealed partial class DevmemSetupJournal
     }
 
     /// <summary>
-    /// Undoes what dead processes' journals for <paramref name="ifname"/> recorded, newest change first,
-    /// and deletes those journals. Journals of live processes are left alone.
+    /// Undoes what dead processes' journals for exactly <paramref name="ifname"/> recorded, newest change
+    /// first. A journal whose every undo worked is deleted; one with an undo that failed keeps those
+    /// records (and only those), so the next setup tries them again, and each failure is reported.
+    /// Journals of live processes, and of other interfaces (eth1.5 is not eth1), are left alone.
     /// </summary>
-    /// <returns>One line per change undone.</returns>
+    /// <returns>One line per change undone, and one per undo that failed (starting "could not undo").</returns>
     public static IReadOnlyList<string> RecoverAbandoned(EthtoolClient ethtool, string ifname, ILogger logger)
     {
         var done = new List<string>();
         string[] files;
         try
         {
-            files = System.IO.Directory.Exists(Directory) ? System.IO.Directory.GetFiles(Directory, $"{ifname}.*.journal") : [];
+            // Every journal, then the name matched exactly: a glob would take eth1.5's journals for
+            // eth1's, and interface names may hold '*', '?' or '[' (net/core/dev.c dev_valid_name).
+            files = System.IO.Directory.Exists(Directory) ? System.IO.Directory.GetFiles(Directory, "*.journal") : [];
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -96,6 +100,11 @@ internal sealed partial class DevmemSetupJournal
 
         foreach (string file in files)
         {
+            if (!IsJournalOf(Path.GetFileName(file), ifname))
+            {
+                continue;
+            }
+
             string[] lines;
             try
             {
@@ -116,23 +125,62 @@ internal sealed partial class DevmemSetupJournal
                 continue; // that process is alive: its setup is its own
             }
 
+            var failed = new List<string>();
             for (int i = lines.Length - 1; i >= 1; i--)
             {
-                string? what = Undo(ethtool, ifname, lines[i]);
-                if (what is not null)
+                (string? what, string? error) = Undo(ethtool, ifname, lines[i]);
+                if (error is not null)
+                {
+                    failed.Insert(0, lines[i]);
+                    done.Add($"could not undo '{lines[i]}' (left by process {pid}, which ended without undoing it): {error}; kept in {file} for the next setup");
+                    LogUndoFailed(logger, ifname, lines[i], pid, error, file);
+                }
+                else if (what is not null)
                 {
                     done.Add($"{what} (left by process {pid}, which ended without undoing it)");
                     LogRecovered(logger, ifname, pid, what);
                 }
             }
 
-            File.Delete(file);
+            try
+            {
+                if (failed.Count == 0)
+                {
+                    File.Delete(file);
+                }
+                else
+                {
+                    string tmp = file + ".tmp";
+                    File.WriteAllText(tmp, string.Join('\n', [lines[0], .. failed]) + "\n", Encoding.ASCII);
+                    File.Move(tmp, file, overwrite: true);
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+            }
         }
 
         return done;
     }
 
-    private static string? Undo(EthtoolClient ethtool, string ifname, string line)
+    /// <summary>Whether FILE is IFNAME.PID.journal for exactly <paramref name="ifname"/>.</summary>
+    internal static bool IsJournalOf(string fileName, string ifname)
+    {
+        const string Suffix = ".journal";
+        if (!fileName.EndsWith(Suffix, StringComparison.Ordinal))
+        {
+            return false;
+        }
+
+        string stem = fileName[..^Suffix.Length];
+        int dot = stem.LastIndexOf('.');
+        return dot > 0
+            && dot < stem.Length - 1 && !stem.AsSpan(dot + 1).ContainsAnyExceptInRange('0', '9')
+            && string.Equals(stem[..dot], ifname, StringComparison.Ordinal);
+    }
+
+    // (what was undone or null when nothing needed it, null or why the undo failed)
+    private static (string? What, string? Error) Undo(EthtoolClient ethtool, string ifname, string line)
     {
         string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
         try
@@ -143,27 +191,27 @@ internal sealed partial class DevmemSetupJournal
                     ethtool.SetRings(ifname, new EthtoolRingsSettings(
                         TcpDataSplit: split == "-" ? null : (EthtoolTcpDataSplit)byte.Parse(split, CultureInfo.InvariantCulture),
                         HdsThresh: hds == "-" ? null : uint.Parse(hds, CultureInfo.InvariantCulture)));
-                    return $"tcp-data-split/hds-thresh restored ({split}/{hds})";
+                    return ($"tcp-data-split/hds-thresh restored ({split}/{hds})", null);
                 case ["rss", var table]:
                     uint[] t = [.. table.Split(',').Select(x => uint.Parse(x, CultureInfo.InvariantCulture))];
                     ethtool.RestoreRssIndirection(ifname, new EthtoolRss(null, t, ReadOnlyMemory<byte>.Empty, null, []));
-                    return "RSS indirection table restored";
+                    return ("RSS indirection table restored", null);
                 case ["rule", var loc]:
                     uint location = uint.Parse(loc, CultureInfo.InvariantCulture);
                     if (ethtool.GetFlowRules(ifname).Any(r => r.Location == location))
                     {
                         ethtool.DeleteFlowRule(ifname, location);
-                        return $"flow rule {location} deleted";
+                        return ($"flow rule {location} deleted", null);
                     }
 
-                    return null;
+                    return (null, null);
                 default:
-                    return null; // "bind": the kernel unbound it with the dead process's netlink socket
+                    return (null, null); // "bind": the kernel unbound it with the dead process's netlink socket
             }
         }
         catch (Exception e) when (e is NetlinkException or EthtoolIoctlException or FormatException or OverflowException)
         {
-            return $"could not undo '{line}': {e.Message}";
+            return (null, e.Message);
         }
     }
 
@@ -206,4 +254,7 @@ internal sealed partial class DevmemSetupJournal
 
     [LoggerMessage(EventId = 21, Level = LogLevel.Warning, Message = "{Interface}: {What}, left by process {Pid}, which ended without undoing its setup")]
     private static partial void LogRecovered(ILogger logger, string @interface, int pid, string what);
+
+    [LoggerMessage(EventId = 22, Level = LogLevel.Error, Message = "{Interface}: could not undo '{Record}', left by process {Pid}, which ended without undoing its setup: {Error}; the record stays in {File} for the next setup")]
+    private static partial void LogUndoFailed(ILogger logger, string @interface, string record, int pid, string error, string file);
 }

@@ -1,6 +1,5 @@
 using System.Net;
 using System.Net.Sockets;
-using System.Text;
 using Devmem.Interop;
 using Devmem.Memory;
 using Devmem.Netlink;
@@ -155,8 +154,7 @@ public sealed partial class DevmemTxSocket : IDisposable
         {
             // SO_BINDTODEVICE first (as the kernel tool): the route of every send must leave through the
             // bound device, or sendmsg fails with ENODEV (net/core/devmem.c net_devmem_get_binding).
-            byte[] name = new byte[Encoding.ASCII.GetByteCount(interfaceName) + 1];
-            Encoding.ASCII.GetBytes(interfaceName, name);
+            byte[] name = InterfaceNames.ToBytes(interfaceName, nameof(interfaceName));
             SetOption(socket, asm_socket.SO_BINDTODEVICE, name, "setsockopt(SO_BINDTODEVICE)", "Binding a socket to a device needs CAP_NET_RAW (ENODEV: no such interface in this network namespace).");
 
             using (NetdevClient netdev = NetdevClient.Open())
@@ -615,9 +613,9 @@ public sealed partial class DevmemTxSocket : IDisposable
     private static int GetInterfaceIndex(string interfaceName)
     {
         ArgumentNullException.ThrowIfNull(interfaceName);
-        if (interfaceName.Length is 0 or >= 16 || interfaceName.Contains('/', StringComparison.Ordinal) || interfaceName.Any(char.IsWhiteSpace) || !Ascii.IsValid(interfaceName))
+        if (InterfaceNames.Problem(interfaceName) is { } problem)
         {
-            throw new ArgumentException($"'{interfaceName}' is not an interface name (1 to 15 characters, no '/' or spaces).", nameof(interfaceName));
+            throw new ArgumentException(InterfaceNames.Describe(interfaceName, problem), nameof(interfaceName));
         }
 
         using EthtoolClient ethtool = EthtoolClient.Open();

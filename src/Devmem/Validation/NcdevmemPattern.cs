@@ -60,11 +60,19 @@ public sealed class NcdevmemPattern
     /// <summary>
     /// Checks the next bytes of the stream; calls <paramref name="onMismatch"/> (expected, actual, index in
     /// <paramref name="data"/>) for each mismatch, as ncdevmem prints them. Returns the mismatches found.
+    /// Stops at the mismatch that makes validation fail (<see cref="Failed"/>), as ncdevmem exits there:
+    /// a garbage stream gives <see cref="MaxErrors"/> + 1 calls, not one per byte. Once failed, it
+    /// checks nothing more.
     /// </summary>
     public int Validate(ReadOnlySpan<byte> data, Action<byte, byte, long>? onMismatch = null)
     {
         int mismatches = 0;
         int done = 0;
+        if (Failed)
+        {
+            return 0;
+        }
+
         while (done < data.Length)
         {
             int n = Math.Min(data.Length - done, _period.Length - _position);
@@ -79,6 +87,12 @@ public sealed class NcdevmemPattern
                         mismatches++;
                         Errors++;
                         onMismatch?.Invoke(expected[i], actual[i], done + i);
+                        if (Failed)
+                        {
+                            Bytes += done + i + 1;
+                            _position = (_position + i + 1) % _period.Length;
+                            return mismatches;
+                        }
                     }
                 }
             }

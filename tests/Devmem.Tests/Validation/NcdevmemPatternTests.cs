@@ -34,7 +34,10 @@ public class NcdevmemPatternTests
     {
         var stream = YesOutput(700).Select(b => b == (byte)'\n' ? (byte)0 : b).ToArray();
         Assert.Equal(0, new NcdevmemPattern(7, terminator: 0).Validate(stream));
-        Assert.Equal(100, new NcdevmemPattern(7).Validate(stream));
+        // 100 terminators differ; validation stops at the 21st, where ncdevmem exits.
+        var newest = new NcdevmemPattern(7);
+        Assert.Equal(NcdevmemPattern.MaxErrors + 1, newest.Validate(stream));
+        Assert.True(newest.Failed);
     }
 
     [Fact]
@@ -60,6 +63,21 @@ public class NcdevmemPatternTests
         Assert.False(v.Failed);
         v.Validate(bad);
         Assert.True(v.Failed);
+    }
+
+    [Fact]
+    public void A_garbage_stream_reports_21_mismatches_and_stops_there_as_ncdevmem_exits()
+    {
+        // 100 KB of bytes the pattern never has: before, one report per byte (65,296 lines from ncdevmem).
+        var garbage = new byte[100_000];
+        Array.Fill(garbage, (byte)0xEE);
+        var v = new NcdevmemPattern(7);
+        int calls = 0;
+        v.Validate(garbage, (_, _, _) => calls++);
+        Assert.Equal(NcdevmemPattern.MaxErrors + 1, calls);
+        Assert.True(v.Failed);
+        Assert.Equal(0, v.Validate(garbage, (_, _, _) => calls++));
+        Assert.Equal(NcdevmemPattern.MaxErrors + 1, calls);
     }
 
     [Fact]

@@ -675,15 +675,11 @@ public sealed class EthtoolClient : IDisposable
 
     private unsafe void Ioctl(string ifname, ref ifreq ifr, uint request, string command)
     {
-        int n = Encoding.ASCII.GetByteCount(ifname);
-        if (n == 0 || n >= If.IFNAMSIZ)
-        {
-            throw new ArgumentException($"'{ifname}' is not a valid interface name (1 to 15 characters).", nameof(ifname));
-        }
-
+        // UTF-8, as every other place a name reaches the kernel (ETHTOOL_A_HEADER_DEV_NAME, IFLA_IFNAME).
+        byte[] name = InterfaceNames.ToBytes(ifname, nameof(ifname));
         fixed (ifreq* p = &ifr)
         {
-            Encoding.ASCII.GetBytes(ifname, new Span<byte>(p->ifr_name, If.IFNAMSIZ));
+            name.CopyTo(new Span<byte>(p->ifr_name, If.IFNAMSIZ));
             bool added = false;
             try
             {
