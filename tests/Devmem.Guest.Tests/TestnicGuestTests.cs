@@ -1,12 +1,15 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Net;
+using System.Net.Sockets;
 using Devmem.Interop;
 using Devmem.Memory;
 using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
+using Devmem.Receive;
 using Devmem.Setup;
+using Devmem.Validation;
 
 namespace Devmem.Guest.Tests;
 
@@ -159,5 +162,91 @@ public sealed class TestnicGuestTests
         {
             SetMtu(1500);
         }
+    }
+
+    [Fact]
+    public async Task Two_zero_copy_connections_refuse_each_others_fragments_and_both_arrive_validated()
+    {
+        // Tokens are numbered per socket from 1 (sk_user_frags), so both connections hold token 1 at
+        // the start: releasing b's fragment on a would have freed a's token in the kernel.
+        RequireTestnic();
+        const long Total = 16L << 20;
+        const ushort Port = 5302;
+        SetMtu(9000);
+        try
+        {
+            DevmemNicState before = DevmemNicState.Capture(Ifname);
+            using UdmabufMemory udmabuf = UdmabufMemory.Create(32 << 20, "setup-testnic-two");
+            IPAddress server = IPAddress.Parse("10.99.0.1");
+            using (DevmemRxSetup setup = DevmemRxSetup.Apply(udmabuf, new DevmemRxSetupOptions(Ifname) { Steering = new DevmemFlowSteering(server, Port) }))
+            {
+                Assert.True(setup.IsZeroCopy);
+                using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+                listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                listener.Bind(new IPEndPoint(server, Port));
+                listener.Listen(2);
+                string send = $"yes \"$(printf '\\001\\002\\003\\004\\005\\006')\" | head -c {Total} | ip netns exec peer nc -N {server} {Port}";
+                using Process s1 = Guest.Start("sh", "-c", send);
+                using Socket c1 = listener.Accept();
+                using Process s2 = Guest.Start("sh", "-c", send);
+                using Socket c2 = listener.Accept();
+                using DevmemSocket a = setup.Wrap(c1);
+                using DevmemSocket b = setup.Wrap(c2);
+                var fa = new DevmemFragment[128];
+                var fb = new DevmemFragment[128];
+                var linear = new byte[819200];
+                var pa = new NcdevmemPattern(7);
+                var pb = new NcdevmemPattern(7);
+                DevmemReceiveResult ra = a.Receive(fa, linear);
+                DevmemReceiveResult rb = b.Receive(fb, linear);
+                Assert.True(ra.Fragments > 0 && rb.Fragments > 0, $"fragments: {ra.Fragments}, {rb.Fragments}");
+                Assert.Equal(fa[0].Token, fb[0].Token);
+                Assert.Throws<InvalidOperationException>(() => a.Release(fb.AsSpan(0, rb.Fragments)));
+                Assert.Throws<InvalidOperationException>(() => b.Release(fa.AsSpan(0, ra.Fragments)));
+                a.FlushReleases();
+                b.FlushReleases();
+                Assert.Equal(0, a.ReleaseCalls + b.ReleaseCalls);
+                // Both drained at once: a flow nobody reads holds binding buffers, and the other would
+                // stall once the NIC has none left (as ncdevmem's server would).
+                Task<long> da = Task.Factory.StartNew(() => Drain(a, fa, ra, pa, udmabuf), TaskCreationOptions.LongRunning);
+                Task<long> db = Task.Factory.StartNew(() => Drain(b, fb, rb, pb, udmabuf), TaskCreationOptions.LongRunning);
+                long[] drained = await Task.WhenAll(da, db).WaitAsync(TimeSpan.FromMinutes(5), TestContext.Current.CancellationToken);
+                long validated = drained.Sum();
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] two connections: {validated} bytes validated, {a.TokensFreed}+{b.TokensFreed} tokens freed");
+                Assert.Equal((Total, 0L, Total, 0L), (pa.Bytes, pa.Errors, pb.Bytes, pb.Errors));
+                Assert.Equal((0L, 0L, 0L, 0L), (a.ReleaseShortfall, b.ReleaseShortfall, a.OutstandingTokens, b.OutstandingTokens));
+                c1.Dispose();
+                c2.Dispose();
+                Assert.True(s1.WaitForExit(60_000) && s2.WaitForExit(60_000), "the peer's netcat did not exit");
+            }
+
+            Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+        }
+        finally
+        {
+            SetMtu(1500);
+        }
+    }
+
+    // Validates the first receive's fragments and everything after, releasing as it goes.
+    private static long Drain(DevmemSocket rx, DevmemFragment[] fragments, DevmemReceiveResult r, NcdevmemPattern pattern, DeviceMemory memory)
+    {
+        var linear = new byte[819200];
+        while (!r.EndOfStream)
+        {
+            Assert.Equal(0, r.LinearBytes + r.UnsteeredBytes);
+            memory.BeginCpuAccess(CpuAccess.Read);
+            foreach (DevmemFragment f in fragments.AsSpan(0, r.Fragments))
+            {
+                pattern.Validate(memory.GetSpan((long)f.Offset, (int)f.Length));
+            }
+
+            memory.EndCpuAccess(CpuAccess.Read);
+            rx.Release(fragments.AsSpan(0, r.Fragments));
+            r = rx.Receive(fragments, linear);
+        }
+
+        rx.FlushReleases();
+        return pattern.Bytes;
     }
 }

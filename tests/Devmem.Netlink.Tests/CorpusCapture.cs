@@ -50,9 +50,20 @@ public sealed class CorpusCapture
             }
         }
 
-        using (var ns = new NetNamespace())
+        NetNamespace? ns = null;
+        try
         {
-            ns.Enter(() =>
+            ns = new NetNamespace();
+        }
+        catch (InvalidOperationException e)
+        {
+            // The VM guests' kernels have no veth: their corpus has no veth replies.
+            TestContext.Current.SendDiagnosticMessage($"no veth capture: {e.Message}");
+        }
+
+        using (ns)
+        {
+            ns?.Enter(() =>
             {
                 using GenericNetlinkSocket s = GenericNetlinkSocket.Open();
                 CaptureEthtool(s, s.GetFamily("ethtool").Id, dir, "va", "veth");

@@ -113,7 +113,8 @@ public class FuzzTests
 
     /// <summary>The real kernel replies in Corpus/ (how they were captured: Corpus/README.md).</summary>
     internal static IReadOnlyList<(string Name, byte[] Bytes)> Corpus { get; } =
-        [.. Directory.GetFiles(CorpusCapture.CorpusDirectory, "*.bin").Order(StringComparer.Ordinal).Select(f => (Path.GetFileNameWithoutExtension(f), File.ReadAllBytes(f)))];
+        [.. Directory.GetFiles(CorpusCapture.CorpusDirectory, "*.bin", SearchOption.AllDirectories).Order(StringComparer.Ordinal)
+            .Select(f => (Path.ChangeExtension(Path.GetRelativePath(CorpusCapture.CorpusDirectory, f), null), File.ReadAllBytes(f)))];
 
     [Fact]
     public void Every_truncation_of_valid_messages_is_handled()
@@ -303,12 +304,27 @@ public class FuzzTests
     {
         // The corpus is what it says: real replies the decoders accept (FuzzTests would be blind if the
         // files were empty or garbage).
-        Assert.True(Corpus.Count >= 20, $"{Corpus.Count} corpus files");
+        Assert.True(Corpus.Count >= 50, $"{Corpus.Count} corpus files");
         var names = Corpus.ToDictionary(c => c.Name, c => c.Bytes);
         Assert.Contains("netdev", GenericNetlinkSocket.ParseFamily(First(names["nlctrl-getfamily-netdev"]), "netdev").Name, StringComparison.Ordinal);
         Assert.Contains(Links(names["rtnetlink-getlink-dump"]), l => l.Name == "lo");
         Assert.Contains(Links(names["rtnetlink-getlink-dump-veth-netns"]), l => l.Name == "va");
         Assert.True(Ethtool.EthtoolClient.ParseChannels(First(names["ethtool-channels-get-veth"]).GetGenlAttributes()).RxCount >= 1);
+        foreach (string guest in (string[])["testnic-7.3", "testnic-6.12"])
+        {
+            // The software devmem NIC's RX queues, from the guests' own kernels.
+            int rxQueues = 0;
+            foreach (NetlinkMessage m in new NetlinkMessageReader(names[$"{guest}/netdev-queue-get-dump"]))
+            {
+                if (m.Type != NLMSG_DONE && NetdevParse.Queue(m.GetGenlAttributes()).Type == NetdevQueueType.Rx)
+                {
+                    rxQueues++;
+                }
+            }
+
+            Assert.True(rxQueues >= 2, $"{guest}: {rxQueues} RX queues");
+        }
+
         foreach ((string name, byte[] bytes) in Corpus)
         {
             int messages = 0;
