@@ -329,6 +329,8 @@ internal static class Server
             w.WriteNumber("seconds", Math.Round(Seconds, 3));
             w.WriteNumber("throughput_bytes_per_second", (long)((Bytes + LinearBytes) / Math.Max(Seconds, 1e-9)));
             w.WriteString("fallback_reason", setup.FallbackReason);
+            // The typed reason (DevmemFallbackKind) in the JSON's own spelling, for scripts: no_parent_device, ...
+            w.WriteString("fallback_kind", setup.FallbackKind is { } kind ? System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(kind.ToString()) : null);
             w.WriteStartArray("changes");
             foreach (string c in setup.Changes)
             {

@@ -44,6 +44,7 @@ public sealed class NcdevmemServerTests
         Assert.Equal(0, r.GetProperty("validation_errors").GetInt64());
         Assert.Equal(7, r.GetProperty("validation_period").GetInt32());
         Assert.Contains("no parent device", r.GetProperty("fallback_reason").GetString(), StringComparison.Ordinal);
+        Assert.Equal("no_parent_device", r.GetProperty("fallback_kind").GetString());
         Assert.Equal(JsonValueKind.Null, r.GetProperty("binding_id").ValueKind);
     }
 
