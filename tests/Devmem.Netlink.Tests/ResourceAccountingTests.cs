@@ -6,6 +6,7 @@ using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Receive;
 using Devmem.Setup;
+using Devmem.TestSupport;
 using Devmem.Transmit;
 
 namespace Devmem.Netlink.Tests;
@@ -120,7 +121,7 @@ public sealed class ResourceAccountingTests
         listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref tokens, v));
         listener.Start();
 
-        var (client, server) = Connect();
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (HostMemory memory = HostMemory.Create(1 << 20, "acct-copy"))
@@ -164,7 +165,7 @@ public sealed class ResourceAccountingTests
     [Fact]
     public void Zero_copy_sockets_on_an_unsteered_flow()
     {
-        var (client, server) = Connect();
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         {
@@ -215,15 +216,5 @@ public sealed class ResourceAccountingTests
         using HostMemory memory = HostMemory.Create(4096, "acct-tx");
         AssertFlat("DevmemTxSocket.Connect with host memory (refused)", () =>
             Assert.Throws<ArgumentException>(() => DevmemTxSocket.Connect(memory, "lo", new IPEndPoint(IPAddress.Loopback, 9), null)));
-    }
-
-    private static (Socket Client, Socket Server) Connect()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.Connect(listener.LocalEndPoint!);
-        return (client, listener.Accept());
     }
 }

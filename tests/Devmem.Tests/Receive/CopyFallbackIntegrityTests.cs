@@ -3,6 +3,7 @@ using System.Net.Sockets;
 using System.Runtime.CompilerServices;
 using Devmem.Memory;
 using Devmem.Receive;
+using Devmem.TestSupport;
 using Devmem.Validation;
 
 namespace Devmem.Tests.Receive;
@@ -11,16 +12,6 @@ namespace Devmem.Tests.Receive;
 // server with more than one connection (or more than one thread) does, on the host kernel over loopback.
 public sealed class CopyFallbackIntegrityTests
 {
-    private static (Socket Client, Socket Server) Connect()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.Connect(listener.LocalEndPoint!);
-        return (client, listener.Accept());
-    }
-
     // Receives until end of stream, validating each fragment before releasing it (the fragment's slot is
     // held while it is read, as an application holds it while the GPU reads).
     private static (long Bytes, long Errors) Drain(DevmemSocket ds, DeviceMemory memory, int period)
@@ -51,7 +42,7 @@ public sealed class CopyFallbackIntegrityTests
         const int Connections = 4;
         const long PerConnection = 64L << 20;
         using var memory = HostMemory.Create(16 << 20);
-        var pairs = Enumerable.Range(0, Connections).Select(_ => Connect()).ToArray();
+        var pairs = Enumerable.Range(0, Connections).Select(_ => Loopback.Connect()).ToArray();
         var sockets = pairs.Select(p => DevmemSocket.CreateCopyFallback(p.Server, memory, "test: loopback")).ToArray();
         try
         {
@@ -87,8 +78,8 @@ public sealed class CopyFallbackIntegrityTests
     [Fact]
     public void A_fragment_released_on_another_socket_is_refused_and_stays_held_by_its_own()
     {
-        var (ca, sa) = Connect();
-        var (cb, sb) = Connect();
+        var (ca, sa) = Loopback.Connect();
+        var (cb, sb) = Loopback.Connect();
         using (ca)
         using (sa)
         using (cb)
@@ -122,7 +113,7 @@ public sealed class CopyFallbackIntegrityTests
     [Fact]
     public async Task A_call_that_overlaps_a_pending_receive_is_refused_with_the_threading_rule()
     {
-        var (client, server) = Connect();
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (var memory = HostMemory.Create(1 << 20))
@@ -155,7 +146,7 @@ public sealed class CopyFallbackIntegrityTests
     {
         // The report: two threads in Receive drove OutstandingTokens to -2. With the guard one of them
         // is refused each time they overlap; the counters stay exact.
-        var (client, server) = Connect();
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (var memory = HostMemory.Create(4 << 20))
@@ -222,8 +213,8 @@ public sealed class CopyFallbackIntegrityTests
     {
         // Tokens are numbered per socket from 1, so both sockets hold token 5 here; before fragments knew
         // their socket, a.Release(b's fragment) freed a's token 5 in the kernel.
-        var (ca, sa) = Connect();
-        var (cb, sb) = Connect();
+        var (ca, sa) = Loopback.Connect();
+        var (cb, sb) = Loopback.Connect();
         using (ca)
         using (sa)
         using (cb)
@@ -257,8 +248,8 @@ public sealed class CopyFallbackIntegrityTests
     [Fact]
     public void A_receive_on_a_closed_socket_gives_every_slot_back()
     {
-        var (ca, sa) = Connect();
-        var (cb, sb) = Connect();
+        var (ca, sa) = Loopback.Connect();
+        var (cb, sb) = Loopback.Connect();
         using (ca)
         using (cb)
         using (sb)
@@ -288,8 +279,8 @@ public sealed class CopyFallbackIntegrityTests
     [Fact]
     public void A_receive_into_disposed_memory_gives_every_slot_back()
     {
-        var (ca, sa) = Connect();
-        var (cb, sb) = Connect();
+        var (ca, sa) = Loopback.Connect();
+        var (cb, sb) = Loopback.Connect();
         using (ca)
         using (sa)
         using (cb)
@@ -309,7 +300,7 @@ public sealed class CopyFallbackIntegrityTests
     [Fact]
     public void Disposing_a_copy_socket_that_holds_fragments_gives_their_slots_back_to_the_memory()
     {
-        var (ca, sa) = Connect();
+        var (ca, sa) = Loopback.Connect();
         using (ca)
         using (sa)
         using (var memory = HostMemory.Create(1 << 20))
@@ -340,7 +331,7 @@ public sealed class CopyFallbackIntegrityTests
     [Fact]
     public void Another_slot_size_over_the_same_memory_is_refused()
     {
-        var (ca, sa) = Connect();
+        var (ca, sa) = Loopback.Connect();
         using (ca)
         using (sa)
         using (var memory = HostMemory.Create(1 << 20))

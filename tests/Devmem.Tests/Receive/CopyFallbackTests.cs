@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.Sockets;
 using Devmem.Memory;
 using Devmem.Receive;
+using Devmem.TestSupport;
 using Devmem.Validation;
 
 namespace Devmem.Tests.Receive;
@@ -10,16 +11,6 @@ namespace Devmem.Tests.Receive;
 // memory (memfd) through the same fragment API, validated with the kernel ncdevmem's pattern.
 public sealed class CopyFallbackTests
 {
-    private static (Socket Client, Socket Server) Connect()
-    {
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.Connect(listener.LocalEndPoint!);
-        return (client, listener.Accept());
-    }
-
     private static Task SendPattern(Socket client, long total, int period) =>
         Task.Run(() => new NcdevmemPattern(period).Send(client, total));
 
@@ -27,7 +18,7 @@ public sealed class CopyFallbackTests
     public async Task One_GiB_arrives_validated_in_host_memory_with_nothing_allocated_per_receive()
     {
         const long Total = 1L << 30;
-        var (client, server) = Connect();
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (var memory = HostMemory.Create(16 << 20))
@@ -91,7 +82,7 @@ public sealed class CopyFallbackTests
     [Fact]
     public void A_corrupted_byte_is_caught_by_validation()
     {
-        var (client, server) = Connect();
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (var memory = HostMemory.Create(1 << 20))
@@ -131,7 +122,7 @@ public sealed class CopyFallbackTests
     [Fact]
     public void Holding_every_slot_is_a_clear_error_and_releasing_frees_them()
     {
-        var (client, server) = Connect();
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (var memory = HostMemory.Create(2 * 4096))
