@@ -36,7 +36,7 @@ internal static class SelfTest
                 return Report(o, results);
             }
 
-            results = DevmemBindSelfTests.Run(o.Interface!, memory, (uint?)o.QueueStart, (uint?)o.QueueCount);
+            results = DevmemBindSelfTests.Run(o.Interface!, memory, (uint?)o.QueueStart, (uint?)o.QueueCount, o.RxPageSize == 0 ? null : (uint)o.RxPageSize);
             return Report(o, results);
         }
         finally

@@ -353,6 +353,8 @@ internal static class Providers
         var options = new MemoryProviderOptions
         {
             MemfdName = name,
+            // -b above the page size: every dma-buf entry aligned to it (udmabuf from 2 MiB huge pages), as the kernel's ncdevmem.
+            Alignment = o.RxPageSize,
             CudaDevice = o.Provider.StartsWith("cuda:", StringComparison.Ordinal) ? int.Parse(o.Provider.AsSpan(5), CultureInfo.InvariantCulture) : 0,
         };
         MemoryProviderKind? kind = o.Provider switch

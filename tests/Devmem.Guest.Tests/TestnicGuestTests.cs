@@ -102,6 +102,118 @@ public sealed class TestnicGuestTests
         }
     }
 
+    [Fact]
+    public void Rx_page_size_above_the_page_size_needs_huge_page_memory_which_says_when_none_are_reserved()
+    {
+        RequireTestnic();
+        Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
+        const long rxPageSize = 16384;
+        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
+        string saved = File.ReadAllText(nrHugepages).Trim();
+        using EthtoolClient ethtool = EthtoolClient.Open();
+        EthtoolRings before = ethtool.GetRings(Ifname);
+        try
+        {
+            // No huge pages reserved: said before any call, with the fix.
+            File.WriteAllText(nrHugepages, "0");
+            DmabufException none = Assert.Throws<DmabufException>(() => UdmabufMemory.CreateAligned(4 << 20, rxPageSize, "testnic-huge"));
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] no huge pages: {none.Message}");
+            Assert.Contains("no huge pages are reserved", none.Message, StringComparison.Ordinal);
+            Assert.Contains("nr_hugepages", none.Message, StringComparison.Ordinal);
+
+            File.WriteAllText(nrHugepages, "4");
+            ethtool.SetRings(Ifname, new EthtoolRingsSettings(TcpDataSplit: EthtoolTcpDataSplit.Enabled, HdsThresh: before.HdsThresh is null ? null : 0));
+            using NetdevClient netdev = NetdevClient.Open();
+            uint queue = LastRxQueue(netdev);
+
+            // Ordinary pages (what ncdevmem -b 16384 used before): net/core/devmem.c refuses the 4 KiB
+            // entries, in a formatted message it cuts at 80 bytes.
+            using (UdmabufMemory pages = UdmabufMemory.Create(4 << 20, "testnic-pages"))
+            {
+                NetlinkException e = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, pages.DmabufHandle, [queue], (uint)rxPageSize));
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 16384, 4 KiB pages: {e.Message}");
+                Assert.Equal(Errno.EINVAL, e.Errno);
+                Assert.StartsWith("dmabuf sg entry", e.KernelMessage, StringComparison.Ordinal);
+                Assert.True(e.KernelMessageMayBeTruncated);
+                Assert.Contains("cut short", e.Message, StringComparison.Ordinal);
+            }
+
+            // From 2 MiB huge pages every entry is aligned: the kernel goes on to the queue, and the testnic
+            // (no QCFG_RX_PAGE_SIZE, net/core/netdev_rx_queue.c) refuses the rx-page-size itself.
+            using UdmabufMemory huge = UdmabufMemory.CreateAligned(3 << 20, rxPageSize, "testnic-huge");
+            Assert.Equal(4L << 20, huge.Size);
+            NetlinkException n = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, huge.DmabufHandle, [queue], (uint)rxPageSize));
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 16384, 2 MiB pages: {n.Message}");
+            Assert.Equal(Errno.EOPNOTSUPP, n.Errno);
+            Assert.Equal("device does not support: rx_page_size", n.KernelMessage);
+            Assert.Null(BoundTo(netdev, queue));
+        }
+        finally
+        {
+            ethtool.RestoreRings(Ifname, before);
+            File.WriteAllText(nrHugepages, saved);
+        }
+    }
+
+    [Fact]
+    public void The_setup_makes_huge_page_memory_for_an_rx_page_size_above_the_page_size()
+    {
+        RequireTestnic();
+        Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
+        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
+        string saved = File.ReadAllText(nrHugepages).Trim();
+        using EthtoolClient ethtool = EthtoolClient.Open();
+        EthtoolRings before = ethtool.GetRings(Ifname);
+        try
+        {
+            File.WriteAllText(nrHugepages, "4");
+            // With 4 KiB pages the kernel would refuse the dma-buf's entries ("not aligned to niov size");
+            // from huge pages it reaches the NIC, which (testnic, no QCFG_RX_PAGE_SIZE) refuses the size.
+            DevmemSetupException e = Assert.Throws<DevmemSetupException>(() =>
+                DevmemRxSetup.Apply(4 << 20, new DevmemRxSetupOptions(Ifname) { RxPageSize = 16384 }).Dispose());
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] setup with rx-page-size 16384: {e.Message}");
+            Assert.Equal("device does not support: rx_page_size", e.KernelMessage);
+            Assert.Equal(before.TcpDataSplit, ethtool.GetRings(Ifname).TcpDataSplit);
+        }
+        finally
+        {
+            ethtool.RestoreRings(Ifname, before);
+            File.WriteAllText(nrHugepages, saved);
+        }
+    }
+
+    [Fact]
+    public async Task Ncdevmem_bind_self_tests_send_b_as_rx_page_size_so_a_nic_without_it_fails_them()
+    {
+        RequireTestnic();
+        Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
+        // The kernel's devmem.py probes `ncdevmem -f IF -b 16384` and skips check_rx_large_niov when it fails;
+        // the kernel's tool sends the rx-page-size with each bind (tools/testing/selftests/drivers/net/hw/ncdevmem.c).
+        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
+        string saved = File.ReadAllText(nrHugepages).Trim();
+        try
+        {
+            File.WriteAllText(nrHugepages, "64");
+            string exe = Path.Combine(Guest.Root, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
+            using Process p = Guest.Start(exe, "-f", Ifname, "-b", "16384");
+            p.StandardInput.Close();
+            CancellationToken ct = TestContext.Current.CancellationToken;
+            Task<string> stderrTask = p.StandardError.ReadToEndAsync(ct);
+            string stdout = await p.StandardOutput.ReadToEndAsync(ct);
+            string stderr = await stderrTask;
+            await p.WaitForExitAsync(ct);
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] ncdevmem -f eth0 -b 16384: exit {p.ExitCode}\n{stderr}{stdout}");
+            Assert.Equal(255, p.ExitCode);
+            Assert.Contains("[FAIL] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
+            Assert.Contains("device does not support: rx_page_size", stderr, StringComparison.Ordinal);
+            Assert.Contains("bind self-tests FAILED", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.WriteAllText(nrHugepages, saved);
+        }
+    }
+
     private static void SetMtu(int mtu)
     {
         foreach (string[] args in (string[][])[["link", "set", "eth0", "mtu", $"{mtu}"], ["-n", "peer", "link", "set", "eth1", "mtu", $"{mtu}"]])

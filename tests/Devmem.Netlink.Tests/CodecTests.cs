@@ -178,6 +178,25 @@ public class CodecTests
     }
 
     [Fact]
+    public void A_kernel_message_cut_at_the_80_byte_format_limit_is_said_to_be_cut()
+    {
+        // net/core/devmem.c formats "dmabuf sg entry (addr=%pad, len=%zu) not aligned to niov size %zu" into
+        // an 80-byte buffer (NETLINK_MAX_FMTMSG_LEN, include/linux/netlink.h): 16384 arrives as "16".
+        byte[] request = BindRxRequestBytes(42);
+        const string cut = "dmabuf sg entry (addr=0x0000000104a00000, len=4096) not aligned to niov size 16";
+        Assert.Equal(NetlinkException.KernelFormattedMessageLimit, System.Text.Encoding.UTF8.GetByteCount(cut));
+        NetlinkException e = Decode(request, ErrorBytes(request, -22, new Bytes().AttrString(NLMSGERR_ATTR_MSG, cut), capped: false));
+        Assert.Equal(cut, e.KernelMessage);
+        Assert.True(e.KernelMessageMayBeTruncated);
+        Assert.StartsWith($"netdev bind-rx: Netlink error: {cut} [cut short: the kernel truncates formatted messages at 80 bytes]: Invalid argument (EINVAL, errno 22)", e.Message, StringComparison.Ordinal);
+
+        // One byte shorter: a whole message, said as it is.
+        NetlinkException whole = Decode(request, ErrorBytes(request, -22, new Bytes().AttrString(NLMSGERR_ATTR_MSG, cut[..^1]), capped: false));
+        Assert.False(whole.KernelMessageMayBeTruncated);
+        Assert.DoesNotContain("cut short", whole.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Done_carries_a_dump_error_and_its_ext_ack()
     {
         byte[] done = Bytes.Message(NLMSG_DONE, (ushort)(NLM_F_MULTI | NLM_F_ACK_TLVS), 1, 1, new Bytes().S32(-95).AttrString(NLMSGERR_ATTR_MSG, "nope")).ToArray();

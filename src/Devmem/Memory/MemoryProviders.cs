@@ -56,6 +56,16 @@ public sealed class MemoryProviderOptions
 
     /// <summary>A name for the memfd of udmabuf and host memory (seen in /proc/PID/fd). Default "devmem".</summary>
     public string MemfdName { get; init; } = "devmem";
+
+    /// <summary>
+    /// Bytes (a power of two) that every scatterlist entry of the dma-buf must be aligned to: bind-rx's
+    /// rx-page-size, which net/core/devmem.c checks each entry against ("not aligned to niov size"). 0 or up
+    /// to the page size: no requirement. Above it, udmabuf comes from 2 MiB huge pages
+    /// (<see cref="UdmabufMemory.CreateAligned(long, long, string)"/>, up to 2 MiB), and dma-heap, whose
+    /// entries are not aligned beyond the page size, is skipped. CUDA memory is not checked here: the
+    /// kernel checks it at bind-rx. Default 0.
+    /// </summary>
+    public long Alignment { get; init; }
 }
 
 /// <summary>
@@ -129,8 +139,12 @@ public static partial class MemoryProviders
     public static DeviceMemory Create(MemoryProviderKind kind, long size, MemoryProviderOptions? options) => kind switch
     {
         MemoryProviderKind.Cuda => CudaMemory.Allocate(size, (options ??= new()).CudaDevice),
-        MemoryProviderKind.Udmabuf => UdmabufMemory.Create(size, (options ??= new()).MemfdName),
-        MemoryProviderKind.DmaHeap => DmaHeapMemory.Allocate(size, (options ??= new()).DmaHeap),
+        MemoryProviderKind.Udmabuf => UdmabufMemory.CreateAligned(size, (options ??= new()).Alignment, options.MemfdName),
+        MemoryProviderKind.DmaHeap => (options ??= new()).Alignment > Environment.SystemPageSize
+            ? throw new DmabufException("dma-heap", Interop.Errno.None,
+                $"a dma-heap buffer's entries are not aligned beyond the page size, and {options.Alignment} bytes (the rx-page-size) were asked for",
+                "use udmabuf (from 2 MiB huge pages) for an rx-page-size above the page size")
+            : DmaHeapMemory.Allocate(size, options.DmaHeap),
         MemoryProviderKind.HostMemory => HostMemory.Create(size, (options ??= new()).MemfdName),
         _ => throw new ArgumentOutOfRangeException(nameof(kind), kind, "not a provider auto selection tries"),
     };

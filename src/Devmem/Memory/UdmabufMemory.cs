@@ -75,7 +75,64 @@ public sealed class UdmabufMemory : DeviceMemory
         return CreateList(rounded, [new UdmabufRange(0, rounded)], name, checkLimit);
     }
 
-    internal static unsafe UdmabufMemory CreateList(long memfdSize, IReadOnlyList<UdmabufRange> ranges, string name, bool checkLimit)
+    /// <summary>The huge page size of a hugetlb-backed udmabuf (<c>MFD_HUGE_2MB</c>).</summary>
+    public const long HugePageSize = 2L * 1024 * 1024;
+
+    private const string HugePagesDir = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+
+    /// <summary>
+    /// Creates a udmabuf whose every scatterlist entry starts and ends at a multiple of
+    /// <paramref name="alignment"/> bytes, as bind-rx with an rx-page-size larger than the page size needs
+    /// (net/core/devmem.c refuses entries "not aligned to niov size"). Up to the page size this is
+    /// <see cref="Create(long, string)"/>; above it, up to <see cref="HugePageSize"/>, the memfd is
+    /// hugetlb-backed (<c>MFD_HUGETLB | MFD_HUGE_2MB</c>, as the kernel's ncdevmem does for -b) and the size
+    /// is rounded up to 2 MiB. That needs free 2 MiB huge pages (<c>/proc/sys/vm/nr_hugepages</c>).
+    /// </summary>
+    /// <param name="size">Bytes; rounded up to the page size, or to 2 MiB when hugetlb-backed.</param>
+    /// <param name="alignment">A power of two, at most 2 MiB; 0 for none.</param>
+    /// <param name="name">The memfd's name.</param>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="alignment"/> is not 0 or a power of two.</exception>
+    /// <exception cref="DmabufException">Not enough free huge pages (with the fix), an alignment over 2 MiB, or what <see cref="Create(long, string)"/> throws.</exception>
+    public static UdmabufMemory CreateAligned(long size, long alignment, string name = "devmem-udmabuf") => CreateAligned(size, alignment, name, checkLimit: true);
+
+    internal static UdmabufMemory CreateAligned(long size, long alignment, string name, bool checkLimit)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
+        if (alignment < 0 || (alignment & (alignment - 1)) != 0)
+        {
+            throw new ArgumentOutOfRangeException(nameof(alignment), alignment, "the alignment must be 0 or a power of two");
+        }
+        if (alignment <= Native.PageSize)
+        {
+            return Create(size, name, checkLimit);
+        }
+        if (alignment > HugePageSize)
+        {
+            throw new DmabufException("UDMABUF_CREATE", Errno.None,
+                $"refused before the call: a udmabuf's entries can be aligned to at most {FormatBytes(HugePageSize)} (2 MiB huge pages), not {FormatBytes(alignment)}",
+                "ask for an rx-page-size of 2 MiB or less");
+        }
+        long rounded = checked((size + HugePageSize - 1) / HugePageSize * HugePageSize);
+        long need = rounded / HugePageSize;
+        long? free = Native.ReadSysfsNumber(HugePagesDir + "/free_hugepages");
+        if (free is long f && f < need)
+        {
+            long total = Native.ReadSysfsNumber(HugePagesDir + "/nr_hugepages") ?? 0;
+            throw new DmabufException("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)", Errno.None,
+                $"refused before the call: {FormatBytes(rounded)} aligned to {FormatBytes(alignment)} needs {need} free 2 MiB huge pages; {f} of {total} reserved are free" +
+                (total == 0 ? " (no huge pages are reserved)" : ""),
+                $"reserve them, as root: echo {total - f + need} > {HugePagesDir}/nr_hugepages (or sysctl vm.nr_hugepages=N where 2 MiB is the default huge page size)");
+        }
+        if (free is null)
+        {
+            throw new DmabufException("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)", Errno.None,
+                $"refused before the call: this kernel has no 2 MiB huge pages ({HugePagesDir} is missing), and a udmabuf aligned to {FormatBytes(alignment)} needs them",
+                "use a kernel with CONFIG_HUGETLBFS and 2 MiB huge pages");
+        }
+        return CreateList(rounded, [new UdmabufRange(0, rounded)], name, checkLimit, linux_memfd.MFD_HUGETLB | linux_memfd.MFD_HUGE_2MB);
+    }
+
+    internal static unsafe UdmabufMemory CreateList(long memfdSize, IReadOnlyList<UdmabufRange> ranges, string name, bool checkLimit, uint hugeFlags = 0)
     {
         ArgumentNullException.ThrowIfNull(ranges);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(memfdSize);
@@ -106,7 +163,7 @@ public sealed class UdmabufMemory : DeviceMemory
         }
 
         using SafeDeviceFileHandle device = Native.OpenDevice(DevicePath, MissingDeviceHint);
-        SafeMemfdHandle memfd = Native.CreateMemfd(name, linux_memfd.MFD_ALLOW_SEALING, memfdSize, linux_fcntl.F_SEAL_SHRINK);
+        SafeMemfdHandle memfd = Native.CreateMemfd(name, linux_memfd.MFD_ALLOW_SEALING | hugeFlags, memfdSize, linux_fcntl.F_SEAL_SHRINK);
         SafeDmabufHandle? dmabuf = null;
         SafeMappingHandle? mapping = null;
         try

@@ -71,6 +71,18 @@ public sealed class NetlinkException : IOException
     /// <summary>The kernel's extended-ack message (NLMSGERR_ATTR_MSG), verbatim; null if none was sent.</summary>
     public string? KernelMessage { get; }
 
+    /// <summary>
+    /// The longest extended-ack message the kernel formats (NL_SET_ERR_MSG_FMT): NETLINK_MAX_FMTMSG_LEN (80,
+    /// include/linux/netlink.h) bytes with the NUL, so 79. A longer one is cut there, mid-word.
+    /// </summary>
+    public const int KernelFormattedMessageLimit = 79;
+
+    /// <summary>
+    /// Whether <see cref="KernelMessage"/> is exactly <see cref="KernelFormattedMessageLimit"/> bytes long: a
+    /// formatted message the kernel most likely cut short (e.g. "... not aligned to niov size 16" for 16384).
+    /// </summary>
+    public bool KernelMessageMayBeTruncated => IsAtFormatLimit(KernelMessage);
+
     /// <summary>The attribute the kernel blamed (NLMSGERR_ATTR_OFFS) as a path such as ".ifindex"; null if none.</summary>
     public string? BadAttribute { get; }
 
@@ -80,13 +92,20 @@ public sealed class NetlinkException : IOException
     /// <summary>A short suggestion for the common devmem failures; null if none applies.</summary>
     public string? Hint { get; }
 
+    /// <summary>" [the kernel cut ...]" for a message at the kernel's format limit, else "".</summary>
+    internal static string TruncationNote(string? message) =>
+        IsAtFormatLimit(message) ? " [cut short: the kernel truncates formatted messages at 80 bytes]" : "";
+
+    private static bool IsAtFormatLimit(string? message) =>
+        message is not null && Encoding.UTF8.GetByteCount(message) == KernelFormattedMessageLimit;
+
     private static string Format(string family, string operation, int errno, string? kernelMessage, string? bad, string? missing, string? hint)
     {
         var sb = new StringBuilder();
         sb.Append(family).Append(' ').Append(operation).Append(": Netlink error: ");
         if (!string.IsNullOrEmpty(kernelMessage))
         {
-            sb.Append(kernelMessage).Append(": ");
+            sb.Append(kernelMessage).Append(TruncationNote(kernelMessage)).Append(": ");
         }
 
         sb.Append(Marshal.GetPInvokeErrorMessage(errno)).Append(" (").Append(((Errno)errno).Name()).Append(", errno ").Append(errno).Append(')');

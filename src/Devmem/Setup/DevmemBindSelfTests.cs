@@ -52,9 +52,13 @@ public static class DevmemBindSelfTests
     /// <param name="memory">The dma-buf to bind.</param>
     /// <param name="startQueue">First queue; null: half the RX queues, as ncdevmem (start = count = rxq/2).</param>
     /// <param name="queueCount">Queue count; null: as ncdevmem.</param>
+    /// <param name="rxPageSize">
+    /// rx-page-size sent with every bind-rx (7.3+), as the kernel's ncdevmem does with -b; null sends none (PAGE_SIZE).
+    /// A NIC without support for it refuses the binding that must succeed, so that test fails.
+    /// </param>
     /// <returns>Each test's result, in order. When the NIC cannot bind at all, one skipped result per test, with the reason.</returns>
     /// <exception cref="DevmemSetupException">Undoing the changes failed (the NIC may be left configured).</exception>
-    public static IReadOnlyList<SelfTestResult> Run(string interfaceName, DeviceMemory memory, uint? startQueue = null, uint? queueCount = null)
+    public static IReadOnlyList<SelfTestResult> Run(string interfaceName, DeviceMemory memory, uint? startQueue = null, uint? queueCount = null, uint? rxPageSize = null)
     {
         ArgumentNullException.ThrowIfNull(interfaceName);
         ArgumentNullException.ThrowIfNull(memory);
@@ -97,18 +101,18 @@ public static class DevmemBindSelfTests
             ethtool.SetRssIndirection(interfaceName, EthtoolRss.Equal(rss.Indirection.Count, start));
             SetSplit(ethtool, interfaceName, rings, on: true);
 
-            results.Add(Refused(names[0], () => netdev.BindRxEmptyQueueNests(ifindex, memory.DmabufHandle, (int)count)));
+            results.Add(Refused(names[0], () => netdev.BindRxEmptyQueueNests(ifindex, memory.DmabufHandle, (int)count, rxPageSize)));
 
             // ncdevmem "turns header split off" by setting it UNKNOWN (the driver default) — testnic and
             // real NICs then have it off.
             SetSplit(ethtool, interfaceName, rings, on: false);
-            results.Add(Refused(names[1], () => netdev.BindRx(ifindex, memory.DmabufHandle, queues)));
+            results.Add(Refused(names[1], () => netdev.BindRx(ifindex, memory.DmabufHandle, queues, rxPageSize)));
 
             SetSplit(ethtool, interfaceName, rings, on: true);
             DmabufBinding? binding = null;
             try
             {
-                binding = netdev.BindRx(ifindex, memory.DmabufHandle, queues);
+                binding = netdev.BindRx(ifindex, memory.DmabufHandle, queues, rxPageSize);
                 results.Add(new(names[2], SelfTestOutcome.Passed, $"binding {binding.Id} on queue{(count == 1 ? "" : "s")} {string.Join(',', queues)}"));
                 // ncdevmem: configure_channels(start, start): rx = tx = START, below the bound queues.
                 results.Add(Refused(names[3], () => ethtool.SetChannels(interfaceName, channels.CombinedCount is > 0
@@ -155,7 +159,7 @@ public static class DevmemBindSelfTests
         }
         catch (NetlinkException e)
         {
-            return new(name, SelfTestOutcome.Passed, $"refused: {e.ErrorName}{(e.KernelMessage is null ? "" : $" \"{e.KernelMessage}\"")}");
+            return new(name, SelfTestOutcome.Passed, $"refused: {e.ErrorName}{(e.KernelMessage is null ? "" : $" \"{e.KernelMessage}\"{NetlinkException.TruncationNote(e.KernelMessage)}")}");
         }
         catch (EthtoolIoctlException e)
         {

@@ -134,7 +134,8 @@ public sealed partial class DevmemRxSetup : IDisposable
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(memorySize);
         ArgumentNullException.ThrowIfNull(options);
-        ProviderSelection selection = MemoryProviders.Select(memorySize, new MemoryProviderOptions { Logger = logger });
+        // An rx-page-size above the page size needs every dma-buf entry aligned to it (udmabuf from huge pages).
+        ProviderSelection selection = MemoryProviders.Select(memorySize, new MemoryProviderOptions { Logger = logger, Alignment = options.RxPageSize ?? 0 });
         DeviceMemory memory = selection.Memory ?? HostMemory.Create(memorySize, "devmem-copy");
         try
         {

@@ -138,7 +138,7 @@ public sealed class DevmemSetupException : IOException
     private static string Format(DevmemSetupStep step, string ifname, string what, Errno? errno, string? kernelMessage, string? hint)
     {
         string where = ifname.Length == 0 ? StepName(step) : $"{StepName(step)} on {ifname}";
-        string why = errno is not { } e ? "" : string.IsNullOrEmpty(kernelMessage) ? $": {e.Describe()}" : $": {e.Name()} \"{kernelMessage}\"";
+        string why = errno is not { } e ? "" : string.IsNullOrEmpty(kernelMessage) ? $": {e.Describe()}" : $": {e.Name()} \"{kernelMessage}\"{Netlink.NetlinkException.TruncationNote(kernelMessage)}";
         return hint is null ? $"{where}: {what}{why}" : $"{where}: {what}{why}. Hint: {hint}";
     }
 }

@@ -204,7 +204,7 @@ public sealed class NetdevClient : IDisposable
     /// bind-rx with <paramref name="count"/> queue nests that hold neither id nor type: a request the
     /// kernel must refuse (EINVAL, missing attribute). The kernel ncdevmem's first bind self-test.
     /// </summary>
-    internal DmabufBinding BindRxEmptyQueueNests(int ifindex, SafeHandle dmabuf, int count) => Bind("bind-rx", ifindex, dmabuf, [], null, count);
+    internal DmabufBinding BindRxEmptyQueueNests(int ifindex, SafeHandle dmabuf, int count, uint? rxPageSize = null) => Bind("bind-rx", ifindex, dmabuf, [], rxPageSize, count);
 
     /// <summary>
     /// bind-tx (6.16+): binds a dma-buf to a device for transmit, through a new netlink socket that the

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The kernel's own drv-net selftest for devmem TCP (tools/testing/selftests/drivers/net/hw/devmem.py,
+# from Debian's linux-source of the newest kernel) on the testnic, first with the kernel's C ncdevmem,
+# then with ours (samples/ncdevmem) in its place.
+#   scripts/checks/drvnet.sh RESULTFILE
+# Appends "FAILED PASSED SKIPPED label" lines to RESULTFILE (see scripts/test.sh), one per case:
+#   passed  the case passes with both binaries;
+#   skipped it skips with both, for the same reason (the reason is the label);
+#   failed  it fails with the kernel's binary (the testnic or the guest is at fault), or ours does
+#           not do what the kernel's does (passes where it passes, skips with the same reason).
+# One guest boot (scripts/vm/run.sh --kernel latest --nic testnic) runs both; the guest side is
+# scripts/checks/lib/drvnet-guest.sh. The test's KTAP lines and a per-case table go to the log.
+#
+# Which test, which file it runs, and which binaries take its place are variables, so another
+# drv-net test (e.g. iou-zcrx.py with its iou-zcrx) can be driven the same way:
+#   DRVNET_TEST     path in the kernel tree (default tools/testing/selftests/drivers/net/hw/devmem.py)
+#   DRVNET_BIN      the file next to it that the test runs (default ncdevmem)
+#   DRVNET_KERNEL   the kernel's binary (default: built by scripts/vm/build-ncdevmem.sh --kernel latest)
+#   DRVNET_OURS     ours (default samples/ncdevmem/bin/Release/net10.0/ncdevmem, from
+#                   `dotnet build -c Release`, which scripts/test.sh runs before the checks)
+set -uo pipefail
+
+out=${1:?usage: drvnet.sh RESULTFILE}
+root=$(cd "$(dirname "$0")/../.." && pwd)
+export DEVMEM_ROOT=${DEVMEM_ROOT:-$root} DEVMEM_CACHE=${DEVMEM_CACHE:-$root/.cache}
+# shellcheck source=../lib/debian.sh
+source "$root/scripts/lib/debian.sh"
+# shellcheck source=../lib/kernel-source.sh
+source "$root/scripts/lib/kernel-source.sh"
+# shellcheck source=../lib/prereqs.sh
+source "$root/scripts/lib/prereqs.sh"
+
+test=${DRVNET_TEST:-tools/testing/selftests/drivers/net/hw/devmem.py}
+binname=${DRVNET_BIN:-ncdevmem}
+ours=${DRVNET_OURS:-$root/samples/ncdevmem/bin/Release/net10.0/ncdevmem}
+name=$(basename "$test")
+start=$(date +%s)
+log() { printf '[drvnet %4ds] %s\n' $(($(date +%s) - start)) "$*" >&2; }
+result() { echo "$1 $name: $2" >>"$out"; }
+
+if [ ! -x "$root/scripts/vm/run.sh" ]; then
+    result "0 0 1" "skipped: the VM harness scripts/vm/run.sh is missing"
+    exit 0
+fi
+# In the guest (the host's userland over 9p): socat is the test's remote end, python3 runs it,
+# ethtool and ip are what its library calls.
+ensure_apt socat python3 python3-yaml ethtool iproute2 || { result "1 0 0" "cannot install socat python3 python3-yaml ethtool iproute2"; exit 1; }
+if [ ! -x "$ours" ]; then
+    result "1 0 0" "our binary $ours is missing (dotnet build -c Release Devmem.slnx)"
+    exit 1
+fi
+kbin=${DRVNET_KERNEL:-}
+if [ -z "$kbin" ]; then
+    log "building the kernel's ncdevmem"
+    kbin=$("$root/scripts/vm/build-ncdevmem.sh" --kernel latest) || { result "1 0 0" "the kernel's ncdevmem did not build (see the log above)"; exit 1; }
+fi
+ktree=$(kernel_source newest tools/testing/selftests/net/lib tools/testing/selftests/drivers/net \
+    tools/net/ynl Documentation/netlink/specs) || { result "1 0 0" "cannot unpack the kernel's selftests"; exit 1; }
+[ -f "$ktree/$test" ] || { result "1 0 0" "$test is not in $ktree"; exit 1; }
+
+log "guest run: $test with the kernel's $binname ($kbin), then ours ($ours)"
+res=$("$root/scripts/vm/run.sh" --kernel latest --nic testnic --timeout 1500 -- \
+    "$root/scripts/checks/lib/drvnet-guest.sh" "$ktree" "$test" "$binname" "c=$kbin" "ours=$ours")
+rc=$?
+log "guest run done (run.sh exit $rc)"
+grep -E '^(CASE|RAN) ' <<<"$res" >&2
+
+# case -> "status reason" for each variant
+declare -A C O
+order=()
+while read -r _ variant case st reason; do
+    v="$st${reason:+ $reason}"
+    if [ "$variant" = c ]; then C[$case]=$v; order+=("$case"); else O[$case]=$v; fi
+done < <(grep '^CASE ' <<<"$res")
+
+if [ ${#C[@]} -eq 0 ]; then
+    result "1 0 0" "no case ran with the kernel's $binname (run.sh exit $rc; see the log)"
+fi
+printf '| case | kernel'"'"'s C %s | our %s |\n|---|---|---|\n' "$binname" "$binname" >&2
+for case in "${order[@]}"; do
+    c=${C[$case]} o=${O[$case]:-missing}
+    printf '| %s | %s | %s |\n' "$case" "$c" "$o" >&2
+    cst=${c%% *} creason=${c#* }
+    if [ "$cst" = fail ]; then
+        result "1 0 0" "$case fails with the kernel's $binname (the testnic or the guest is at fault; see the log)"
+    elif [ "$c" = "$o" ] && [ "$cst" = ok ]; then
+        result "0 1 0" "$case passes with the kernel's $binname and with ours"
+    elif [ "$c" = "$o" ]; then
+        result "0 0 1" "$case skips with both binaries: $creason"
+    else
+        result "1 0 0" "$case: the kernel's $binname gives '$c', ours '$o'"
+    fi
+done
+for case in "${!O[@]}"; do
+    [ -n "${C[$case]:-}" ] || result "1 0 0" "$case ran with ours only"
+done
+# The guest script itself exits 0: anything else is a kernel splat (1), a timeout (124) or the harness.
+if [ "$rc" != 0 ]; then
+    result "1 0 0" "scripts/vm/run.sh exited $rc (a kernel splat, a timeout or a harness failure: see artifacts/vm/)"
+fi

@@ -1,0 +1,61 @@
+#!/bin/bash
+# One of the kernel's drv-net selftests (Python, KTAP output) run with each of several binaries in
+# the place of the one it calls, inside a VM guest started by scripts/checks/drvnet.sh through
+#   scripts/vm/run.sh --kernel latest --nic testnic -- scripts/checks/lib/drvnet-guest.sh ...
+# (eth0 fd99::1 in the root namespace, eth1 fd99::2 in namespace "peer": the test's remote).
+#
+#   drvnet-guest.sh KTREE TEST BINNAME VARIANT=PATH...
+#     KTREE    the kernel source tree (read-only here): its tools/testing/selftests/{net/lib,
+#              drivers/net}, tools/net/ynl and Documentation/netlink/specs are copied to /tmp
+#     TEST     the test, relative to KTREE (e.g. tools/testing/selftests/drivers/net/hw/devmem.py)
+#     BINNAME  the file next to TEST that the test runs (e.g. ncdevmem)
+#     VARIANT=PATH  a label and the binary put there as BINNAME, in this order (e.g. c=... ours=...)
+#
+# The test's own KTAP lines go to stderr (the log). On stdout, one line per case and variant:
+#   CASE VARIANT NAME ok|fail|skip [REASON]
+# and "RAN VARIANT EXIT" after each run. Nothing here decides whether a case passed: the test does.
+set -uo pipefail
+ktree=$1 test=$2 binname=$3
+shift 3
+
+work=/tmp/drvnet
+rm -rf "$work"
+for p in tools/testing/selftests/net/lib tools/testing/selftests/drivers/net tools/net/ynl Documentation/netlink/specs; do
+    mkdir -p "$work/$(dirname "$p")"
+    cp -a "$ktree/$p" "$work/$p" || { echo "RAN setup 1"; echo "cannot copy $ktree/$p" >&2; exit 1; }
+done
+chmod -R u+w "$work"
+# Under qemu's software CPU emulation (and a loaded host) a program takes tens of times longer to
+# start than on hardware: the library's own waits (5 s for a port to listen, 20 s for a command to
+# end) are raised to DRVNET_WAIT_S (default 120) in the copy. Nothing else of the test is changed.
+wait_s=${DRVNET_WAIT_S:-120}
+u=$work/tools/testing/selftests/net/lib/py/utils.py
+grep -q 'def wait_port_listen(.*deadline=5)' "$u" && grep -q 'timeout=20' "$u" ||
+    { echo "RAN setup 1"; echo "drvnet-guest.sh: $u no longer has the waits this script raises (deadline=5, timeout=20): update it" >&2; exit 1; }
+sed -i -e "/def wait_port_listen(/s/deadline=5)/deadline=$wait_s)/" -e "s/timeout=20\([,)]\)/timeout=$wait_s\1/g" "$u"
+dir=$work/$(dirname "$test")
+name=$(basename "$test" .py)
+
+for v in "$@"; do
+    variant=${v%%=*} bin=${v#*=}
+    rm -f "$dir/$binname"
+    # A wrapper, not a copy: our ncdevmem is an apphost next to its assemblies.
+    printf '#!/bin/sh\nexec %s "$@"\n' "$bin" >"$dir/$binname"
+    chmod +x "$dir/$binname"
+    echo "[guest $(cut -d' ' -f1 /proc/uptime)s] $name with $variant ($bin)" >&2
+    (cd "$dir" && env NETIF=eth0 LOCAL_V6=fd99::1 REMOTE_V6=fd99::2 REMOTE_TYPE=netns REMOTE_ARGS=peer \
+        NO_COLOR=1 /usr/bin/python3 "./$name.py") >"$work/$variant.ktap" 2>&1 </dev/null
+    rc=$?
+    sed "s/^/[$variant] /" "$work/$variant.ktap" >&2
+    # "ok 1 devmem.check_rx", "not ok 2 devmem.check_tx", "ok 5 devmem.check_x # SKIP reason"
+    sed -nE "s/^(not )?ok [0-9]+ $name\.([A-Za-z0-9_]+)( # (SKIP|XFAIL) ?(.*))?\$/\1|\2|\4|\5/p" "$work/$variant.ktap" |
+        while IFS='|' read -r notok case dir_ reason; do
+            if [ "$dir_" = SKIP ]; then st=skip
+            elif [ -n "$notok" ]; then st=fail
+            else st=ok
+            fi
+            echo "CASE $variant $case $st $reason"
+        done
+    echo "RAN $variant $rc"
+done
+exit 0
