@@ -85,7 +85,7 @@ if [ -x scripts/vm/run.sh ]; then
             run_xunit "guest-$k-$name" scripts/vm/run.sh --kernel "$k" "${allow[@]}" -- "$exe"
             # The library against the software devmem NIC (tests/testnic): only the tests written for it
             # (they skip, saying so, in the virtio runs above).
-            run_xunit "guest-$k-testnic-$name" scripts/vm/run.sh --kernel "$k" --nic testnic -- "$exe" -class Devmem.Guest.Tests.TestnicGuestTests -class Devmem.Guest.Tests.DoctorGuestTests
+            run_xunit "guest-$k-testnic-$name" scripts/vm/run.sh --kernel "$k" --nic testnic -- "$exe" -class Devmem.Guest.Tests.TestnicGuestTests -class Devmem.Guest.Tests.DoctorGuestTests -class Devmem.Guest.Tests.RollbackFaultGuestTests
         done
     done
 fi

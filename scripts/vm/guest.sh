@@ -26,6 +26,8 @@ export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 # renames them). testnic: the project's software devmem NIC module creates eth0 and eth1 itself;
 # its dependencies come first in VM_NIC_MODULES (on the control share; copied to tmpfs first).
 if [ "$VM_NIC" = testnic ]; then
+    # testnic's fault knobs are debugfs files (/sys/kernel/debug/testnic/IFNAME/fail_*; docs/testnic.md).
+    mountpoint -q /sys/kernel/debug || run mount -t debugfs debugfs /sys/kernel/debug
     n=0
     for m in "${VM_NIC_MODULES[@]}"; do
         n=$((n + 1))

@@ -105,8 +105,14 @@ public sealed class SetupJournalTests : IDisposable
         Assert.Equal($"rss 0,1,0,1", File.ReadAllLines(file)[1]);
         Assert.StartsWith($"pid {Environment.ProcessId} ", File.ReadAllLines(file)[0], StringComparison.Ordinal);
         journal.Add("rule 3");
-        journal.RemoveLast();
-        Assert.Equal(2, File.ReadAllLines(file).Length);
+        // An undone change leaves the journal, wherever it is in it; one whose undo failed stays.
+        journal.Remove("rss 0,1,0,1");
+        Assert.Equal(["rule 3"], File.ReadAllLines(file)[1..]);
+        Assert.False(journal.IsEmpty);
+        journal.Remove("rule 3");
+        Assert.Single(File.ReadAllLines(file));
+        Assert.True(journal.IsEmpty);
+        Assert.Equal(file, journal.FilePath);
         journal.Delete();
         Assert.False(File.Exists(file));
     }

@@ -15,6 +15,7 @@
  * says TN_KERNEL_7 (set by Kbuild from the kernel version).
  */
 
+#include <linux/debugfs.h>
 #include <linux/dma-direct.h>
 #include <linux/dma-map-ops.h>
 #include <linux/dma-mapping.h>
@@ -59,6 +60,43 @@ static bool header_split;
 module_param(header_split, bool, 0444);
 MODULE_PARM_DESC(header_split, "tcp-data-split enabled at load (default off)");
 
+/*
+ * Fault knobs, in the manner of netdevsim: debugfs files under
+ * /sys/kernel/debug/testnic/IFNAME/ that make chosen driver operations fail,
+ * so that tests can reach the error paths of the kernel and of their own
+ * setup code. Writing "COUNT [ERRNO [SKIP]]" lets SKIP calls through, then
+ * fails the next COUNT calls with -ERRNO (default EIO); reading shows what is
+ * left. All are off (COUNT 0) at load.
+ */
+enum tn_fault_op {
+	TN_FAIL_QUEUE_MEM_ALLOC,
+	TN_FAIL_PAGE_POOL_ALLOC,
+	TN_FAIL_QUEUE_STOP,
+	TN_FAIL_QUEUE_START,
+	TN_FAIL_RINGS_SET,
+	TN_FAIL_RSS_SET,
+	TN_FAIL_NTUPLE_INSERT,
+	TN_FAIL_NTUPLE_DELETE,
+	TN_FAIL_NR
+};
+
+static const char * const tn_fault_names[TN_FAIL_NR] = {
+	[TN_FAIL_QUEUE_MEM_ALLOC]	= "fail_queue_mem_alloc",
+	[TN_FAIL_PAGE_POOL_ALLOC]	= "fail_page_pool_alloc",
+	[TN_FAIL_QUEUE_STOP]		= "fail_queue_stop",
+	[TN_FAIL_QUEUE_START]		= "fail_queue_start",
+	[TN_FAIL_RINGS_SET]		= "fail_rings_set",
+	[TN_FAIL_RSS_SET]		= "fail_rss_set",
+	[TN_FAIL_NTUPLE_INSERT]		= "fail_ntuple_insert",
+	[TN_FAIL_NTUPLE_DELETE]		= "fail_ntuple_delete",
+};
+
+struct tn_fault {
+	struct tn_priv *priv;
+	u32 skip, count;
+	int err;
+};
+
 struct tn_rq {
 	struct napi_struct napi;
 	struct sk_buff_head wire;	/* frames sent to this queue, not yet received */
@@ -74,6 +112,8 @@ struct tn_priv {
 	u32 hds_thresh;
 	u32 rx_ring, tx_ring;
 	bool ever_bound;		/* a memory provider was installed on a queue */
+	spinlock_t fault_lock;		/* faults */
+	struct tn_fault faults[TN_FAIL_NR];
 	spinlock_t lock;		/* rules, indir, key: read by the peer's xmit */
 	u32 indir[TN_INDIR_SIZE];
 	u8 key[TN_KEY_SIZE];
@@ -99,6 +139,7 @@ struct tn_flow {
 
 static struct platform_device *tn_pdev;
 static struct net_device *tn_devs[2];
+static struct dentry *tn_debugfs;
 
 static void tn_napi_enable(struct napi_struct *napi)
 {
@@ -557,6 +598,85 @@ static int tn_poll(struct napi_struct *napi, int budget)
 	return done;
 }
 
+/* ---- fault knobs ---- */
+
+/* 0, or the error the knob for @op injects into this call. */
+static int tn_fault(struct tn_priv *priv, enum tn_fault_op op)
+{
+	struct tn_fault *f = &priv->faults[op];
+	int err = 0;
+
+	spin_lock_bh(&priv->fault_lock);
+	if (f->count && f->skip) {
+		f->skip--;
+	} else if (f->count) {
+		f->count--;
+		err = -f->err;
+	}
+	spin_unlock_bh(&priv->fault_lock);
+	if (err)
+		netdev_info(priv->dev, "%s: injected error %d\n",
+			    tn_fault_names[op], err);
+	return err;
+}
+
+static ssize_t tn_fault_read(struct file *file, char __user *ubuf,
+			     size_t len, loff_t *ppos)
+{
+	struct tn_fault *f = file->private_data;
+	char buf[40];
+	int n;
+
+	spin_lock_bh(&f->priv->fault_lock);
+	n = scnprintf(buf, sizeof(buf), "%u %d %u\n", f->count, f->err, f->skip);
+	spin_unlock_bh(&f->priv->fault_lock);
+	return simple_read_from_buffer(ubuf, len, ppos, buf, n);
+}
+
+static ssize_t tn_fault_write(struct file *file, const char __user *ubuf,
+			      size_t len, loff_t *ppos)
+{
+	struct tn_fault *f = file->private_data;
+	unsigned int count, err = EIO, skip = 0;
+	char buf[40];
+	ssize_t n;
+
+	if (*ppos || len >= sizeof(buf))
+		return -EINVAL;
+	n = simple_write_to_buffer(buf, sizeof(buf) - 1, ppos, ubuf, len);
+	if (n < 0)
+		return n;
+	buf[n] = '\0';
+	if (sscanf(buf, "%u %u %u", &count, &err, &skip) < 1 ||
+	    !err || err >= MAX_ERRNO)
+		return -EINVAL;
+	spin_lock_bh(&f->priv->fault_lock);
+	f->count = count;
+	f->err = err;
+	f->skip = skip;
+	spin_unlock_bh(&f->priv->fault_lock);
+	return n;
+}
+
+static const struct file_operations tn_fault_fops = {
+	.owner	= THIS_MODULE,
+	.open	= simple_open,
+	.read	= tn_fault_read,
+	.write	= tn_fault_write,
+	.llseek	= default_llseek,
+};
+
+static void tn_debugfs_add(struct net_device *dev)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	struct dentry *dir = debugfs_create_dir(dev->name, tn_debugfs);
+	int i;
+
+	for (i = 0; i < TN_FAIL_NR; i++)
+		debugfs_create_file(tn_fault_names[i], 0600, dir,
+				    &priv->faults[i], &tn_fault_fops);
+}
+
 /* ---- page pools and the queue management API ---- */
 
 static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx)
@@ -583,8 +703,19 @@ static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx)
 	if (READ_ONCE(priv->hds))
 		pp.flags |= PP_FLAG_ALLOW_UNREADABLE_NETMEM;
 	pool = page_pool_create(&pp);
-	if (!IS_ERR(pool) && __netif_get_rx_queue(priv->dev, idx)->mp_params.mp_priv)
+	if (IS_ERR(pool))
+		return pool;
+	if (__netif_get_rx_queue(priv->dev, idx)->mp_params.mp_priv)
 		priv->ever_bound = true;
+	/*
+	 * As a NIC whose first buffer allocation (its ring fill) fails: the pool
+	 * (and its memory provider, when binding) was made and is destroyed.
+	 */
+	err = tn_fault(priv, TN_FAIL_PAGE_POOL_ALLOC);
+	if (err) {
+		page_pool_destroy(pool);
+		return ERR_PTR(err);
+	}
 	return pool;
 }
 
@@ -615,8 +746,12 @@ static int tn_queue_mem_alloc(struct net_device *dev, void *mem, int idx)
 #endif
 {
 	struct tn_qmem *qm = mem;
+	int err;
 
 	qm->pp = NULL;
+	err = tn_fault(netdev_priv(dev), TN_FAIL_QUEUE_MEM_ALLOC);
+	if (err)
+		return err;
 	if (!netif_running(dev))	/* 6.12 restarts queues of a down device */
 		return 0;
 	qm->pp = tn_pool_create(netdev_priv(dev), idx);
@@ -646,7 +781,15 @@ static int tn_queue_start(struct net_device *dev, void *mem, int idx)
 {
 	struct tn_priv *priv = netdev_priv(dev);
 	struct tn_qmem *qm = mem;
+	int err;
 
+	/*
+	 * Fails before it takes @mem: netdev_rx_queue_restart() frees the new
+	 * memory and starts the queue again on the old memory, a second call.
+	 */
+	err = tn_fault(priv, TN_FAIL_QUEUE_START);
+	if (err)
+		return err;
 	if (qm->pp)
 		tn_rq_start(&priv->rq[idx], qm->pp);
 	return 0;
@@ -656,8 +799,13 @@ static int tn_queue_stop(struct net_device *dev, void *mem, int idx)
 {
 	struct tn_priv *priv = netdev_priv(dev);
 	struct tn_qmem *qm = mem;
+	int err;
 
 	qm->pp = NULL;
+	/* Fails with the queue still running on its old memory. */
+	err = tn_fault(priv, TN_FAIL_QUEUE_STOP);
+	if (err)
+		return err;
 	if (priv->rq[idx].pp)
 		qm->pp = tn_rq_stop(&priv->rq[idx]);
 	return 0;
@@ -775,7 +923,11 @@ static int tn_set_ringparam(struct net_device *dev,
 			    struct netlink_ext_ack *extack)
 {
 	struct tn_priv *priv = netdev_priv(dev);
+	int err;
 
+	err = tn_fault(priv, TN_FAIL_RINGS_SET);
+	if (err)
+		return err;
 	if (ring->rx_pending < TN_RING_MIN || ring->tx_pending < TN_RING_MIN) {
 		NL_SET_ERR_MSG_MOD(extack, "rings must hold at least 64 entries");
 		return -EINVAL;
@@ -865,7 +1017,11 @@ static int tn_set_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh,
 		       struct netlink_ext_ack *extack)
 {
 	struct tn_priv *priv = netdev_priv(dev);
+	int err;
 
+	err = tn_fault(priv, TN_FAIL_RSS_SET);
+	if (err)
+		return err;
 	if (rxfh->hfunc != ETH_RSS_HASH_NO_CHANGE &&
 	    rxfh->hfunc != ETH_RSS_HASH_TOP)
 		return -EOPNOTSUPP;
@@ -967,6 +1123,12 @@ static int tn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
 	struct tn_priv *priv = netdev_priv(dev);
 	int err = 0;
 
+	if (cmd->cmd == ETHTOOL_SRXCLSRLINS)
+		err = tn_fault(priv, TN_FAIL_NTUPLE_INSERT);
+	else if (cmd->cmd == ETHTOOL_SRXCLSRLDEL)
+		err = tn_fault(priv, TN_FAIL_NTUPLE_DELETE);
+	if (err)
+		return err;
 	spin_lock_bh(&priv->lock);
 	switch (cmd->cmd) {
 	case ETHTOOL_SRXCLSRLINS:
@@ -1049,6 +1211,9 @@ static struct net_device *tn_create(struct device *parent)
 	priv->rx_ring = TN_RING_DEF;
 	priv->tx_ring = TN_RING_DEF;
 	spin_lock_init(&priv->lock);
+	spin_lock_init(&priv->fault_lock);
+	for (i = 0; i < TN_FAIL_NR; i++)
+		priv->faults[i].priv = priv;
 	netdev_rss_key_fill(priv->key, sizeof(priv->key));
 	for (i = 0; i < TN_INDIR_SIZE; i++)
 		priv->indir[i] = ethtool_rxfh_indir_default(i, queues);
@@ -1096,6 +1261,10 @@ static int __init tn_init(void)
 	rtnl_unlock();
 	if (err)
 		goto err_free;
+	/* Off by default; a kernel without debugfs just has no knobs. */
+	tn_debugfs = debugfs_create_dir("testnic", NULL);
+	for (i = 0; i < 2; i++)
+		tn_debugfs_add(tn_devs[i]);
 	return 0;
 
 err_free:
@@ -1111,6 +1280,7 @@ static void __exit tn_exit(void)
 	bool bound = false;
 	int i;
 
+	debugfs_remove_recursive(tn_debugfs);
 	rtnl_lock();
 	for (i = 0; i < 2; i++) {
 		bound |= ((struct tn_priv *)netdev_priv(tn_devs[i]))->ever_bound;

@@ -42,7 +42,7 @@ public sealed partial class DevmemRxSetup : IDisposable
     private const string NeedsDevmemNic = "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)";
 
     private readonly Lock _lock = new();
-    private readonly Stack<(string What, Action Undo)> _undo = new();
+    private readonly Stack<(string What, Action Undo, string? Journaled)> _undo = new();
     private readonly ILogger _logger;
     private readonly DeviceMemory _memory;
     private readonly DevmemRxSetupOptions _options;
@@ -130,6 +130,9 @@ public sealed partial class DevmemRxSetup : IDisposable
     /// <param name="logger">Where to log the provider choice, each change and its undo; none by default.</param>
     /// <returns>The live setup; dispose it to unbind, restore the NIC and free the memory.</returns>
     /// <exception cref="DevmemSetupException">A step failed (and no fallback was allowed or possible).</exception>
+    /// <exception cref="AggregateException">A step failed and undoing an earlier step failed too: the step's
+    /// <see cref="DevmemSetupException"/>, then one per failed undo (<see cref="DevmemSetupStep.Undo"/>). The journal
+    /// under <c>/run/devmem</c> keeps exactly what was not undone, for the next setup on the interface.</exception>
     public static DevmemRxSetup Apply(long memorySize, DevmemRxSetupOptions options, ILogger? logger = null)
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(memorySize);
@@ -163,6 +166,9 @@ public sealed partial class DevmemRxSetup : IDisposable
     /// <param name="logger">Where to log each change and its undo; none by default.</param>
     /// <returns>The live setup; dispose it to unbind and restore the NIC.</returns>
     /// <exception cref="DevmemSetupException">A step failed (and no fallback was allowed or possible).</exception>
+    /// <exception cref="AggregateException">A step failed and undoing an earlier step failed too: the step's
+    /// <see cref="DevmemSetupException"/>, then one per failed undo (<see cref="DevmemSetupStep.Undo"/>). The journal
+    /// under <c>/run/devmem</c> keeps exactly what was not undone, for the next setup on the interface.</exception>
     public static DevmemRxSetup Apply(DeviceMemory memory, DevmemRxSetupOptions options, ILogger? logger = null)
     {
         ArgumentNullException.ThrowIfNull(memory);
@@ -183,6 +189,7 @@ public sealed partial class DevmemRxSetup : IDisposable
         catch (DevmemSetupException e)
         {
             List<Exception> undoFailures = setup.UndoAll();
+            string? journalPath = setup._journal?.FilePath;
 
             // Only what a valid configuration cannot change falls back; a configuration error is thrown.
             if (options.Fallback == DevmemFallback.Copy && e.FallbackKind is { } kind && memory.HasCpuMapping && undoFailures.Count == 0)
@@ -198,7 +205,8 @@ public sealed partial class DevmemRxSetup : IDisposable
             setup.Dispose();
             if (undoFailures.Count > 0)
             {
-                throw new AggregateException($"{e.Message} Undoing the steps before it also failed; the NIC may be left configured.", [e, .. undoFailures]);
+                string kept = journalPath is null ? "" : $" (the journal {journalPath} keeps what was not undone: the next setup on {options.InterfaceName} undoes it once this process has ended)";
+                throw new AggregateException($"{e.Message} Undoing the steps before it also failed; the NIC may be left configured{kept}.", [e, .. undoFailures]);
             }
 
             if (options.Fallback == DevmemFallback.Copy && e.FallbackKind is not null && !memory.HasCpuMapping)
@@ -488,7 +496,8 @@ public sealed partial class DevmemRxSetup : IDisposable
 
         EthtoolTcpDataSplit oldSplit = rings.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown;
         uint? oldThreshold = rings.HdsThresh;
-        Journal($"split {(splitOn ? "-" : ((byte)oldSplit).ToString(CultureInfo.InvariantCulture))} {(thresholdZero ? "-" : oldThreshold!.Value.ToString(CultureInfo.InvariantCulture))}");
+        string journaled = $"split {(splitOn ? "-" : ((byte)oldSplit).ToString(CultureInfo.InvariantCulture))} {(thresholdZero ? "-" : oldThreshold!.Value.ToString(CultureInfo.InvariantCulture))}";
+        Journal(journaled);
         try
         {
             Step(DevmemSetupStep.HeaderSplit, "cannot turn on TCP header/data split", () => _ethtool!.SetRings(ifname,
@@ -497,9 +506,15 @@ public sealed partial class DevmemRxSetup : IDisposable
                     ? $"driver {Driver} cannot split TCP headers from payload: devmem RX is not possible on this NIC"
                     : null);
         }
-        catch (DevmemSetupException e) when (e.Errno == Interop.Errno.EOPNOTSUPP)
+        catch (DevmemSetupException e)
         {
-            e.FallbackKind = DevmemFallbackKind.NoHeaderSplit;
+            // The kernel refused the change: there is nothing to undo.
+            Unjournal(journaled);
+            if (e.Errno == Interop.Errno.EOPNOTSUPP)
+            {
+                e.FallbackKind = DevmemFallbackKind.NoHeaderSplit;
+            }
+
             throw;
         }
 
@@ -507,7 +522,7 @@ public sealed partial class DevmemRxSetup : IDisposable
         // default, when it was not), hds-thresh back to its old value.
         Done($"tcp-data-split {Name(rings.TcpDataSplit)} -> on{(thresholdZero ? "" : $", hds-thresh {oldThreshold} -> 0")}",
             $"tcp-data-split back to {Name(rings.TcpDataSplit)}{(thresholdZero ? "" : $", hds-thresh back to {oldThreshold}")}",
-            () => _ethtool!.SetRings(ifname, new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : oldSplit, HdsThresh: thresholdZero ? null : oldThreshold)));
+            () => _ethtool!.SetRings(ifname, new EthtoolRingsSettings(TcpDataSplit: splitOn ? null : oldSplit, HdsThresh: thresholdZero ? null : oldThreshold)), journaled);
 
         static string Name(EthtoolTcpDataSplit? s) => s switch
         {
@@ -544,10 +559,20 @@ public sealed partial class DevmemRxSetup : IDisposable
 
         // ethtool -X IF equal START: hash buckets spread over queues 0..START-1.
         uint[] table = EthtoolRss.Equal(rss.Indirection.Count, start);
-        Journal($"rss {string.Join(',', rss.Indirection)}");
-        Step(DevmemSetupStep.Rss, $"cannot spread RSS over queues 0..{start - 1}", () => _ethtool!.SetRssIndirection(ifname, table));
+        string journaled = $"rss {string.Join(',', rss.Indirection)}";
+        Journal(journaled);
+        try
+        {
+            Step(DevmemSetupStep.Rss, $"cannot spread RSS over queues 0..{start - 1}", () => _ethtool!.SetRssIndirection(ifname, table));
+        }
+        catch (DevmemSetupException)
+        {
+            Unjournal(journaled); // refused: nothing to undo
+            throw;
+        }
+
         Done($"RSS indirection spread over queues 0..{start - 1} (was over {string.Join(',', rss.Indirection.Distinct().Order())})",
-            "RSS indirection table back as it was", () => _ethtool!.RestoreRssIndirection(ifname, rss));
+            "RSS indirection table back as it was", () => _ethtool!.RestoreRssIndirection(ifname, rss), journaled);
     }
 
     private void AddFlowRule(string ifname, DevmemFlowSteering s, uint queue)
@@ -577,13 +602,14 @@ public sealed partial class DevmemRxSetup : IDisposable
         }
 
         // Recorded right after the rule is added: its location is known only then.
-        Journal($"rule {location.ToString(CultureInfo.InvariantCulture)}");
+        string journaled = $"rule {location.ToString(CultureInfo.InvariantCulture)}";
+        Journal(journaled);
         FlowRuleLocation = location;
         FlowRuleIsFiveTuple = five;
         EthtoolFlowRule added = five ? full : destinationOnly;
         string from = !five ? "" : added.SourcePort is null ? $"from {added.Source} " : $"from {added.Source} port {added.SourcePort} ";
         Done($"flow rule {location}: {added.FlowType} {from}to {server} port {s.Port} -> queue {queue}",
-            $"delete flow rule {location}", () => _ethtool!.DeleteFlowRule(ifname, location));
+            $"delete flow rule {location}", () => _ethtool!.DeleteFlowRule(ifname, location), journaled);
     }
 
     private string? FlowRuleHint(Exception e) => e is EthtoolIoctlException { Errno: Interop.Errno.EOPNOTSUPP or Interop.Errno.EINVAL }
@@ -624,12 +650,15 @@ public sealed partial class DevmemRxSetup : IDisposable
 
     private void Journal(string entry) => _journal?.Add(entry);
 
-    private void Done(string change, string undoWhat, Action undo)
+    private void Unjournal(string entry) => _journal?.Remove(entry);
+
+    // journaled: the change's journal record, removed once the change is undone (and kept when its undo fails).
+    private void Done(string change, string undoWhat, Action undo, string? journaled = null)
     {
         lock (_lock)
         {
             _changes.Add(change);
-            _undo.Push((undoWhat, undo));
+            _undo.Push((undoWhat, undo, journaled));
         }
 
         LogChange(_logger, InterfaceName, change);
@@ -640,11 +669,16 @@ public sealed partial class DevmemRxSetup : IDisposable
         var failures = new List<Exception>();
         lock (_lock)
         {
-            while (_undo.TryPop(out (string What, Action Undo) u))
+            while (_undo.TryPop(out (string What, Action Undo, string? Journaled) u))
             {
                 try
                 {
                     u.Undo();
+                    if (u.Journaled is not null)
+                    {
+                        Unjournal(u.Journaled);
+                    }
+
                     LogUndo(_logger, InterfaceName, u.What);
                 }
                 catch (Exception e) when (e is IOException or UnauthorizedAccessException or ObjectDisposedException)
@@ -654,14 +688,15 @@ public sealed partial class DevmemRxSetup : IDisposable
                     LogUndoFailed(_logger, InterfaceName, f.Message);
                 }
             }
-        }
 
-        if (failures.Count == 0)
-        {
-            // Everything recorded was undone (a change that failed midway is restored by the undo of the
-            // snapshot it was recorded with, or was never made).
-            _journal?.Delete();
-            _journal = null;
+            // The journal goes when it holds no change any more. A change whose undo failed keeps its
+            // record, also through later calls (Dispose after a failed Apply), for the next setup on this
+            // interface to undo once this process has ended.
+            if (_journal is { IsEmpty: true })
+            {
+                _journal.Delete();
+                _journal = null;
+            }
         }
 
         return failures;

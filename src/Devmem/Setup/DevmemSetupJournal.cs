@@ -51,12 +51,19 @@ internal sealed partial class DevmemSetupJournal
         Write();
     }
 
-    /// <summary>Removes the last recorded change (it was undone, or never made).</summary>
-    public void RemoveLast()
+    /// <summary>The journal's file, or null when the directory could not be written.</summary>
+    public string? FilePath => _path;
+
+    /// <summary>Whether it records no change (only its header).</summary>
+    public bool IsEmpty => _lines.Count <= 1;
+
+    /// <summary>Removes the latest record equal to <paramref name="entry"/> (the change was undone, or never made).</summary>
+    public void Remove(string entry)
     {
-        if (_lines.Count > 1)
+        int i = _lines.LastIndexOf(entry);
+        if (i >= 1)
         {
-            _lines.RemoveAt(_lines.Count - 1);
+            _lines.RemoveAt(i);
             Write();
         }
     }
