@@ -584,39 +584,17 @@ public sealed partial class DevmemSocket : IDisposable
         }
 
         int flags = sys_socket.MSG_SOCK_DEVMEM | (nonBlocking ? sys_socket.MSG_DONTWAIT : 0);
-        bool added = false;
-        var handle = _socket.SafeHandle;
         SysResult r;
         msghdr msg = default;
-        try
+        fixed (byte* data = linear)
+        fixed (byte* control = _control)
         {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            fixed (byte* data = linear)
-            fixed (byte* control = _control)
-            {
-                var iov = new iovec { iov_base = data, iov_len = (nuint)linear.Length };
-                for (int attempt = 0; ; attempt++)
-                {
-                    msg = default;
-                    msg.msg_iov = &iov;
-                    msg.msg_iovlen = 1;
-                    msg.msg_control = control;
-                    msg.msg_controllen = (nuint)controlLength;
-                    r = Libc.recvmsg(fd, &msg, flags);
-                    if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            var iov = new iovec { iov_base = data, iov_len = (nuint)linear.Length };
+            msg.msg_iov = &iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control;
+            msg.msg_controllen = (nuint)controlLength;
+            r = RecvMsg(ref msg, flags);
         }
 
         if (r.IsError)
@@ -694,6 +672,44 @@ public sealed partial class DevmemSocket : IDisposable
         return true;
     }
 
+    /// <summary>
+    /// One <c>recvmsg</c> on the socket's handle with <paramref name="msg"/> as built by the caller: the
+    /// handle's reference held for the call, retried on EINTR (at most <see cref="MaxEintrRetries"/> times)
+    /// with the caller's header each time; on return <paramref name="msg"/> holds what the kernel wrote.
+    /// </summary>
+    private unsafe SysResult RecvMsg(ref msghdr msg, int flags)
+    {
+        msghdr request = msg;
+        bool added = false;
+        var handle = _socket.SafeHandle;
+        try
+        {
+            handle.DangerousAddRef(ref added);
+            int fd = (int)handle.DangerousGetHandle();
+            for (int attempt = 0; ; attempt++)
+            {
+                msg = request;
+                SysResult r;
+                fixed (msghdr* m = &msg)
+                {
+                    r = Libc.recvmsg(fd, m, flags);
+                }
+
+                if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
+                {
+                    return r;
+                }
+            }
+        }
+        finally
+        {
+            if (added)
+            {
+                handle.DangerousRelease();
+            }
+        }
+    }
+
     private unsafe bool TryReceiveCopy(Span<DevmemFragment> fragments, bool nonBlocking, out DevmemReceiveResult result)
     {
         var ring = _copy!;
@@ -727,33 +743,17 @@ public sealed partial class DevmemSocket : IDisposable
             }
 
             int flags = nonBlocking ? sys_socket.MSG_DONTWAIT : 0;
-            bool added = false;
-            var handle = _socket.SafeHandle;
             SysResult r;
+            msghdr msg = default;
+            msg.msg_iov = iov;
+            msg.msg_iovlen = (nuint)k;
             ring.Memory.BeginCpuAccess(CpuAccess.Write);
             try
             {
-                handle.DangerousAddRef(ref added);
-                int fd = (int)handle.DangerousGetHandle();
-                msghdr msg = default;
-                for (int attempt = 0; ; attempt++)
-                {
-                    msg.msg_iov = iov;
-                    msg.msg_iovlen = (nuint)k;
-                    r = Libc.recvmsg(fd, &msg, flags);
-                    if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
-                    {
-                        break;
-                    }
-                }
+                r = RecvMsg(ref msg, flags);
             }
             finally
             {
-                if (added)
-                {
-                    handle.DangerousRelease();
-                }
-
                 ring.Memory.EndCpuAccess(CpuAccess.Write);
             }
 
