@@ -4,7 +4,7 @@
 # Prints the path of a statically linked ncdevmem on stdout (logs on stderr). Built from Debian's
 # linux-source package of that series inside the cached trixie chroot (scripts/vm/chroot.sh): this
 # machine's glibc is older than the one the YNL code generator's output and the headers need.
-# Recipe from shared/reference/vm-harness.md: MAINTAINERS must be present (else the YNL generator
+# What building it from Debian's linux-source needs: MAINTAINERS must be present (else the YNL generator
 # loops forever), `make headers` first, and the full path of the tool as the make target.
 set -euo pipefail
 

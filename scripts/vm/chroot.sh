@@ -1,8 +1,7 @@
 # shellcheck shell=bash
 # A cached Debian trixie chroot (with trixie-backports in its own sources) for building what must
 # match Debian's guest kernels: out-of-tree modules and the kernel's ncdevmem. This machine's
-# bookworm toolchain cannot run those kernels' kbuild host tools (glibc 2.38), see
-# shared/reference/vm-harness.md "Building a kernel module for the guest kernels".
+# bookworm toolchain cannot run those kernels' kbuild host tools (they need glibc 2.38).
 #
 #   build_chroot [SUITE]              create (once) and print the chroot's directory; SUITE is trixie
 #                                     (default; trixie-backports is in its sources too) or sid
