@@ -98,7 +98,7 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
 
             var e = Assert.Throws<DmabufException>(() => UdmabufMemory.Create(3 << 20));
             Say(e.Message);
-            Assert.Equal("UDMABUF_CREATE", e.Step);
+            Assert.Equal("UDMABUF_CREATE", e.Operation);
             Assert.Equal(Errno.None, e.Errno);
             Assert.Contains("3 MiB is over udmabuf's limit of 2 MiB (/sys/module/udmabuf/parameters/size_limit_mb = 2)", e.Message, StringComparison.Ordinal);
             Assert.Contains("echo 3 > /sys/module/udmabuf/parameters/size_limit_mb", e.Hint, StringComparison.Ordinal);
@@ -114,7 +114,7 @@ public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
             Assert.Equal(2 << 20, atLimit.Size);
 
             var list = Assert.Throws<DmabufException>(() => UdmabufMemory.CreateList(4 << 20, [new(0, 2 << 20), new(2 << 20, Page)]));
-            Assert.Equal("UDMABUF_CREATE_LIST", list.Step);
+            Assert.Equal("UDMABUF_CREATE_LIST", list.Operation);
         }
         finally
         {

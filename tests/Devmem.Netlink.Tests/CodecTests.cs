@@ -1,3 +1,4 @@
+using Devmem.Interop;
 using Devmem.Netlink.Netdev;
 using static Devmem.Interop.Netdev;
 using static Devmem.Interop.Netlink;
@@ -139,8 +140,9 @@ public class CodecTests
         byte[] request = BindRxRequestBytes(42);
         // 6.18 host, bind-rx on lo: EOPNOTSUPP, bad attribute = ifindex at offset 20 (vm-harness.md).
         NetlinkException e = Decode(request, ErrorBytes(request, -95, new Bytes().AttrU32(NLMSGERR_ATTR_OFFS, 20)));
-        Assert.Equal(95, e.ErrorNumber);
-        Assert.Equal("EOPNOTSUPP", e.ErrorName);
+        Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
+        Assert.Equal(95, e.HResult);
+        Assert.Equal("EOPNOTSUPP", e.ErrnoName);
         Assert.Equal(".ifindex", e.BadAttribute);
         Assert.Null(e.KernelMessage);
         Assert.StartsWith("netdev bind-rx: Netlink error: Operation not supported (EOPNOTSUPP, errno 95) {'bad-attr': '.ifindex'}", e.Message, StringComparison.Ordinal);

@@ -96,7 +96,8 @@ public sealed class CorpusCapture
 
     private static List<byte[]> Request(GenericNetlinkSocket s, ushort family, byte cmd, byte version, bool dump, Attributes? attrs)
     {
-        NetlinkWriter w = s.BeginRequest(family, cmd, version, dump, out _);
+        NetlinkRequest request = s.CreateRequest(family, cmd, version, dump, "corpus", "capture");
+        ref NetlinkWriter w = ref request.Writer;
         attrs?.Invoke(ref w);
         w.EndMessage();
         s.Transmit(w.Written);
@@ -105,7 +106,8 @@ public sealed class CorpusCapture
 
     private static unsafe List<byte[]> RawDump(GenericNetlinkSocket s, ushort type)
     {
-        NetlinkWriter w = s.BeginRawRequest(type, dump: true, out _);
+        NetlinkRequest request = s.CreateRawRequest(type, dump: true, "corpus", "capture");
+        ref NetlinkWriter w = ref request.Writer;
         w.WriteFixedHeader(new byte[16]); // struct ifinfomsg, all zero (strict dump checking)
         w.EndMessage();
         s.Transmit(w.Written);

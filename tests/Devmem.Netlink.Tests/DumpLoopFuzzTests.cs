@@ -145,7 +145,9 @@ public sealed unsafe class DumpLoopFuzzTests : IDisposable
         using GenericNetlinkSocket s = GenericNetlinkSocket.Open();
         ushort id = _client.Family.Id;
         NetlinkOperationSpec op = NetdevSpec.Family.Operation("queue-get");
-        NetlinkWriter w = s.BeginRequest(id, op.Command, 1, dump: true, out uint seq);
+        NetlinkRequest request = s.CreateRequest(id, NetdevSpec.Family, op, dump: true);
+        uint seq = request.Sequence;
+        ref NetlinkWriter w = ref request.Writer;
 
         // One to three datagrams, each whole messages.
         byte[][] encoded = [.. items.Select(i => Encode(i, id, seq, s.PortId))];
@@ -158,7 +160,7 @@ public sealed unsafe class DumpLoopFuzzTests : IDisposable
         int n = 0;
         try
         {
-            foreach (NetlinkMessage m in s.Send(ref w, seq, true, NetdevSpec.Family, op))
+            foreach (NetlinkMessage m in request.Send())
             {
                 n++;
                 try

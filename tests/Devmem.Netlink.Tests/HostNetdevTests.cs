@@ -40,7 +40,8 @@ public sealed class HostNetdevTests : IDisposable
         using GenericNetlinkSocket s = GenericNetlinkSocket.Open();
         NetlinkNotSupportedException e = Assert.Throws<NetlinkNotSupportedException>(() => s.GetFamily("no-such-family"));
         Assert.Equal("no-such-family", e.Family);
-        Assert.Null(e.Operation);
+        Assert.True(e.FamilyMissing);
+        Assert.Equal(Errno.ENOENT, e.Errno);
         Assert.Contains("ENOENT", e.Message, StringComparison.Ordinal);
     }
 
@@ -185,12 +186,14 @@ public sealed class HostNetdevTests : IDisposable
         // bind-rx with only ifindex: the kernel's policy check reports fd as missing (NLMSGERR_ATTR_MISS_TYPE).
         using GenericNetlinkSocket s = GenericNetlinkSocket.Open();
         NetlinkOperationSpec op = NetdevSpec.Family.Operation("bind-rx");
-        NetlinkWriter w = s.BeginRequest(_client.Family.Id, op.Command, 1, dump: false, out uint seq);
+        NetlinkRequest request = s.CreateRequest(_client.Family.Id, NetdevSpec.Family, op, dump: false);
+        uint seq = request.Sequence;
+        ref NetlinkWriter w = ref request.Writer;
         w.WriteU32(NETDEV_A_DMABUF_IFINDEX, 1);
         NetlinkException? caught = null;
         try
         {
-            s.Send(ref w, seq, false, NetdevSpec.Family, op).Drain();
+            request.Send().Drain();
         }
         catch (NetlinkException e)
         {
@@ -209,13 +212,15 @@ public sealed class HostNetdevTests : IDisposable
         // "Unknown attribute type" blaming that attribute.
         using GenericNetlinkSocket s = GenericNetlinkSocket.Open();
         NetlinkOperationSpec op = NetdevSpec.Family.Operation("dev-get");
-        NetlinkWriter w = s.BeginRequest(_client.Family.Id, op.Command, 1, dump: false, out uint seq);
+        NetlinkRequest request = s.CreateRequest(_client.Family.Id, NetdevSpec.Family, op, dump: false);
+        uint seq = request.Sequence;
+        ref NetlinkWriter w = ref request.Writer;
         w.WriteU32(NETDEV_A_DEV_IFINDEX, 1);
         w.WriteU32(60, 0);
         NetlinkException? caught = null;
         try
         {
-            s.Send(ref w, seq, false, NetdevSpec.Family, op).Drain();
+            request.Send().Drain();
         }
         catch (NetlinkException e)
         {
@@ -229,19 +234,55 @@ public sealed class HostNetdevTests : IDisposable
     }
 
     [Fact]
+    public void A_request_is_numbered_by_the_socket_and_cannot_be_sent_twice()
+    {
+        using GenericNetlinkSocket s = GenericNetlinkSocket.Open();
+        NetlinkOperationSpec op = NetdevSpec.Family.Operation("queue-get");
+        NetlinkRequest first = s.CreateRequest(_client.Family.Id, NetdevSpec.Family, op, dump: true);
+        first.Send().Drain();
+        NetlinkRequest second = s.CreateRequest(_client.Family.Id, NetdevSpec.Family, op, dump: true);
+        Assert.Equal(first.Sequence + 1, second.Sequence);
+        Assert.True(second.IsDump);
+        InvalidOperationException? again = null;
+        try
+        {
+            first.Send();
+        }
+        catch (InvalidOperationException e)
+        {
+            again = e;
+        }
+
+        Assert.NotNull(again);
+        Assert.Contains("already sent", again.Message, StringComparison.Ordinal);
+        int n = 0;
+        foreach (NetlinkMessage m in second.Send())
+        {
+            Assert.Equal(second.Sequence, m.Sequence);
+            n++;
+        }
+
+        Assert.Equal(_client.GetQueues().Count, n);
+    }
+
+    [Fact]
     public void The_socket_stays_in_sync_after_an_abandoned_dump_and_after_errors()
     {
         using GenericNetlinkSocket s = GenericNetlinkSocket.Open();
         NetlinkOperationSpec op = NetdevSpec.Family.Operation("queue-get");
-        NetlinkWriter w = s.BeginRequest(_client.Family.Id, op.Command, 1, dump: true, out uint seq);
-        foreach (NetlinkMessage m in s.Send(ref w, seq, true, NetdevSpec.Family, op))
+        NetlinkRequest request = s.CreateRequest(_client.Family.Id, NetdevSpec.Family, op, dump: true);
+        uint seq = request.Sequence;
+        ref NetlinkWriter w = ref request.Writer;
+        foreach (NetlinkMessage m in request.Send())
         {
             break; // abandon the dump: the rest of its replies stay queued with an older sequence
         }
 
-        NetlinkWriter w2 = s.BeginRequest(_client.Family.Id, op.Command, 1, dump: true, out uint seq2);
+        NetlinkRequest request2 = s.CreateRequest(_client.Family.Id, NetdevSpec.Family, op, dump: true);
+        uint seq2 = request2.Sequence;
+        ref NetlinkWriter w2 = ref request2.Writer;
         int count = 0;
-        foreach (NetlinkMessage m in s.Send(ref w2, seq2, true, NetdevSpec.Family, op))
+        foreach (NetlinkMessage m in request2.Send())
         {
             Assert.Equal(seq2, m.Sequence);
             Assert.Equal(s.PortId, m.PortId);
@@ -252,12 +293,17 @@ public sealed class HostNetdevTests : IDisposable
     }
 
     [Fact]
-    public void A_datagram_larger_than_the_receive_buffer_grows_it_instead_of_being_truncated()
+    public void A_datagram_larger_than_the_receive_buffer_fails_the_request_clearly_and_grows_the_buffer_for_the_next()
     {
-        // nlctrl's family reply is several hundred bytes; a 32-byte buffer must grow (MSG_PEEK|MSG_TRUNC).
+        // nlctrl's family reply is several hundred bytes. One recv per datagram (as YNL): with a 32-byte
+        // buffer the kernel cuts the reply and drops the rest (MSG_TRUNC); the request fails saying so,
+        // the buffer grows to the datagram's size, and the same request then succeeds.
         using GenericNetlinkSocket s = GenericNetlinkSocket.Open(32);
-        GenericNetlinkFamily f = s.GetFamily("netdev");
+        NetlinkProtocolException e = Assert.Throws<NetlinkProtocolException>(() => s.GetFamily("netdev"));
+        Assert.Contains("did not fit the 32-byte receive buffer", e.Message, StringComparison.Ordinal);
+        Assert.Contains("retry the request", e.Message, StringComparison.Ordinal);
         Assert.True(s.ReceiveBufferSize > 32, $"buffer stayed at {s.ReceiveBufferSize}");
+        GenericNetlinkFamily f = s.GetFamily("netdev");
         Assert.Equal(_client.Family.Id, f.Id);
         Assert.Equal(_client.Family.Operations.OrderBy(kv => kv.Key), f.Operations.OrderBy(kv => kv.Key));
         Assert.Equal(_client.Family.MulticastGroups.OrderBy(kv => kv.Key), f.MulticastGroups.OrderBy(kv => kv.Key));

@@ -43,10 +43,12 @@ public sealed unsafe class ReplyLoopTests : IDisposable
     private static int DumpQueues(GenericNetlinkSocket s, ushort familyId, Action<uint> beforeSend)
     {
         NetlinkOperationSpec op = NetdevSpec.Family.Operation("queue-get");
-        NetlinkWriter w = s.BeginRequest(familyId, op.Command, 1, dump: true, out uint seq);
+        NetlinkRequest request = s.CreateRequest(familyId, NetdevSpec.Family, op, dump: true);
+        uint seq = request.Sequence;
+        ref NetlinkWriter w = ref request.Writer;
         beforeSend(seq);
         int n = 0;
-        foreach (NetlinkMessage m in s.Send(ref w, seq, true, NetdevSpec.Family, op))
+        foreach (NetlinkMessage m in request.Send())
         {
             n++;
         }

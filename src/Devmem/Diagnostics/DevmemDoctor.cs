@@ -325,7 +325,7 @@ public static class DevmemDoctor
             }
             catch (Exception e) when (IsEnvironment(e))
             {
-                ringsError = e is NetlinkException n ? n.ErrorName : e.Message;
+                ringsError = e is NetlinkException n ? n.ErrnoName : e.Message;
             }
         }
         else
@@ -472,8 +472,8 @@ public static class DevmemDoctor
             null => $"no probe ({probeProblem})",
             { Errno: Errno.EPERM } => "the bind-rx probe needs CAP_NET_ADMIN (EPERM)",
             { Errno: Errno.EEXIST } => $"the bind-rx probe stopped at the XDP check (EEXIST{(refusal.KernelMessage is string x ? $" \"{x}\"" : "")})",
-            { Errno: Errno.EBADF or Errno.EINVAL } => $"the bind-rx probe cannot tell on this kernel ({refusal.ErrorName}: it takes the dma-buf fd before it looks at the queue API, and a real dma-buf would bind)",
-            _ => $"the bind-rx probe cannot tell ({refusal.ErrorName}{(refusal.KernelMessage is string m ? $" \"{m}\"" : "")})",
+            { Errno: Errno.EBADF or Errno.EINVAL } => $"the bind-rx probe cannot tell on this kernel ({refusal.ErrnoName}: it takes the dma-buf fd before it looks at the queue API, and a real dma-buf would bind)",
+            _ => $"the bind-rx probe cannot tell ({refusal.ErrnoName}{(refusal.KernelMessage is string m ? $" \"{m}\"" : "")})",
         };
         return table switch
         {

@@ -57,7 +57,7 @@ public static class CudaDriver
         (LibCuda? lib, CudaAvailability a) = s_driver.Value;
         if (lib is null || !a.IsAvailable)
         {
-            throw new DmabufException("load " + LibCuda.SoName, Errno.None, a.Reason, "CUDA memory needs an NVIDIA GPU with its driver (libcuda.so.1) installed");
+            throw DmabufException.Refused("load " + LibCuda.SoName, a.Reason, "CUDA memory needs an NVIDIA GPU with its driver (libcuda.so.1) installed");
         }
         return lib;
     }
@@ -106,7 +106,7 @@ public static class CudaDriver
     {
         if (result != CUDA_SUCCESS)
         {
-            throw new DmabufException(step, Errno.None, $"the CUDA driver answered {ErrorName(lib, result)}", hint);
+            throw DmabufException.Refused(step, $"the CUDA driver answered {ErrorName(lib, result)}", hint);
         }
     }
 }

@@ -69,7 +69,7 @@ public sealed unsafe class CudaMemory : DeviceMemory
         CudaDriver.Check(lib, lib.cuDeviceGetAttribute(&supported, CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED, dev), "cuDeviceGetAttribute(DMA_BUF_SUPPORTED)");
         if (supported == 0)
         {
-            throw new DmabufException("cuDeviceGetAttribute(CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED)", Errno.None,
+            throw DmabufException.Refused("cuDeviceGetAttribute(CU_DEVICE_ATTRIBUTE_DMA_BUF_SUPPORTED)",
                 $"device {device} ({name}) cannot export dma-bufs",
                 "dma-buf export needs NVIDIA's open GPU kernel modules and a supported GPU (Turing or newer)");
         }

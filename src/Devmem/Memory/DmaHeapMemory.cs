@@ -1,4 +1,5 @@
 using Devmem.Interop;
+using Devmem.Sys;
 using static Devmem.Interop.asm_fcntl;
 using static Devmem.Interop.linux_dma_heap;
 
@@ -51,10 +52,10 @@ public sealed class DmaHeapMemory : DeviceMemory
             // dma-heap.c dma_heap_ioctl_allocate: fd and heap_flags must be 0, fd_flags ⊆ O_CLOEXEC|O_ACCMODE.
             // O_RDWR so that the buffer can be mapped writable.
             var data = new dma_heap_allocation_data { len = (ulong)size, fd_flags = (uint)(O_RDWR | O_CLOEXEC) };
-            SysResult r = Libc.ioctl((int)device.DangerousGetHandle(), DMA_HEAP_IOCTL_ALLOC, &data);
+            SysResult r = Syscalls.Ioctl(device, DMA_HEAP_IOCTL_ALLOC, &data);
             if (r.IsError)
             {
-                throw new DmabufException($"DMA_HEAP_IOCTL_ALLOC({path}, {size})", r.Errno, null, r.Errno switch
+                throw DmabufException.Syscall($"DMA_HEAP_IOCTL_ALLOC({path}, {size})", r.Errno, r.Errno switch
                 {
                     Errno.ENOMEM => "the heap has not enough memory for that size",
                     Errno.EINVAL => "the kernel refused the request (len 0, or flags it does not know)",

@@ -15,43 +15,31 @@ namespace Devmem.Memory;
 /// <c>open /dev/udmabuf: ENOENT (2): No such file or directory. Hint: this kernel has no udmabuf
 /// device: it was built without CONFIG_UDMABUF (or the module is not loaded: modprobe udmabuf)</c>.
 /// </remarks>
-public sealed class DmabufException : IOException
+public sealed class DmabufException : DevmemIOException
 {
-    /// <summary>Creates the exception.</summary>
-    /// <param name="step">The call or check that failed, e.g. "UDMABUF_CREATE" or "open /dev/dma_heap/system".</param>
-    /// <param name="errno">The errno the call returned; <see cref="Errno.None"/> if no call failed.</param>
-    /// <param name="detail">What was wrong, in a sentence (may be null when the errno says it all).</param>
-    /// <param name="hint">What to do about it, in one line (may be null when nothing applies).</param>
-    public DmabufException(string step, Errno errno, string? detail, string? hint)
-        : base(Format(step, errno, detail, hint))
+    private DmabufException(string operation, Errno errno, string? detail, string? hint)
+        : base(Format(operation, errno, detail, hint), errno, operation, hint, null, null, null)
     {
-        Step = step;
-        Errno = errno;
         Detail = detail;
-        Hint = hint;
-        if (errno != Errno.None)
-        {
-            HResult = (int)errno;
-        }
     }
-
-    /// <summary>The call or check that failed.</summary>
-    public string Step { get; }
-
-    /// <summary>The errno the kernel returned; <see cref="Errno.None"/> when the provider refused before calling.</summary>
-    public Errno Errno { get; }
-
-    /// <summary>The errno's number (0 when <see cref="Errno"/> is <see cref="Errno.None"/>).</summary>
-    public int ErrorNumber => (int)Errno;
-
-    /// <summary>The errno's symbolic name, e.g. "ENOENT"; empty when no call failed.</summary>
-    public string ErrorName => Errno == Errno.None ? "" : Errno.Name();
 
     /// <summary>What was wrong, beyond the errno; null if nothing more is known.</summary>
     public string? Detail { get; }
 
-    /// <summary>A one-line suggestion; null if none applies.</summary>
-    public string? Hint { get; }
+    /// <summary><paramref name="operation"/> returned <paramref name="errno"/>.</summary>
+    /// <param name="operation">The call that failed, e.g. "UDMABUF_CREATE" or "open /dev/dma_heap/system".</param>
+    /// <param name="errno">The errno it returned.</param>
+    /// <param name="hint">What to do about it, in one line (null when nothing applies).</param>
+    /// <param name="detail">What was asked, in a sentence (null when the errno says it all).</param>
+    /// <returns>The exception.</returns>
+    internal static DmabufException Syscall(string operation, Errno errno, string? hint = null, string? detail = null) => new(operation, errno, detail, hint);
+
+    /// <summary>The provider refused <paramref name="operation"/> before making a call (<see cref="Errno.None"/>): <paramref name="detail"/> says why.</summary>
+    /// <param name="operation">The step refused.</param>
+    /// <param name="detail">Why, in a sentence.</param>
+    /// <param name="hint">What to do about it.</param>
+    /// <returns>The exception.</returns>
+    internal static DmabufException Refused(string operation, string detail, string? hint = null) => new(operation, Errno.None, detail, hint);
 
     private static string Format(string step, Errno errno, string? detail, string? hint)
     {

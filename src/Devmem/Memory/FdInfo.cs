@@ -1,5 +1,6 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
+using Devmem.Sys;
 
 namespace Devmem.Memory;
 
@@ -76,19 +77,8 @@ public sealed class FdInfo
     public static FdInfo Read(SafeHandle handle)
     {
         ArgumentNullException.ThrowIfNull(handle);
-        bool added = false;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            return Read((int)handle.DangerousGetHandle());
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
+        using FdLease fd = Syscalls.Enter(handle);
+        return Read(fd.Fd);
     }
 
     /// <summary>Reads <c>/proc/self/fdinfo/FD</c> for a raw fd.</summary>
@@ -102,7 +92,7 @@ public sealed class FdInfo
         }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
-            throw new DmabufException("read " + path, Interop.Errno.None, $"cannot read the kernel's fd description: {e.Message}",
+            throw DmabufException.Refused("read " + path, $"cannot read the kernel's fd description: {e.Message}",
                 "is /proc mounted, and is the fd open?");
         }
     }

@@ -94,7 +94,7 @@ public sealed class ImportedDmabufMemory : DeviceMemory
             if (!info.IsDmabuf || info.Size is not long size)
             {
                 string target = DescribeTarget(info.Fd);
-                throw new DmabufException($"import fd {info.Fd}", Errno.None,
+                throw DmabufException.Refused($"import fd {info.Fd}",
                     $"not a dma-buf: /proc/self/fdinfo/{info.Fd} has no exp_name line (the fd is {target})",
                     "pass the fd a dma-buf exporter returned (UDMABUF_CREATE, DMA_HEAP_IOCTL_ALLOC, cuMemGetHandleForAddressRange...)");
             }

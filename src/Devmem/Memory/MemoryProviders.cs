@@ -125,7 +125,7 @@ public static partial class MemoryProviders
     public static DeviceMemory Auto(long size, MemoryProviderOptions? options = null)
     {
         ProviderSelection s = Select(size, options);
-        return s.Memory ?? throw new DmabufException("auto memory provider", Interop.Errno.None,
+        return s.Memory ?? throw DmabufException.Refused("auto memory provider",
             "no provider could make " + UdmabufMemory.FormatBytes(size) + ":\n" + s.Describe(),
             "use a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or receive by copy: DevmemRxSetup.Apply(size, options) with Fallback = DevmemFallback.Copy");
     }
@@ -141,7 +141,7 @@ public static partial class MemoryProviders
         MemoryProviderKind.Cuda => CudaMemory.Allocate(size, (options ??= new()).CudaDevice),
         MemoryProviderKind.Udmabuf => UdmabufMemory.CreateAligned(size, (options ??= new()).Alignment, options.MemfdName),
         MemoryProviderKind.DmaHeap => (options ??= new()).Alignment > Environment.SystemPageSize
-            ? throw new DmabufException("dma-heap", Interop.Errno.None,
+            ? throw DmabufException.Refused("dma-heap",
                 $"a dma-heap buffer's entries are not aligned beyond the page size, and {options.Alignment} bytes (the rx-page-size) were asked for",
                 "use udmabuf (from 2 MiB huge pages) for an rx-page-size above the page size")
             : DmaHeapMemory.Allocate(size, options.DmaHeap),

@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Runtime.InteropServices;
 using System.Text;
 using Devmem.Interop;
+using Devmem.Sys;
 using static Devmem.Interop.asm_fcntl;
 using static Devmem.Interop.asm_mman;
 using static Devmem.Interop.linux_dma_buf;
@@ -9,7 +10,7 @@ using static Devmem.Interop.linux_mman;
 
 namespace Devmem.Memory;
 
-/// <summary>The system calls the providers share, each turning a failure into a <see cref="DmabufException"/>.</summary>
+/// <summary>The memory providers' calls, made through <see cref="Syscalls"/>, each turning a failure into a <see cref="DmabufException"/> with the provider's hint.</summary>
 internal static unsafe class Native
 {
     internal static readonly int PageSize = Environment.SystemPageSize;
@@ -26,7 +27,7 @@ internal static unsafe class Native
         SysResult r;
         fixed (byte* p = name)
         {
-            r = Libc.open(p, O_RDONLY | O_CLOEXEC, 0);
+            r = Syscalls.Open(p, O_RDONLY | O_CLOEXEC);
         }
         if (r.IsError)
         {
@@ -37,7 +38,7 @@ internal static unsafe class Native
                 Errno.EACCES or Errno.EPERM => $"this user may not open {path}: run as root, or grant access (a udev rule or group for {path})",
                 _ => null,
             };
-            throw new DmabufException("open " + path, r.Errno, null, hint);
+            throw DmabufException.Syscall("open " + path, r.Errno, hint);
         }
         handle.Own(r.Int32);
         return handle;
@@ -51,31 +52,30 @@ internal static unsafe class Native
         SysResult r;
         fixed (byte* p = n)
         {
-            r = Libc.memfd_create(p, linux_memfd.MFD_CLOEXEC | flags);
+            r = Syscalls.MemfdCreate(p, linux_memfd.MFD_CLOEXEC | flags);
         }
         if (r.IsError)
         {
             memfd.Dispose();
-            throw new DmabufException("memfd_create", r.Errno, null,
+            throw DmabufException.Syscall("memfd_create", r.Errno,
                 r.Errno == Errno.EMFILE || r.Errno == Errno.ENFILE ? "too many open files: raise the limit (ulimit -n) or close fds" : null);
         }
         memfd.Own(r.Int32);
         try
         {
-            int fd = r.Int32;
             if (seals != 0)
             {
                 // drivers/dma-buf/udmabuf.c check_memfd_seals: F_SEAL_SHRINK required, no WRITE seal.
-                SysResult s = Libc.fcntl(fd, linux_fcntl.F_ADD_SEALS, seals);
+                SysResult s = Syscalls.Fcntl(memfd, linux_fcntl.F_ADD_SEALS, seals);
                 if (s.IsError)
                 {
-                    throw new DmabufException("fcntl(F_ADD_SEALS)", s.Errno, null, "the memfd must be created with MFD_ALLOW_SEALING");
+                    throw DmabufException.Syscall("fcntl(F_ADD_SEALS)", s.Errno, "the memfd must be created with MFD_ALLOW_SEALING");
                 }
             }
-            SysResult t = Libc.ftruncate(fd, size);
+            SysResult t = Syscalls.Ftruncate(memfd, size);
             if (t.IsError)
             {
-                throw new DmabufException($"ftruncate(memfd, {size})", t.Errno, null,
+                throw DmabufException.Syscall($"ftruncate(memfd, {size})", t.Errno,
                     t.Errno == Errno.ENOMEM || t.Errno == Errno.EFBIG ? "not enough memory (or RLIMIT_FSIZE) for a memfd of that size" : null);
             }
             return memfd;
@@ -91,33 +91,22 @@ internal static unsafe class Native
     internal static SafeMappingHandle Map(SafeHandle fd, long length, string what)
     {
         var mapping = new SafeMappingHandle();
-        bool added = false;
-        try
+        SysResult r = Syscalls.Mmap(fd, (nuint)length, PROT_READ | PROT_WRITE, MAP_SHARED);
+        if (r.IsError)
         {
-            fd.DangerousAddRef(ref added);
-            SysResult r = Libc.mmap(null, (nuint)length, PROT_READ | PROT_WRITE, MAP_SHARED, (int)fd.DangerousGetHandle(), 0);
-            if (r.IsError)
-            {
-                mapping.Dispose();
-                throw new DmabufException($"mmap({what}, {length}, PROT_READ|PROT_WRITE, MAP_SHARED)", r.Errno, null,
-                    r.Errno switch
-                    {
-                        Errno.EACCES => "the fd is not open for reading and writing",
-                        Errno.ENODEV or Errno.EINVAL => "this exporter does not support CPU mmap of its dma-bufs",
-                        Errno.ENOMEM => "not enough address space or memory for the mapping",
-                        _ => null,
-                    });
-            }
-            mapping.Own(r.Value, (nuint)length);
-            return mapping;
+            mapping.Dispose();
+            throw DmabufException.Syscall($"mmap({what}, {length}, PROT_READ|PROT_WRITE, MAP_SHARED)", r.Errno,
+                r.Errno switch
+                {
+                    Errno.EACCES => "the fd is not open for reading and writing",
+                    Errno.ENODEV or Errno.EINVAL => "this exporter does not support CPU mmap of its dma-bufs",
+                    Errno.ENOMEM => "not enough address space or memory for the mapping",
+                    _ => null,
+                });
         }
-        finally
-        {
-            if (added)
-            {
-                fd.DangerousRelease();
-            }
-        }
+
+        mapping.Own(r.Value, (nuint)length);
+        return mapping;
     }
 
     /// <summary>DMA_BUF_IOCTL_SYNC with START or END and the access bits (drivers/dma-buf/dma-buf.c dma_buf_ioctl: EINVAL without READ or WRITE).</summary>
@@ -131,29 +120,12 @@ internal static unsafe class Native
             throw new ArgumentOutOfRangeException(nameof(access), access, "DMA_BUF_IOCTL_SYNC needs Read, Write or both (the kernel rejects START or END alone with EINVAL)");
         }
         var arg = new dma_buf_sync { flags = flags };
-        bool added = false;
-        try
+        // dma_buf_begin_cpu_access may wait on fences and return EINTR/EAGAIN; ncdevmem retries too.
+        SysResult r = Syscalls.Ioctl(dmabuf, DMA_BUF_IOCTL_SYNC, &arg, retryEagain: true);
+        if (r.IsError)
         {
-            dmabuf.DangerousAddRef(ref added);
-            SysResult r;
-            do
-            {
-                // dma_buf_begin_cpu_access may wait on fences and return EINTR/EAGAIN; ncdevmem retries too.
-                r = Libc.ioctl((int)dmabuf.DangerousGetHandle(), DMA_BUF_IOCTL_SYNC, &arg);
-            }
-            while (r.IsError && (r.Errno == Errno.EINTR || r.Errno == Errno.EAGAIN));
-            if (r.IsError)
-            {
-                throw new DmabufException($"DMA_BUF_IOCTL_SYNC({(end ? "END" : "START")}|{access.ToString().ToUpperInvariant()})", r.Errno, null,
-                    r.Errno == Errno.ENOTTY ? "the fd is not a dma-buf" : null);
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                dmabuf.DangerousRelease();
-            }
+            throw DmabufException.Syscall($"DMA_BUF_IOCTL_SYNC({(end ? "END" : "START")}|{access.ToString().ToUpperInvariant()})", r.Errno,
+                r.Errno == Errno.ENOTTY ? "the fd is not a dma-buf" : null);
         }
     }
 
@@ -161,50 +133,28 @@ internal static unsafe class Native
     internal static SafeDmabufHandle Duplicate(SafeHandle fd)
     {
         var copy = new SafeDmabufHandle();
-        bool added = false;
-        try
+        SysResult r = Syscalls.Fcntl(fd, linux_fcntl.F_DUPFD_CLOEXEC, 0);
+        if (r.IsError)
         {
-            fd.DangerousAddRef(ref added);
-            SysResult r = Libc.fcntl((int)fd.DangerousGetHandle(), linux_fcntl.F_DUPFD_CLOEXEC, 0);
-            if (r.IsError)
-            {
-                copy.Dispose();
-                throw new DmabufException("fcntl(F_DUPFD_CLOEXEC)", r.Errno, null, r.Errno == Errno.EBADF ? "the fd is not open" : null);
-            }
-            copy.Own(r.Int32);
-            return copy;
+            copy.Dispose();
+            throw DmabufException.Syscall("fcntl(F_DUPFD_CLOEXEC)", r.Errno, r.Errno == Errno.EBADF ? "the fd is not open" : null);
         }
-        finally
-        {
-            if (added)
-            {
-                fd.DangerousRelease();
-            }
-        }
+
+        copy.Own(r.Int32);
+        return copy;
     }
 
     /// <summary>The inode number of an open file, from statx(2) on the fd (fstat's answer).</summary>
     internal static ulong Inode(SafeHandle fd)
     {
-        bool added = false;
-        try
+        statx st = default;
+        SysResult r = Syscalls.Fstatx(fd, linux_stat.STATX_INO, &st);
+        if (r.IsError)
         {
-            fd.DangerousAddRef(ref added);
-            statx st = default;
-            SysResult r = Libc.fstatx((int)fd.DangerousGetHandle(), linux_stat.STATX_INO, &st);
-            if (r.IsError)
-            {
-                throw new DmabufException("statx(fd, \"\", AT_EMPTY_PATH, STATX_INO)", r.Errno, null, null);
-            }
-            return st.stx_ino;
+            throw DmabufException.Syscall("statx(fd, \"\", AT_EMPTY_PATH, STATX_INO)", r.Errno);
         }
-        finally
-        {
-            if (added)
-            {
-                fd.DangerousRelease();
-            }
-        }
+
+        return st.stx_ino;
     }
 
     /// <summary>Reads a number from a sysfs file; null when the file does not exist or does not parse.</summary>

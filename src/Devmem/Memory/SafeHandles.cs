@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Devmem.Interop;
+using Devmem.Sys;
 
 namespace Devmem.Memory;
 
@@ -41,7 +42,7 @@ public sealed class SafeDmabufHandle : SafeHandle
     internal void Own(int fd) => SetHandle(fd);
 
     /// <inheritdoc/>
-    protected override bool ReleaseHandle() => !Libc.close((int)handle).IsError;
+    protected override bool ReleaseHandle() => Syscalls.Close((int)handle);
 }
 
 /// <summary>Owns a memfd (the pages behind a udmabuf, or the host-memory fallback).</summary>
@@ -56,7 +57,7 @@ internal sealed class SafeMemfdHandle : SafeHandle
 
     internal void Own(int fd) => SetHandle(fd);
 
-    protected override bool ReleaseHandle() => !Libc.close((int)handle).IsError;
+    protected override bool ReleaseHandle() => Syscalls.Close((int)handle);
 }
 
 /// <summary>Owns a short-lived fd of a device node (/dev/udmabuf, /dev/dma_heap/NAME).</summary>
@@ -71,7 +72,7 @@ internal sealed class SafeDeviceFileHandle : SafeHandle
 
     internal void Own(int fd) => SetHandle(fd);
 
-    protected override bool ReleaseHandle() => !Libc.close((int)handle).IsError;
+    protected override bool ReleaseHandle() => Syscalls.Close((int)handle);
 }
 
 /// <summary>Owns an mmap(2) mapping; releasing it is munmap(2) of the whole length.</summary>
@@ -92,5 +93,5 @@ internal sealed unsafe class SafeMappingHandle : SafeHandle
         SetHandle(address);
     }
 
-    protected override bool ReleaseHandle() => !Libc.munmap((void*)handle, Length).IsError;
+    protected override bool ReleaseHandle() => Syscalls.Unmap((void*)handle, Length);
 }

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Runtime.InteropServices;
 using Devmem.Interop;
+using Devmem.Sys;
 using static Devmem.Interop.linux_udmabuf;
 
 namespace Devmem.Memory;
@@ -108,7 +109,7 @@ public sealed class UdmabufMemory : DeviceMemory
         }
         if (alignment > HugePageSize)
         {
-            throw new DmabufException("UDMABUF_CREATE", Errno.None,
+            throw DmabufException.Refused("UDMABUF_CREATE",
                 $"refused before the call: a udmabuf's entries can be aligned to at most {FormatBytes(HugePageSize)} (2 MiB huge pages), not {FormatBytes(alignment)}",
                 "ask for an rx-page-size of 2 MiB or less");
         }
@@ -118,14 +119,14 @@ public sealed class UdmabufMemory : DeviceMemory
         if (free is long f && f < need)
         {
             long total = Native.ReadSysfsNumber(HugePagesDir + "/nr_hugepages") ?? 0;
-            throw new DmabufException("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)", Errno.None,
+            throw DmabufException.Refused("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)",
                 $"refused before the call: {FormatBytes(rounded)} aligned to {FormatBytes(alignment)} needs {need} free 2 MiB huge pages; {f} of {total} reserved are free" +
                 (total == 0 ? " (no huge pages are reserved)" : ""),
                 $"reserve them, as root: echo {total - f + need} > {HugePagesDir}/nr_hugepages (or sysctl vm.nr_hugepages=N where 2 MiB is the default huge page size)");
         }
         if (free is null)
         {
-            throw new DmabufException("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)", Errno.None,
+            throw DmabufException.Refused("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)",
                 $"refused before the call: this kernel has no 2 MiB huge pages ({HugePagesDir} is missing), and a udmabuf aligned to {FormatBytes(alignment)} needs them",
                 "use a kernel with CONFIG_HUGETLBFS and 2 MiB huge pages");
         }
@@ -169,16 +170,14 @@ public sealed class UdmabufMemory : DeviceMemory
         try
         {
             dmabuf = new SafeDmabufHandle();
-            bool added = false;
             SysResult r;
-            try
+            using (FdLease memfdRef = Syscalls.Enter(memfd))
             {
-                memfd.DangerousAddRef(ref added);
-                uint memfdNumber = (uint)(int)memfd.DangerousGetHandle();
+                uint memfdNumber = (uint)memfdRef.Fd;
                 if (!list)
                 {
                     var create = new udmabuf_create { memfd = memfdNumber, flags = UDMABUF_FLAGS_CLOEXEC, offset = (ulong)ranges[0].Offset, size = (ulong)ranges[0].Size };
-                    r = Libc.ioctl((int)device.DangerousGetHandle(), UDMABUF_CREATE, &create);
+                    r = Syscalls.Ioctl(device, UDMABUF_CREATE, &create);
                 }
                 else
                 {
@@ -195,7 +194,7 @@ public sealed class UdmabufMemory : DeviceMemory
                         {
                             items[i] = new udmabuf_create_item { memfd = memfdNumber, offset = (ulong)ranges[i].Offset, size = (ulong)ranges[i].Size };
                         }
-                        r = Libc.ioctl((int)device.DangerousGetHandle(), UDMABUF_CREATE_LIST, buffer);
+                        r = Syscalls.Ioctl(device, UDMABUF_CREATE_LIST, buffer);
                     }
                     finally
                     {
@@ -203,16 +202,9 @@ public sealed class UdmabufMemory : DeviceMemory
                     }
                 }
             }
-            finally
-            {
-                if (added)
-                {
-                    memfd.DangerousRelease();
-                }
-            }
             if (r.IsError)
             {
-                throw new DmabufException(step, r.Errno, $"{total} bytes in {ranges.Count} range(s)", CreateHint(r.Errno, total));
+                throw DmabufException.Syscall(step, r.Errno, CreateHint(r.Errno, total), $"{total} bytes in {ranges.Count} range(s)");
             }
             dmabuf.Own(r.Int32);
 
@@ -235,14 +227,14 @@ public sealed class UdmabufMemory : DeviceMemory
         long? limitMb = Native.ReadSysfsNumber(SizeLimitPath);
         if (limitMb is long mb && total > mb * 1024 * 1024)
         {
-            throw new DmabufException(step, Errno.None,
+            throw DmabufException.Refused(step,
                 $"refused before the call: {FormatBytes(total)} is over udmabuf's limit of {mb} MiB ({SizeLimitPath} = {mb}); the kernel would answer EINVAL",
                 $"raise the limit (as root: echo {(total + 1024 * 1024 - 1) / (1024 * 1024)} > {SizeLimitPath}, or boot with udmabuf.size_limit_mb=N), or ask for less");
         }
         long? listLimit = Native.ReadSysfsNumber(ListLimitPath);
         if (listLimit is long max && count > max)
         {
-            throw new DmabufException(step, Errno.None,
+            throw DmabufException.Refused(step,
                 $"refused before the call: {count} ranges is over udmabuf's list_limit of {max} ({ListLimitPath}); the kernel would answer EINVAL",
                 "use fewer, larger ranges, or raise list_limit");
         }

@@ -100,7 +100,7 @@ public sealed class GenericNetlinkFamily
             message = $"{Name} {op.Name} (command {op.Command.ToString(CultureInfo.InvariantCulture)}) is not available in the running kernel ({kernel}).";
         }
 
-        throw new NetlinkNotSupportedException(Name, op.Name, op.AddedIn, message);
+        throw NetlinkNotSupportedException.MissingOperation(Name, op.Name, op.AddedIn, message);
     }
 }
 

@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Numerics;
 using Devmem.Interop;
+using Devmem.Sys;
 using static Devmem.Interop.Genetlink;
 using static Devmem.Interop.Netlink;
 
@@ -56,25 +57,25 @@ public sealed class GenericNetlinkSocket : IDisposable
     /// <summary>
     /// Opens a socket of another netlink protocol with the same runtime (sequence and port checks, ACK
     /// and DONE handling, extended acks); the doctor reads links over NETLINK_ROUTE with it. Requests
-    /// then start with <see cref="BeginRawRequest"/> and their family's fixed header.
+    /// then start with <see cref="CreateRawRequest"/> and their family's fixed header.
     /// </summary>
     internal static unsafe GenericNetlinkSocket Open(int receiveBufferSize, int protocol)
     {
         var handle = new SafeSocketFdHandle();
-        SysResult r = Libc.socket(sys_socket.AF_NETLINK, sys_socket_type.SOCK_RAW | sys_socket_type.SOCK_CLOEXEC, protocol);
+        SysResult r = Syscalls.Socket(sys_socket.AF_NETLINK, sys_socket_type.SOCK_RAW | sys_socket_type.SOCK_CLOEXEC, protocol);
         if (r.IsError)
         {
+            handle.Dispose();
             throw Io(protocol == NETLINK_GENERIC ? "socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC)" : $"socket(AF_NETLINK, SOCK_RAW, {protocol})", r.Errno);
         }
 
         handle.Own(r.Int32);
         try
         {
-            int fd = r.Int32;
             int one = 1;
             foreach (int option in (ReadOnlySpan<int>)[NETLINK_EXT_ACK, NETLINK_CAP_ACK, NETLINK_GET_STRICT_CHK])
             {
-                SysResult s = Libc.setsockopt(fd, sys_socket.SOL_NETLINK, option, &one, sizeof(int));
+                SysResult s = Syscalls.SetSockOpt(handle, sys_socket.SOL_NETLINK, option, &one, sizeof(int));
                 if (s.IsError)
                 {
                     throw Io($"setsockopt(SOL_NETLINK, {OptionName(option)})", s.Errno);
@@ -82,14 +83,14 @@ public sealed class GenericNetlinkSocket : IDisposable
             }
 
             sockaddr_nl addr = new() { nl_family = (ushort)sys_socket.AF_NETLINK };
-            SysResult b = Libc.bind(fd, &addr, (uint)sizeof(sockaddr_nl));
+            SysResult b = Syscalls.Bind(handle, &addr, (uint)sizeof(sockaddr_nl));
             if (b.IsError)
             {
                 throw Io("bind(AF_NETLINK)", b.Errno);
             }
 
             uint len = (uint)sizeof(sockaddr_nl);
-            SysResult g = Libc.getsockname(fd, &addr, &len);
+            SysResult g = Syscalls.GetSockName(handle, &addr, &len);
             if (g.IsError)
             {
                 throw Io("getsockname(AF_NETLINK)", g.Errno);
@@ -117,24 +118,23 @@ public sealed class GenericNetlinkSocket : IDisposable
     public GenericNetlinkFamily GetFamily(string name)
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
-        NetlinkWriter w = BeginRequest(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, dump: false, out uint seq);
-        w.WriteString(CTRL_ATTR_FAMILY_NAME, name);
+        NetlinkRequest request = CreateRequest(GENL_ID_CTRL, CTRL_CMD_GETFAMILY, 1, dump: false, "nlctrl", "getfamily");
+        request.Writer.WriteString(CTRL_ATTR_FAMILY_NAME, name);
         GenericNetlinkFamily? family = null;
         try
         {
-            var replies = new NetlinkReplies(this, ref w, seq, dump: false, NetlinkRequestContext.Nlctrl);
-            while (replies.MoveNext())
+            foreach (NetlinkMessage m in request.Send())
             {
-                family = ParseFamily(replies.Current, name);
+                family = ParseFamily(m, name);
             }
         }
-        catch (NetlinkException e) when (e.ErrorNumber == (int)Errno.ENOENT)
+        catch (NetlinkException e) when (e.Errno == Errno.ENOENT)
         {
-            throw new NetlinkNotSupportedException(name, null, null,
+            throw NetlinkNotSupportedException.MissingFamily(name,
                 $"The running kernel ({RunningKernel.Release}) has no generic netlink family '{name}' (nlctrl: ENOENT).{FamilyNote(name)}");
         }
 
-        return family ?? throw new NetlinkProtocolException($"nlctrl answered the query for '{name}' without a family.");
+        return family ?? throw NetlinkProtocolException.Malformed($"nlctrl answered the query for '{name}' without a family.");
     }
 
     /// <summary>
@@ -148,17 +148,16 @@ public sealed class GenericNetlinkSocket : IDisposable
     /// <returns>The accepted attribute types of the op's top-level request set; null when the kernel does not answer policy queries.</returns>
     internal HashSet<ushort>? GetDoPolicyAttributes(string familyName, byte command)
     {
-        NetlinkWriter w = BeginRequest(GENL_ID_CTRL, CTRL_CMD_GETPOLICY, 1, dump: true, out uint seq);
-        w.WriteString(CTRL_ATTR_FAMILY_NAME, familyName);
-        w.WriteU32(CTRL_ATTR_OP, command);
+        NetlinkRequest request = CreateRequest(GENL_ID_CTRL, CTRL_CMD_GETPOLICY, 1, dump: true, "nlctrl", "getpolicy");
+        request.Writer.WriteString(CTRL_ATTR_FAMILY_NAME, familyName);
+        request.Writer.WriteU32(CTRL_ATTR_OP, command);
         uint? doPolicy = null;
         var policies = new Dictionary<ushort, HashSet<ushort>>();
         try
         {
-            var replies = new NetlinkReplies(this, ref w, seq, dump: true, new NetlinkRequestContext("nlctrl", "getpolicy", null, null));
-            while (replies.MoveNext())
+            foreach (NetlinkMessage m in request.Send())
             {
-                foreach (NetlinkAttr a in replies.Current.GetGenlAttributes())
+                foreach (NetlinkAttr a in m.GetGenlAttributes())
                 {
                     if (a.Type == CTRL_ATTR_OP_POLICY)
                     {
@@ -242,7 +241,7 @@ public sealed class GenericNetlinkSocket : IDisposable
 
                         if (opId is 0 or > byte.MaxValue)
                         {
-                            throw new NetlinkProtocolException($"nlctrl listed operation id {opId} for '{name}'.");
+                            throw NetlinkProtocolException.Malformed($"nlctrl listed operation id {opId} for '{name}'.");
                         }
 
                         ops[(byte)opId] = (GenericNetlinkOperationCapabilities)flags;
@@ -280,216 +279,135 @@ public sealed class GenericNetlinkSocket : IDisposable
 
         if (id == 0)
         {
-            throw new NetlinkProtocolException($"nlctrl reply for '{name}' has no CTRL_ATTR_FAMILY_ID.");
+            throw NetlinkProtocolException.Malformed($"nlctrl reply for '{name}' has no CTRL_ATTR_FAMILY_ID.");
         }
 
         return new GenericNetlinkFamily(name, id, version, hdr, maxAttr, ops, groups);
     }
 
     /// <summary>
-    /// Starts a request in the socket's send buffer: nlmsghdr (NLM_F_REQUEST, plus NLM_F_ACK for a do or
-    /// NLM_F_DUMP for a dump) and genlmsghdr. Add attributes to the returned writer, then pass it to
-    /// <see cref="Send(ref NetlinkWriter, uint, bool, string, string)"/>.
+    /// Starts a request in the socket's send buffer, numbered by the socket: nlmsghdr (NLM_F_REQUEST, plus
+    /// NLM_F_ACK for a do or NLM_F_DUMP for a dump, and the next sequence number) and genlmsghdr. Add
+    /// attributes through <see cref="NetlinkRequest.Writer"/>, then <see cref="NetlinkRequest.Send"/> it.
     /// </summary>
     /// <param name="familyId">The family id (nlmsg_type).</param>
     /// <param name="command">The genl command.</param>
     /// <param name="version">The family version.</param>
     /// <param name="dump">true for a dump request.</param>
-    /// <param name="sequence">The request's sequence number.</param>
-    /// <returns>The writer, positioned after the genl header.</returns>
-    public NetlinkWriter BeginRequest(ushort familyId, byte command, byte version, bool dump, out uint sequence)
+    /// <param name="family">Family name for error messages.</param>
+    /// <param name="operation">Operation name for error messages.</param>
+    /// <returns>The request.</returns>
+    public NetlinkRequest CreateRequest(ushort familyId, byte command, byte version, bool dump, string family, string operation) =>
+        Create(familyId, dump, genl: (command, version), new NetlinkRequestContext(family, operation, null, null));
+
+    /// <summary>A request of <paramref name="op"/> of a family with a spec (its attribute names decode the kernel's extended ack).</summary>
+    internal NetlinkRequest CreateRequest(ushort familyId, NetlinkFamilySpec spec, NetlinkOperationSpec op, bool dump) =>
+        Create(familyId, dump, genl: (op.Command, spec.Version), new NetlinkRequestContext(spec.Name, op.Name, spec, op));
+
+    /// <summary>A request of a netlink protocol without a genl header (the caller writes its fixed header).</summary>
+    internal NetlinkRequest CreateRawRequest(ushort type, bool dump, string family, string operation) =>
+        Create(type, dump, genl: null, new NetlinkRequestContext(family, operation, null, null));
+
+    private NetlinkRequest Create(ushort type, bool dump, (byte Command, byte Version)? genl, NetlinkRequestContext context)
     {
         ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        sequence = ++_sequence;
+        uint sequence = ++_sequence;
         if (sequence == 0)
         {
             sequence = _sequence = 1; // 0 is what notifications carry
         }
 
+        ushort flags = (ushort)(NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK));
         var w = new NetlinkWriter(_send);
-        w.BeginMessage(familyId, (ushort)(NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK)), sequence);
-        w.WriteGenlHeader(command, version);
-        return w;
-    }
-
-    /// <summary>Starts a request of a netlink protocol without a genl header (the caller writes its fixed header).</summary>
-    internal NetlinkWriter BeginRawRequest(ushort type, bool dump, out uint sequence)
-    {
-        ObjectDisposedException.ThrowIf(_handle.IsClosed, this);
-        sequence = ++_sequence;
-        if (sequence == 0)
+        w.BeginMessage(type, flags, sequence);
+        if (genl is var (command, version))
         {
-            sequence = _sequence = 1;
+            w.WriteGenlHeader(command, version);
         }
 
-        var w = new NetlinkWriter(_send);
-        w.BeginMessage(type, (ushort)(NLM_F_REQUEST | (dump ? NLM_F_DUMP : NLM_F_ACK)), sequence);
-        return w;
+        return new NetlinkRequest(this, w, sequence, dump, context);
     }
-
-    /// <summary>
-    /// Sends the request built with <see cref="BeginRequest"/> and returns its replies: enumerate them
-    /// to the end (the enumeration stops at the ACK or NLMSG_DONE and throws on an error).
-    /// </summary>
-    /// <param name="request">The writer <see cref="BeginRequest"/> returned, with attributes added.</param>
-    /// <param name="sequence">The sequence number <see cref="BeginRequest"/> gave.</param>
-    /// <param name="dump">Whether it is a dump request.</param>
-    /// <param name="family">Family name for error messages.</param>
-    /// <param name="operation">Operation name for error messages.</param>
-    /// <returns>The replies.</returns>
-    public NetlinkReplies Send(scoped ref NetlinkWriter request, uint sequence, bool dump, string family, string operation) =>
-        new(this, ref request, sequence, dump, new NetlinkRequestContext(family, operation, null, null));
-
-    internal NetlinkReplies Send(scoped ref NetlinkWriter request, uint sequence, bool dump, NetlinkFamilySpec spec, NetlinkOperationSpec op) =>
-        new(this, ref request, sequence, dump, new NetlinkRequestContext(spec.Name, op.Name, spec, op));
 
     internal ReadOnlySpan<byte> LastRequest => _send.AsSpan(0, _requestLength);
 
     internal unsafe void Transmit(ReadOnlySpan<byte> message)
     {
         _requestLength = message.Length;
-        bool added = false;
-        try
+        sockaddr_nl kernel = new() { nl_family = (ushort)sys_socket.AF_NETLINK };
+        fixed (byte* p = message)
         {
-            _handle.DangerousAddRef(ref added);
-            int fd = (int)_handle.DangerousGetHandle();
-            sockaddr_nl kernel = new() { nl_family = (ushort)sys_socket.AF_NETLINK };
-            fixed (byte* p = message)
+            SysResult r = Syscalls.SendTo(_handle, p, (nuint)message.Length, 0, &kernel, (uint)sizeof(sockaddr_nl));
+            if (r.IsError)
             {
-                SysResult r;
-                do
-                {
-                    r = Libc.sendto(fd, p, (nuint)message.Length, 0, &kernel, (uint)sizeof(sockaddr_nl));
-                }
-                while (r.IsError && r.Errno == Errno.EINTR);
-
-                if (r.IsError)
-                {
-                    throw Io("sendto(netlink)", r.Errno);
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
+                throw Io("sendto(netlink)", r.Errno);
             }
         }
     }
 
     /// <summary>
-    /// Receives one datagram, growing the buffer first if the kernel's datagram is larger
-    /// (recv with MSG_PEEK|MSG_TRUNC returns the full length, net/netlink/af_netlink.c netlink_recvmsg).
+    /// Receives one datagram with one recv, as YNL does (tools/net/ynl/lib/ynl.c). The buffer starts at the
+    /// size of the kernel's largest dump datagram (net/netlink/af_netlink.c: netlink_recvmsg caps
+    /// max_recvmsg_len, which sizes each dump skb, at 32 KiB), so dumps fit. A larger datagram (a do reply
+    /// over 32 KiB) is cut by the kernel and the rest dropped: MSG_TRUNC in the flags makes recv return its
+    /// full length, the buffer grows to it for the next request, and this one fails with
+    /// <see cref="NetlinkProtocolException"/> saying so.
     /// </summary>
     internal unsafe ReadOnlySpan<byte> ReceiveDatagram(bool nonBlocking = false)
     {
-        bool added = false;
-        try
+        int flags = sys_socket.MSG_TRUNC | (nonBlocking ? sys_socket.MSG_DONTWAIT : 0);
+        SysResult r;
+        fixed (byte* p = _receive)
         {
-            _handle.DangerousAddRef(ref added);
-            int fd = (int)_handle.DangerousGetHandle();
-            int dontWait = nonBlocking ? sys_socket.MSG_DONTWAIT : 0;
-            SysResult peek;
-            byte probe;
-            do
-            {
-                peek = Libc.recv(fd, &probe, 1, sys_socket.MSG_PEEK | sys_socket.MSG_TRUNC | dontWait);
-            }
-            while (peek.IsError && peek.Errno == Errno.EINTR);
-
-            if (peek.IsError)
-            {
-                if (nonBlocking && peek.Errno == Errno.EAGAIN)
-                {
-                    return default;
-                }
-
-                throw peek.Errno == Errno.ENOBUFS
-                    ? new IOException("netlink: the socket's receive queue overflowed (ENOBUFS); notifications were lost.")
-                    : Io("recv(netlink, MSG_PEEK|MSG_TRUNC)", peek.Errno);
-            }
-
-            if (peek.Value > _receive.Length)
-            {
-                _receive = new byte[(int)Math.Min(int.MaxValue / 2, BitOperations.RoundUpToPowerOf2((uint)peek.Value))];
-            }
-
-            SysResult r;
-            fixed (byte* p = _receive)
-            {
-                do
-                {
-                    r = Libc.recv(fd, p, (nuint)_receive.Length, dontWait);
-                }
-                while (r.IsError && r.Errno == Errno.EINTR);
-            }
-
-            if (r.IsError)
-            {
-                throw Io("recv(netlink)", r.Errno);
-            }
-
-            return _receive.AsSpan(0, (int)r.Value);
+            r = Syscalls.Recv(_handle, p, (nuint)_receive.Length, flags);
         }
-        finally
+
+        if (r.IsError)
         {
-            if (added)
+            if (nonBlocking && r.Errno == Errno.EAGAIN)
             {
-                _handle.DangerousRelease();
+                return default;
             }
+
+            throw r.Errno == Errno.ENOBUFS
+                ? DevmemException.Syscall("recv(netlink)", Errno.ENOBUFS, "the socket's receive queue overflowed and notifications were lost: read them sooner, or resubscribe and dump the state again")
+                : Io("recv(netlink)", r.Errno);
         }
+
+        if (r.Value > _receive.Length)
+        {
+            int had = _receive.Length;
+            _receive = new byte[(int)Math.Min(int.MaxValue / 2, BitOperations.RoundUpToPowerOf2((uint)r.Value))];
+            throw NetlinkProtocolException.Malformed(
+                $"a {r.Value}-byte datagram did not fit the {had}-byte receive buffer, and the kernel dropped what did not fit (MSG_TRUNC). The buffer now holds {_receive.Length} bytes: retry the request.");
+        }
+
+        return _receive.AsSpan(0, (int)r.Value);
     }
 
     /// <summary>Joins a multicast group (setsockopt NETLINK_ADD_MEMBERSHIP).</summary>
     /// <param name="groupId">The group id from <see cref="GenericNetlinkFamily.MulticastGroups"/>.</param>
     public unsafe void JoinGroup(uint groupId)
     {
-        bool added = false;
-        try
+        SysResult r = Syscalls.SetSockOpt(_handle, sys_socket.SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groupId, sizeof(uint));
+        if (r.IsError)
         {
-            _handle.DangerousAddRef(ref added);
-            SysResult r = Libc.setsockopt((int)_handle.DangerousGetHandle(), sys_socket.SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groupId, sizeof(uint));
-            if (r.IsError)
-            {
-                throw Io($"setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, {groupId})", r.Errno);
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
+            throw Io($"setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, {groupId})", r.Errno);
         }
     }
 
-    /// <summary>Waits until the socket is readable or <paramref name="timeoutMs"/> passes (poll(2)).</summary>
-    internal unsafe bool Poll(int timeoutMs)
+    /// <summary>Waits until the socket is readable or <paramref name="timeoutMs"/> passes (poll(2)); false on timeout or a signal.</summary>
+    internal bool Poll(int timeoutMs)
     {
-        bool added = false;
-        try
-        {
-            _handle.DangerousAddRef(ref added);
-            pollfd p = new() { fd = (int)_handle.DangerousGetHandle(), events = sys_poll.POLLIN };
-            SysResult r = Libc.poll(&p, 1, timeoutMs);
-            if (r.IsError)
-            {
-                return r.Errno == Errno.EINTR ? false : throw Io("poll(netlink)", r.Errno);
-            }
-
-            return r.Value > 0;
-        }
-        finally
-        {
-            if (added)
-            {
-                _handle.DangerousRelease();
-            }
-        }
+        SysResult r = Syscalls.Poll(_handle, sys_poll.POLLIN, timeoutMs, out _);
+        return r.IsError ? throw Io("poll(netlink)", r.Errno) : r.Value > 0;
     }
 
-    internal static IOException Io(string call, Errno errno) => new($"{call} failed: {errno.Describe()}", (int)errno);
+    internal static DevmemException Io(string call, Errno errno) => DevmemException.Syscall(call, errno, errno switch
+    {
+        Errno.EMFILE or Errno.ENFILE => "too many open files: raise the limit (ulimit -n) or close fds",
+        Errno.EPERM or Errno.EACCES => "run as root or with CAP_NET_ADMIN",
+        _ => null,
+    });
 
     private static string OptionName(int option) => option switch
     {

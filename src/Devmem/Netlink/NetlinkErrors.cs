@@ -1,3 +1,4 @@
+using Devmem.Interop;
 using System.Buffers.Binary;
 using System.Text;
 using static Devmem.Interop.Netlink;
@@ -24,7 +25,7 @@ internal static class NetlinkErrors
         ReadOnlySpan<byte> p = message.Payload;
         if (p.Length < 4 + NLMSG_HDRLEN)
         {
-            throw new NetlinkProtocolException($"NLMSG_ERROR payload of {p.Length} bytes (at least 20 expected).");
+            throw NetlinkProtocolException.Malformed($"NLMSG_ERROR payload of {p.Length} bytes (at least 20 expected).");
         }
 
         int error = BinaryPrimitives.ReadInt32LittleEndian(p);
@@ -34,7 +35,7 @@ internal static class NetlinkErrors
             uint echoed = BinaryPrimitives.ReadUInt32LittleEndian(p[4..]);
             if (echoed < NLMSG_HDRLEN || echoed > (uint)(p.Length - 4))
             {
-                throw new NetlinkProtocolException($"NLMSG_ERROR echoes a request of {echoed} bytes in a {p.Length}-byte payload.");
+                throw NetlinkProtocolException.Malformed($"NLMSG_ERROR echoes a request of {echoed} bytes in a {p.Length}-byte payload.");
             }
 
             tlvStart = 4 + (((int)echoed + NLMSG_ALIGNTO - 1) & ~(NLMSG_ALIGNTO - 1));
@@ -115,7 +116,7 @@ internal static class NetlinkErrors
             missing = (nestPath ?? "") + "." + name;
         }
 
-        return new NetlinkException(familyName, opName, errno, ack.Message, bad, missing, Hint(familyName, opName, errno, ack.Message, bad, missing));
+        return NetlinkException.FromKernel(familyName, opName, (Errno)errno, ack.Message, bad, missing, Hint(familyName, opName, errno, ack.Message, bad, missing));
     }
 
     /// <summary>The path (".queues.id") of the attribute at <paramref name="target"/> bytes from the request's start.</summary>

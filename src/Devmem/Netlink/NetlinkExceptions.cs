@@ -6,17 +6,23 @@ namespace Devmem.Netlink;
 
 /// <summary>
 /// The kernel sent bytes that do not parse as netlink (a length that overruns the buffer, a payload
-/// of the wrong size, a reply out of sequence). The netlink layer throws this and nothing else for
-/// malformed input; it never reads out of bounds.
+/// of the wrong size, a reply out of sequence, a datagram larger than the receive buffer). The netlink
+/// layer throws this and nothing else for malformed input; it never reads out of bounds.
+/// <see cref="DevmemIOException.Errno"/> is <see cref="Errno.None"/>: no call failed.
 /// </summary>
-public sealed class NetlinkProtocolException : IOException
+public sealed class NetlinkProtocolException : DevmemIOException
 {
-    /// <summary>Creates the exception.</summary>
-    /// <param name="message">What was malformed, and where.</param>
-    public NetlinkProtocolException(string message)
-        : base("Malformed netlink data: " + message)
+    private NetlinkProtocolException(string operation, string message)
+        : base("Malformed netlink data: " + message, Errno.None, operation, null, null, null, null)
     {
     }
+
+    /// <summary>Malformed or out-of-place data, described in <paramref name="message"/>.</summary>
+    internal static NetlinkProtocolException Malformed(string message) => new("netlink", message);
+
+    /// <summary>Malformed data in the replies to <paramref name="family"/> <paramref name="operation"/>.</summary>
+    internal static NetlinkProtocolException Malformed(string family, string operation, string message) =>
+        new($"{family} {operation}", $"{family} {operation}: {message}");
 }
 
 /// <summary>
@@ -30,76 +36,26 @@ public sealed class NetlinkProtocolException : IOException
 /// with the errno's name, e.g.
 /// <c>netdev bind-rx: Netlink error: Operation not supported (EOPNOTSUPP, errno 95) {'bad-attr': '.ifindex'}</c>.
 /// </remarks>
-public sealed class NetlinkException : IOException
+public sealed class NetlinkException : DevmemIOException
 {
-    /// <summary>Creates the exception.</summary>
-    /// <param name="family">Generic netlink family name, e.g. "netdev".</param>
-    /// <param name="operation">Operation name from the family's spec, e.g. "bind-rx".</param>
-    /// <param name="errorNumber">The positive errno.</param>
-    /// <param name="kernelMessage">NLMSGERR_ATTR_MSG, if the kernel sent one.</param>
-    /// <param name="badAttribute">The blamed attribute as a path (".ifindex", ".queues.id"), if any.</param>
-    /// <param name="missingAttribute">The attribute the kernel found missing, as a path, if any.</param>
-    /// <param name="hint">What to do about it, if known.</param>
-    public NetlinkException(string family, string operation, int errorNumber, string? kernelMessage, string? badAttribute, string? missingAttribute, string? hint)
-        : base(Format(family, operation, errorNumber, kernelMessage, badAttribute, missingAttribute, hint))
+    private NetlinkException(string family, string operation, Errno errno, string? kernelMessage, string? badAttribute, string? missingAttribute, string? hint)
+        : base(Format(family, operation, errno, kernelMessage, badAttribute, missingAttribute, hint), errno, operation, hint, kernelMessage, badAttribute, null)
     {
         Family = family;
-        Operation = operation;
-        ErrorNumber = errorNumber;
-        KernelMessage = kernelMessage;
-        BadAttribute = badAttribute;
         MissingAttribute = missingAttribute;
-        Hint = hint;
-        HResult = errorNumber;
     }
 
-    /// <summary>Generic netlink family name.</summary>
+    /// <summary>Generic netlink family name, e.g. "netdev".</summary>
     public string Family { get; }
-
-    /// <summary>Operation name, as in the family's YNL spec.</summary>
-    public string Operation { get; }
-
-    /// <summary>The errno the kernel returned (positive).</summary>
-    public int ErrorNumber { get; }
-
-    /// <summary>The errno, typed.</summary>
-    public Errno Errno => (Errno)ErrorNumber;
-
-    /// <summary>The errno's symbolic name, e.g. "EOPNOTSUPP" (or "errno N" if unknown).</summary>
-    public string ErrorName => ((Errno)ErrorNumber).Name();
-
-    /// <summary>The kernel's extended-ack message (NLMSGERR_ATTR_MSG), verbatim; null if none was sent.</summary>
-    public string? KernelMessage { get; }
-
-    /// <summary>
-    /// The longest extended-ack message the kernel formats (NL_SET_ERR_MSG_FMT): NETLINK_MAX_FMTMSG_LEN (80,
-    /// include/linux/netlink.h) bytes with the NUL, so 79. A longer one is cut there, mid-word.
-    /// </summary>
-    public const int KernelFormattedMessageLimit = 79;
-
-    /// <summary>
-    /// Whether <see cref="KernelMessage"/> is exactly <see cref="KernelFormattedMessageLimit"/> bytes long: a
-    /// formatted message the kernel most likely cut short (e.g. "... not aligned to niov size 16" for 16384).
-    /// </summary>
-    public bool KernelMessageMayBeTruncated => IsAtFormatLimit(KernelMessage);
-
-    /// <summary>The attribute the kernel blamed (NLMSGERR_ATTR_OFFS) as a path such as ".ifindex"; null if none.</summary>
-    public string? BadAttribute { get; }
 
     /// <summary>The attribute the kernel found missing (NLMSGERR_ATTR_MISS_TYPE/MISS_NEST) as a path; null if none.</summary>
     public string? MissingAttribute { get; }
 
-    /// <summary>A short suggestion for the common devmem failures; null if none applies.</summary>
-    public string? Hint { get; }
+    /// <summary>The kernel's answer to <paramref name="family"/> <paramref name="operation"/>, with the extended ack decoded into attribute paths.</summary>
+    internal static NetlinkException FromKernel(string family, string operation, Errno errno, string? kernelMessage, string? badAttribute, string? missingAttribute, string? hint) =>
+        new(family, operation, errno, kernelMessage, badAttribute, missingAttribute, hint);
 
-    /// <summary>" [the kernel cut ...]" for a message at the kernel's format limit, else "".</summary>
-    internal static string TruncationNote(string? message) =>
-        IsAtFormatLimit(message) ? " [cut short: the kernel truncates formatted messages at 80 bytes]" : "";
-
-    private static bool IsAtFormatLimit(string? message) =>
-        message is not null && Encoding.UTF8.GetByteCount(message) == KernelFormattedMessageLimit;
-
-    private static string Format(string family, string operation, int errno, string? kernelMessage, string? bad, string? missing, string? hint)
+    private static string Format(string family, string operation, Errno errno, string? kernelMessage, string? bad, string? missing, string? hint)
     {
         var sb = new StringBuilder();
         sb.Append(family).Append(' ').Append(operation).Append(": Netlink error: ");
@@ -108,7 +64,7 @@ public sealed class NetlinkException : IOException
             sb.Append(kernelMessage).Append(TruncationNote(kernelMessage)).Append(": ");
         }
 
-        sb.Append(Marshal.GetPInvokeErrorMessage(errno)).Append(" (").Append(((Errno)errno).Name()).Append(", errno ").Append(errno).Append(')');
+        sb.Append(Marshal.GetPInvokeErrorMessage((int)errno)).Append(" (").Append(errno.Name()).Append(", errno ").Append((int)errno).Append(')');
         if (bad is not null || missing is not null)
         {
             sb.Append(" {");
@@ -138,53 +94,52 @@ public sealed class NetlinkException : IOException
 /// A dump was marked <c>NLM_F_DUMP_INTR</c>: the kernel's object list changed while it was being
 /// dumped, so the result may be inconsistent. Retrying the dump is the remedy (<see cref="IsRetryable"/>).
 /// </summary>
-public sealed class NetlinkDumpInterruptedException : IOException
+public sealed class NetlinkDumpInterruptedException : DevmemIOException
 {
-    /// <summary>Creates the exception.</summary>
-    /// <param name="family">Family name.</param>
-    /// <param name="operation">Operation name.</param>
-    public NetlinkDumpInterruptedException(string family, string operation)
-        : base($"{family} {operation}: the dump was interrupted (NLM_F_DUMP_INTR: the kernel's state changed during the dump); retry it.")
+    private NetlinkDumpInterruptedException(string family, string operation)
+        : base($"{family} {operation}: the dump was interrupted (NLM_F_DUMP_INTR: the kernel's state changed during the dump); retry it.",
+            Errno.None, operation, "retry the dump", null, null, null)
     {
         Family = family;
-        Operation = operation;
     }
 
     /// <summary>Family name.</summary>
     public string Family { get; }
 
-    /// <summary>Operation name.</summary>
-    public string Operation { get; }
-
     /// <summary>Always true: an interrupted dump succeeds when repeated once the state settles.</summary>
     public static bool IsRetryable => true;
+
+    internal static NetlinkDumpInterruptedException For(string family, string operation) => new(family, operation);
 }
 
 /// <summary>
 /// The running kernel lacks a generic netlink family or one of its operations (found from the
 /// family's op list, before anything is sent). Names the operation and the kernel version that added it.
+/// <see cref="DevmemIOException.Errno"/> is what the kernel would answer: ENOENT for a missing family
+/// (nlctrl's answer), EOPNOTSUPP for a missing operation.
 /// </summary>
-public sealed class NetlinkNotSupportedException : NotSupportedException
+public sealed class NetlinkNotSupportedException : DevmemIOException
 {
-    /// <summary>Creates the exception.</summary>
-    /// <param name="family">Family name.</param>
-    /// <param name="operation">Operation name, or null when the whole family is missing.</param>
-    /// <param name="addedIn">The kernel version that added it, if known.</param>
-    /// <param name="message">The full message.</param>
-    public NetlinkNotSupportedException(string family, string? operation, string? addedIn, string message)
-        : base(message)
+    private NetlinkNotSupportedException(string family, string? operation, string? addedIn, string message)
+        : base(message, operation is null ? Errno.ENOENT : Errno.EOPNOTSUPP, operation ?? family, addedIn is null ? null : $"needs Linux {addedIn} or newer", null, null, null)
     {
         Family = family;
-        Operation = operation;
         AddedIn = addedIn;
     }
 
     /// <summary>Family name.</summary>
     public string Family { get; }
 
-    /// <summary>Operation name; null when the family itself is missing.</summary>
-    public string? Operation { get; }
+    /// <summary>Whether the whole family is missing (not only one operation).</summary>
+    public bool FamilyMissing => Errno == Errno.ENOENT;
 
     /// <summary>The first kernel version that has it (e.g. "6.16"), if known.</summary>
     public string? AddedIn { get; }
+
+    /// <summary>The kernel has no family <paramref name="family"/>.</summary>
+    internal static NetlinkNotSupportedException MissingFamily(string family, string message) => new(family, null, null, message);
+
+    /// <summary>The kernel's <paramref name="family"/> lacks <paramref name="operation"/>, added in <paramref name="addedIn"/>.</summary>
+    internal static NetlinkNotSupportedException MissingOperation(string family, string operation, string? addedIn, string message) =>
+        new(family, operation, addedIn, message);
 }

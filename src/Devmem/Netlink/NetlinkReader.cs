@@ -85,7 +85,7 @@ public readonly ref struct NetlinkAttr
         int nul = Payload.IndexOf((byte)0);
         if (nul < 0)
         {
-            throw new NetlinkProtocolException($"attribute {Type}: string without a NUL terminator ({Payload.Length} bytes).");
+            throw NetlinkProtocolException.Malformed($"attribute {Type}: string without a NUL terminator ({Payload.Length} bytes).");
         }
 
         return Payload[..nul];
@@ -96,7 +96,7 @@ public readonly ref struct NetlinkAttr
     public NetlinkAttributeReader GetNested() => new(Payload, Offset + NLA_HDRLEN);
 
     private NetlinkProtocolException Bad(string kind, int expected) =>
-        new($"attribute {Type}: {kind} payload of {Payload.Length} bytes (expected {expected}{(kind is "uint" or "sint" ? " or 8" : "")}).");
+        NetlinkProtocolException.Malformed($"attribute {Type}: {kind} payload of {Payload.Length} bytes (expected {expected}{(kind is "uint" or "sint" ? " or 8" : "")}).");
 }
 
 /// <summary>
@@ -148,7 +148,7 @@ public ref struct NetlinkAttributeReader
 
         if (remaining < NLA_HDRLEN)
         {
-            throw new NetlinkProtocolException($"{remaining} bytes left at offset {_baseOffset + _position}: too short for an attribute header.");
+            throw NetlinkProtocolException.Malformed($"{remaining} bytes left at offset {_baseOffset + _position}: too short for an attribute header.");
         }
 
         ReadOnlySpan<byte> h = _data[_position..];
@@ -156,7 +156,7 @@ public ref struct NetlinkAttributeReader
         ushort rawType = BinaryPrimitives.ReadUInt16LittleEndian(h[2..]);
         if (length < NLA_HDRLEN || length > remaining)
         {
-            throw new NetlinkProtocolException(
+            throw NetlinkProtocolException.Malformed(
                 $"attribute {rawType & NLA_TYPE_MASK} at offset {_baseOffset + _position}: nla_len {length} with {remaining} bytes left.");
         }
 
@@ -212,7 +212,7 @@ public readonly ref struct NetlinkMessage
         Payload.Length >= 4 ? new NetlinkAttributeReader(Payload[4..], NLMSG_HDRLEN + 4) : throw ShortGenl();
 
     private NetlinkProtocolException ShortGenl() =>
-        new($"message type {Type}: {Payload.Length}-byte payload is too short for a genlmsghdr.");
+        NetlinkProtocolException.Malformed($"message type {Type}: {Payload.Length}-byte payload is too short for a genlmsghdr.");
 }
 
 /// <summary>Iterates the netlink messages in one received datagram, validating each header.</summary>
@@ -257,14 +257,14 @@ public ref struct NetlinkMessageReader
 
         if (remaining < NLMSG_HDRLEN)
         {
-            throw new NetlinkProtocolException($"{remaining} bytes left at offset {_position}: too short for an nlmsghdr.");
+            throw NetlinkProtocolException.Malformed($"{remaining} bytes left at offset {_position}: too short for an nlmsghdr.");
         }
 
         ReadOnlySpan<byte> h = _data[_position..];
         uint length = BinaryPrimitives.ReadUInt32LittleEndian(h);
         if (length < NLMSG_HDRLEN || length > (uint)remaining)
         {
-            throw new NetlinkProtocolException($"message at offset {_position}: nlmsg_len {length} with {remaining} bytes left.");
+            throw NetlinkProtocolException.Malformed($"message at offset {_position}: nlmsg_len {length} with {remaining} bytes left.");
         }
 
         message = new NetlinkMessage(

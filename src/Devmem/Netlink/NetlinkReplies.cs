@@ -5,7 +5,6 @@ namespace Devmem.Netlink;
 /// <summary>Who sent a request, for error messages and attribute paths.</summary>
 internal readonly record struct NetlinkRequestContext(string Family, string Operation, NetlinkFamilySpec? Spec, NetlinkOperationSpec? Op)
 {
-    public static NetlinkRequestContext Nlctrl => new("nlctrl", "getfamily", null, null);
 }
 
 /// <summary>
@@ -72,12 +71,12 @@ public ref struct NetlinkReplies
                     continue;
                 }
 
-                throw new NetlinkProtocolException($"{_context.Family} {_context.Operation}: reply with sequence {m.Sequence}, expected {_sequence}.");
+                throw NetlinkProtocolException.Malformed($"{_context.Family} {_context.Operation}: reply with sequence {m.Sequence}, expected {_sequence}.");
             }
 
             if (m.PortId != _socket.PortId)
             {
-                throw new NetlinkProtocolException($"{_context.Family} {_context.Operation}: reply for port id {m.PortId}, this socket is {_socket.PortId}.");
+                throw NetlinkProtocolException.Malformed($"{_context.Family} {_context.Operation}: reply for port id {m.PortId}, this socket is {_socket.PortId}.");
             }
 
             if ((m.Flags & NLM_F_DUMP_INTR) != 0)
@@ -112,18 +111,18 @@ public ref struct NetlinkReplies
 
                     if (_interrupted)
                     {
-                        throw new NetlinkDumpInterruptedException(_context.Family, _context.Operation);
+                        throw NetlinkDumpInterruptedException.For(_context.Family, _context.Operation);
                     }
 
                     return false;
                 }
 
                 case NLMSG_OVERRUN:
-                    throw new NetlinkProtocolException($"{_context.Family} {_context.Operation}: NLMSG_OVERRUN (data lost).");
+                    throw NetlinkProtocolException.Malformed($"{_context.Family} {_context.Operation}: NLMSG_OVERRUN (data lost).");
                 default:
                     if (m.Type < NLMSG_MIN_TYPE)
                     {
-                        throw new NetlinkProtocolException($"{_context.Family} {_context.Operation}: unknown control message type {m.Type}.");
+                        throw NetlinkProtocolException.Malformed($"{_context.Family} {_context.Operation}: unknown control message type {m.Type}.");
                     }
 
                     if (!_dump && (m.Flags & NLM_F_MULTI) != 0)

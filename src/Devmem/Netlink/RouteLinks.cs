@@ -45,11 +45,12 @@ public static class RouteLinks
     public static unsafe IReadOnlyList<NetworkLink> Dump()
     {
         using GenericNetlinkSocket socket = GenericNetlinkSocket.Open(32 * 1024, NETLINK_ROUTE);
-        NetlinkWriter w = socket.BeginRawRequest(RTM_GETLINK, dump: true, out uint seq);
+        NetlinkRequest request = socket.CreateRawRequest(RTM_GETLINK, dump: true, "rtnetlink", "getlink");
+        ref NetlinkWriter w = ref request.Writer;
         ifinfomsg header = default; // strict dump checking wants every field zero (rtnl_valid_dump_ifinfo_req)
         w.WriteFixedHeader(new ReadOnlySpan<byte>(&header, sizeof(ifinfomsg)));
         var links = new List<NetworkLink>();
-        foreach (NetlinkMessage m in socket.Send(ref w, seq, true, "rtnetlink", "getlink"))
+        foreach (NetlinkMessage m in request.Send())
         {
             links.Add(ParseLink(m));
         }
@@ -64,7 +65,7 @@ public static class RouteLinks
     {
         if (m.Type != RTM_NEWLINK || m.Payload.Length < sizeof(ifinfomsg))
         {
-            throw new NetlinkProtocolException($"rtnetlink getlink: reply of type {m.Type} with {m.Payload.Length} bytes.");
+            throw NetlinkProtocolException.Malformed($"rtnetlink getlink: reply of type {m.Type} with {m.Payload.Length} bytes.");
         }
 
         ifinfomsg info = MemoryMarshal.Read<ifinfomsg>(m.Payload);
@@ -93,6 +94,6 @@ public static class RouteLinks
             }
         }
 
-        return new NetworkLink(info.ifi_index, name ?? throw new NetlinkProtocolException($"rtnetlink getlink: device {info.ifi_index} without IFLA_IFNAME."), xdp, prog);
+        return new NetworkLink(info.ifi_index, name ?? throw NetlinkProtocolException.Malformed($"rtnetlink getlink: device {info.ifi_index} without IFLA_IFNAME."), xdp, prog);
     }
 }

@@ -1,5 +1,6 @@
 using System.Runtime.InteropServices;
 using Devmem.Interop;
+using Devmem.Sys;
 
 namespace Devmem.Netlink;
 
@@ -20,5 +21,5 @@ internal sealed class SafeSocketFdHandle : SafeHandle
     /// <summary>Takes ownership of a freshly created fd (called right after socket(2) succeeds).</summary>
     internal void Own(int fd) => SetHandle(fd);
 
-    protected override bool ReleaseHandle() => !Libc.close((int)handle).IsError;
+    protected override bool ReleaseHandle() => Syscalls.Close((int)handle);
 }

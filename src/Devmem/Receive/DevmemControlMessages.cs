@@ -105,15 +105,15 @@ internal static class DevmemControlMessages
     // Throw helpers keep the message formatting out of the per-fragment loop.
     [DoesNotReturn]
     private static void ThrowBadLength(int offset, nuint len, int left) =>
-        throw new DevmemProtocolException($"control message at offset {offset} has length {len}, outside the {left} bytes left");
+        throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)", $"control message at offset {offset} has length {len}, outside the {left} bytes left");
 
     [DoesNotReturn]
     private static void ThrowShortDevmem(int offset, nuint len) =>
-        throw new DevmemProtocolException(
+        throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)",
             $"devmem control message at offset {offset} is {len} bytes, shorter than CMSG_LEN(sizeof(struct dmabuf_cmsg)) = {DataOffset + PayloadSize}");
 
     [DoesNotReturn]
     private static void ThrowTooManyFragments(int room) =>
-        throw new DevmemProtocolException(
+        throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)",
             $"the kernel returned more than {room} fragments; the fragment span is too small for the control buffer");
 }

@@ -1,6 +1,7 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
 using Devmem.Interop;
+using Devmem.Sys;
 using Devmem.Memory;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -60,7 +61,9 @@ public sealed partial class DevmemSocket : IDisposable
     /// <summary>Pending releases that trigger a flush: one <c>SO_DEVMEM_DONTNEED</c> call's worth of tokens.</summary>
     public const int AutoFlushThreshold = TokenRanges.MaxTokensPerCall;
 
-    private const int MaxEintrRetries = 16;
+    // sock_devmem_dontneed answers ENOMEM when it cannot allocate its copy of the token array
+    // (net/core/sock.c); a few retries give reclaim a chance before the failure is reported.
+    private const int MaxNomemRetries = 16;
 
     private readonly Socket _socket;
     private readonly ILogger _logger;
@@ -484,12 +487,8 @@ public sealed partial class DevmemSocket : IDisposable
         ReadOnlySpan<uint> sorted = tokens[..distinct];
         int position = 0;
         int freedTotal = 0;
-        bool added = false;
-        var handle = _socket.SafeHandle;
         try
         {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
             while (true)
             {
                 int ranges = TokenRanges.NextBatch(sorted, ref position, _batch, out int count);
@@ -498,7 +497,7 @@ public sealed partial class DevmemSocket : IDisposable
                     break;
                 }
 
-                int freed = DontNeed(fd, ranges);
+                int freed = DontNeed(ranges);
                 freedTotal += freed;
                 DevmemMetrics.TokensOutstanding.Add(-count);
                 if (freed != count)
@@ -510,11 +509,6 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-
             if (clearPending)
             {
                 _pendingCount = 0;
@@ -525,7 +519,7 @@ public sealed partial class DevmemSocket : IDisposable
         return freedTotal;
     }
 
-    private unsafe int DontNeed(int fd, int ranges)
+    private unsafe int DontNeed(int ranges)
     {
         for (int attempt = 0; ; attempt++)
         {
@@ -534,7 +528,7 @@ public sealed partial class DevmemSocket : IDisposable
             {
                 // Not Socket.SetRawSocketOption: the runtime treats setsockopt's positive return (the number
                 // of tokens freed) as an error (dotnet/runtime pal_networking.c SystemNative_SetRawSockOpt).
-                r = Libc.setsockopt(fd, asm_socket.SOL_SOCKET, asm_socket.SO_DEVMEM_DONTNEED, p, (uint)(ranges * sizeof(dmabuf_token)));
+                r = Syscalls.SetSockOpt(_socket.SafeHandle, asm_socket.SOL_SOCKET, asm_socket.SO_DEVMEM_DONTNEED, p, (uint)(ranges * sizeof(dmabuf_token)));
             }
 
             ReleaseCalls++;
@@ -544,12 +538,12 @@ public sealed partial class DevmemSocket : IDisposable
                 return r.Int32;
             }
 
-            if ((r.Errno == Errno.EINTR || r.Errno == Errno.ENOMEM) && attempt < MaxEintrRetries)
+            if (r.Errno == Errno.ENOMEM && attempt < MaxNomemRetries)
             {
                 continue;
             }
 
-            throw new DevmemException("setsockopt(SO_DEVMEM_DONTNEED)", r.Errno, r.Errno switch
+            throw DevmemException.Syscall("setsockopt(SO_DEVMEM_DONTNEED)", r.Errno, r.Errno switch
             {
                 Errno.EBADF => "The socket is not a TCP socket.",
                 Errno.ENOPROTOOPT => "The kernel was built without CONFIG_PAGE_POOL/devmem support.",
@@ -605,7 +599,7 @@ public sealed partial class DevmemSocket : IDisposable
                 return false;
             }
 
-            throw new DevmemException("recvmsg(MSG_SOCK_DEVMEM)", r.Errno, r.Errno switch
+            throw DevmemException.Syscall("recvmsg(MSG_SOCK_DEVMEM)", r.Errno, r.Errno switch
             {
                 Errno.ETOOSMALL => "The control buffer could not hold one devmem control message (CMSG_SPACE(sizeof(struct dmabuf_cmsg)) = 40 bytes).",
                 Errno.EFAULT => "The kernel could not deliver unreadable (device memory) data to this call.",
@@ -617,7 +611,7 @@ public sealed partial class DevmemSocket : IDisposable
 
         if ((msg.msg_flags & sys_socket.MSG_CTRUNC) != 0)
         {
-            throw new DevmemException(
+            throw DevmemException.Condition("recvmsg(MSG_SOCK_DEVMEM)",
                 "recvmsg(MSG_SOCK_DEVMEM) returned MSG_CTRUNC: control messages were dropped. Devmem messages are never truncated, so another option (e.g. timestamps) filled the control buffer; turn it off on this socket.");
         }
 
@@ -644,7 +638,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
         else if (summary.DmabufBytes + summary.LinearBytes != received)
         {
-            throw new DevmemProtocolException(
+            throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)",
                 $"recvmsg returned {received} bytes but its devmem control messages cover {summary.DmabufBytes + summary.LinearBytes}");
         }
 
@@ -652,7 +646,7 @@ public sealed partial class DevmemSocket : IDisposable
         {
             if (!_held.Add(fragments[i].Token))
             {
-                throw new DevmemProtocolException($"the kernel handed out token {fragments[i].Token} while this socket still holds it");
+                throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)", $"the kernel handed out token {fragments[i].Token} while this socket still holds it");
             }
         }
 
@@ -672,43 +666,8 @@ public sealed partial class DevmemSocket : IDisposable
         return true;
     }
 
-    /// <summary>
-    /// One <c>recvmsg</c> on the socket's handle with <paramref name="msg"/> as built by the caller: the
-    /// handle's reference held for the call, retried on EINTR (at most <see cref="MaxEintrRetries"/> times)
-    /// with the caller's header each time; on return <paramref name="msg"/> holds what the kernel wrote.
-    /// </summary>
-    private unsafe SysResult RecvMsg(ref msghdr msg, int flags)
-    {
-        msghdr request = msg;
-        bool added = false;
-        var handle = _socket.SafeHandle;
-        try
-        {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            for (int attempt = 0; ; attempt++)
-            {
-                msg = request;
-                SysResult r;
-                fixed (msghdr* m = &msg)
-                {
-                    r = Libc.recvmsg(fd, m, flags);
-                }
-
-                if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
-                {
-                    return r;
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
-        }
-    }
+    /// <summary>One <c>recvmsg</c> on the socket's handle with <paramref name="msg"/> as built by the caller (<see cref="Syscalls.RecvMsg"/>).</summary>
+    private SysResult RecvMsg(ref msghdr msg, int flags) => Syscalls.RecvMsg(_socket.SafeHandle, ref msg, flags);
 
     private unsafe bool TryReceiveCopy(Span<DevmemFragment> fragments, bool nonBlocking, out DevmemReceiveResult result)
     {
@@ -765,7 +724,7 @@ public sealed partial class DevmemSocket : IDisposable
                     return false;
                 }
 
-                throw new DevmemException("recvmsg (copy fallback)", r.Errno, null);
+                throw DevmemException.Syscall("recvmsg (copy fallback)", r.Errno);
             }
 
             int received = r.Int32;
@@ -798,26 +757,12 @@ public sealed partial class DevmemSocket : IDisposable
         }
     }
 
-    private unsafe void WaitReadable()
+    private void WaitReadable()
     {
-        bool added = false;
-        var handle = _socket.SafeHandle;
-        try
+        SysResult r = Syscalls.Poll(_socket.SafeHandle, sys_poll.POLLIN, -1, out _);
+        if (r.IsError)
         {
-            handle.DangerousAddRef(ref added);
-            var pfd = new pollfd { fd = (int)handle.DangerousGetHandle(), events = sys_poll.POLLIN };
-            var r = Libc.poll(&pfd, 1, -1);
-            if (r.IsError && r.Errno != Errno.EINTR)
-            {
-                throw new DevmemException("poll(POLLIN)", r.Errno, null);
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            throw DevmemException.Syscall("poll(POLLIN)", r.Errno);
         }
     }
 

@@ -74,7 +74,7 @@ public static class DevmemBindSelfTests
             (ifindex, _) = DevmemRxSetup.CheckInterface(interfaceName);
             if (!memory.IsDmabuf)
             {
-                throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, $"{memory.Kind} memory is not a dma-buf", null, null, null, null);
+                throw DevmemSetupException.Refused(DevmemSetupStep.Check, interfaceName, $"{memory.Kind} memory is not a dma-buf");
             }
 
             channels = ethtool.GetChannels(interfaceName);
@@ -83,7 +83,7 @@ public static class DevmemBindSelfTests
             count = queueCount ?? rxq / 2;
             if (rxq < 2 || count == 0 || start == 0 || start + count > rxq)
             {
-                throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, $"queues {start}..{start + count - 1} do not fit {rxq} RX queues with one left for RSS", null, null, null, null);
+                throw DevmemSetupException.Refused(DevmemSetupStep.Check, interfaceName, $"queues {start}..{start + count - 1} do not fit {rxq} RX queues with one left for RSS");
             }
         }
         catch (Exception e) when (e is DevmemSetupException or NetlinkException or EthtoolIoctlException)
@@ -159,7 +159,7 @@ public static class DevmemBindSelfTests
         }
         catch (NetlinkException e)
         {
-            return new(name, SelfTestOutcome.Passed, $"refused: {e.ErrorName}{(e.KernelMessage is null ? "" : $" \"{e.KernelMessage}\"{NetlinkException.TruncationNote(e.KernelMessage)}")}");
+            return new(name, SelfTestOutcome.Passed, $"refused: {e.ErrnoName}{(e.KernelMessage is null ? "" : $" \"{e.KernelMessage}\"{NetlinkException.TruncationNote(e.KernelMessage)}")}");
         }
         catch (EthtoolIoctlException e)
         {

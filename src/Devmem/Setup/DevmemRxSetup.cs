@@ -211,7 +211,7 @@ public sealed partial class DevmemRxSetup : IDisposable
 
             if (options.Fallback == DevmemFallback.Copy && e.FallbackKind is not null && !memory.HasCpuMapping)
             {
-                throw new DevmemSetupException(e.Step, e.InterfaceName, $"{e.Message} (no copy fallback: {memory.Kind} memory has no CPU mapping)", null, null, null, e);
+                throw DevmemSetupException.Amend(e, $" (no copy fallback: {memory.Kind} memory has no CPU mapping)");
             }
 
             throw;
@@ -333,9 +333,9 @@ public sealed partial class DevmemRxSetup : IDisposable
         (string? driver, string busInfo) = TryDriver(ethtool, ifname);
         if (!HasParentDevice(ifname, ifindex, busInfo))
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
-                $"{ifname} has no parent device (a virtual interface{(driver is null ? "" : $", driver {driver}")}): a dma-buf cannot be attached to it", null, null,
-                NeedsDevmemNic, null) { FallbackKind = DevmemFallbackKind.NoParentDevice };
+            throw DevmemSetupException.Refused(DevmemSetupStep.Check, ifname,
+                $"{ifname} has no parent device (a virtual interface{(driver is null ? "" : $", driver {driver}")}): a dma-buf cannot be attached to it",
+                NeedsDevmemNic, DevmemFallbackKind.NoParentDevice);
         }
 
         Version kernel = DevmemDrivers.RunningKernel;
@@ -344,8 +344,7 @@ public sealed partial class DevmemRxSetup : IDisposable
             string what = DevmemDrivers.Lookup(driver, kernel) == DriverRxSupport.NoQueueApi
                 ? $"driver {driver} has no queue management API: devmem RX is not possible on this NIC"
                 : $"driver {driver ?? "(none reported)"} is not known to have a queue management API, and kernel {kernel} attaches the dma-buf before it checks (a kernel WARN for a device that cannot DMA it), so bind-rx is not attempted";
-            throw new DevmemSetupException(DevmemSetupStep.Check, ifname, what, null, null,
-                NeedsDevmemNic, null) { FallbackKind = DevmemFallbackKind.UnsupportedDriver };
+            throw DevmemSetupException.Refused(DevmemSetupStep.Check, ifname, what, NeedsDevmemNic, DevmemFallbackKind.UnsupportedDriver);
         }
 
         return (ifindex, driver);
@@ -360,7 +359,7 @@ public sealed partial class DevmemRxSetup : IDisposable
     {
         if (InterfaceNames.Problem(interfaceName) is { } problem)
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, $"not a valid interface name ({problem})", null, null, null, null);
+            throw DevmemSetupException.Refused(DevmemSetupStep.Check, interfaceName, $"not a valid interface name ({problem})");
         }
 
         try
@@ -369,8 +368,8 @@ public sealed partial class DevmemRxSetup : IDisposable
         }
         catch (EthtoolIoctlException e) when (e.Errno == Interop.Errno.ENODEV)
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, interfaceName, "no such interface in this network namespace", e.Errno, null,
-                "list the interfaces with 'ip link' (or 'devmem-info doctor')", e);
+            throw DevmemSetupException.From(DevmemSetupStep.Check, interfaceName, "no such interface in this network namespace", e,
+                "list the interfaces with 'ip link' (or 'devmem-info doctor')");
         }
     }
 
@@ -413,16 +412,16 @@ public sealed partial class DevmemRxSetup : IDisposable
         uint start = _options.StartQueue ?? (rxq > count ? rxq - count : 0);
         if (count == 0 || start + count > rxq)
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
-                $"RX queues {start}..{start + count - 1} are out of range: {ifname} has {rxq} (rx {channels.RxCount ?? 0} + combined {channels.CombinedCount ?? 0})", null, null,
-                $"choose a start queue and count within 0..{(rxq == 0 ? 0 : rxq - 1)}", null);
+            throw DevmemSetupException.Refused(DevmemSetupStep.Check, ifname,
+                $"RX queues {start}..{start + count - 1} are out of range: {ifname} has {rxq} (rx {channels.RxCount ?? 0} + combined {channels.CombinedCount ?? 0})",
+                $"choose a start queue and count within 0..{(rxq == 0 ? 0 : rxq - 1)}");
         }
 
         if (start == 0 && !_options.SkipConfiguration)
         {
-            throw new DevmemSetupException(DevmemSetupStep.Check, ifname,
-                $"RX queue 0 cannot be a devmem queue while RSS must keep ordinary traffic on the queues below the first devmem queue ({ifname} has {rxq} RX queues)", null, null,
-                rxq < 2 ? "devmem RX needs at least 2 RX queues: raise them (ethtool -L)" : "choose a start queue of 1 or more", null);
+            throw DevmemSetupException.Refused(DevmemSetupStep.Check, ifname,
+                $"RX queue 0 cannot be a devmem queue while RSS must keep ordinary traffic on the queues below the first devmem queue ({ifname} has {rxq} RX queues)",
+                rxq < 2 ? "devmem RX needs at least 2 RX queues: raise them (ethtool -L)" : "choose a start queue of 1 or more");
         }
 
         Queues = [.. Enumerable.Range((int)start, (int)count).Select(i => (uint)i)];
@@ -431,8 +430,8 @@ public sealed partial class DevmemRxSetup : IDisposable
             uint? bound = Step(DevmemSetupStep.Check, $"cannot read RX queue {q}", () => netdev.GetQueue(InterfaceIndex, NetdevQueueType.Rx, q).DmabufId);
             if (bound is uint other)
             {
-                throw new DevmemSetupException(DevmemSetupStep.Check, ifname, $"RX queue {q} already has a dma-buf bound (binding {other})", Interop.Errno.EEXIST, null,
-                    "another process holds it; choose other queues (-t/-q) or stop that process", null);
+                throw DevmemSetupException.Failed(DevmemSetupStep.Check, ifname, $"RX queue {q} already has a dma-buf bound (binding {other})", Interop.Errno.EEXIST,
+                    "another process holds it; choose other queues (-t/-q) or stop that process");
             }
         }
 
@@ -441,12 +440,11 @@ public sealed partial class DevmemRxSetup : IDisposable
         if (!_memory.IsDmabuf)
         {
             throw _noProvider is not null
-                ? new DevmemSetupException(DevmemSetupStep.Check, ifname, _noProvider, null, null,
-                    "zero copy needs a dma-buf provider: a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or set Fallback = DevmemFallback.Copy", null)
-                { FallbackKind = DevmemFallbackKind.NoDmabufProvider }
-                : new DevmemSetupException(DevmemSetupStep.Check, ifname, $"{_memory.Kind} memory is not a dma-buf, so the NIC cannot be bound to it", null, null,
-                    "zero copy needs a dma-buf provider (udmabuf, a dma-heap or a CUDA GPU)", null)
-                { FallbackKind = DevmemFallbackKind.NotDmabuf };
+                ? DevmemSetupException.Refused(DevmemSetupStep.Check, ifname, _noProvider,
+                    "zero copy needs a dma-buf provider: a kernel with CONFIG_UDMABUF or CONFIG_DMABUF_HEAPS_SYSTEM, or an NVIDIA GPU; or set Fallback = DevmemFallback.Copy",
+                    DevmemFallbackKind.NoDmabufProvider)
+                : DevmemSetupException.Refused(DevmemSetupStep.Check, ifname, $"{_memory.Kind} memory is not a dma-buf, so the NIC cannot be bound to it",
+                    "zero copy needs a dma-buf provider (udmabuf, a dma-heap or a CUDA GPU)", DevmemFallbackKind.NotDmabuf);
         }
 
         if (!_options.SkipConfiguration)
@@ -548,8 +546,8 @@ public sealed partial class DevmemRxSetup : IDisposable
 
         if (rss.Indirection.Count == 0)
         {
-            throw new DevmemSetupException(DevmemSetupStep.Rss, ifname, "the driver has no RSS indirection table, so ordinary traffic cannot be kept off the devmem queues", null, null,
-                "set the NIC up yourself and skip configuration (-n)", null) { FallbackKind = DevmemFallbackKind.NoRssTable };
+            throw DevmemSetupException.Refused(DevmemSetupStep.Rss, ifname, "the driver has no RSS indirection table, so ordinary traffic cannot be kept off the devmem queues",
+                "set the NIC up yourself and skip configuration (-n)", DevmemFallbackKind.NoRssTable);
         }
 
         if (rss.Indirection.All(q => q < start))

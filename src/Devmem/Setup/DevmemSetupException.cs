@@ -1,5 +1,4 @@
 using Devmem.Interop;
-using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 
 namespace Devmem.Setup;
@@ -34,49 +33,14 @@ public enum DevmemSetupStep
 /// and the kernel's own message where it sent one, and says what to do; everything done before the
 /// failing step has been undone when this is thrown from <c>DevmemRxSetup.Apply</c>.
 /// </summary>
-public sealed class DevmemSetupException : IOException
+public sealed class DevmemSetupException : DevmemIOException
 {
-    /// <summary>Creates the exception.</summary>
-    public DevmemSetupException()
-        : this(DevmemSetupStep.Check, string.Empty, "devmem RX setup failed.", null, null, null, null)
-    {
-    }
-
-    /// <summary>Creates the exception with a message.</summary>
-    /// <param name="message">The message.</param>
-    public DevmemSetupException(string message)
-        : this(DevmemSetupStep.Check, string.Empty, message, null, null, null, null)
-    {
-    }
-
-    /// <summary>Creates the exception with a message and the cause.</summary>
-    /// <param name="message">The message.</param>
-    /// <param name="innerException">The cause.</param>
-    public DevmemSetupException(string message, Exception innerException)
-        : this(DevmemSetupStep.Check, string.Empty, message, null, null, null, innerException)
-    {
-    }
-
-    /// <summary>Creates the exception.</summary>
-    /// <param name="step">The step that failed.</param>
-    /// <param name="interfaceName">The interface.</param>
-    /// <param name="what">What failed, in a few words ("cannot turn on header split").</param>
-    /// <param name="errno">The errno, when the kernel gave one.</param>
-    /// <param name="kernelMessage">The kernel's extended-ack message, when it sent one.</param>
-    /// <param name="hint">What to do.</param>
-    /// <param name="innerException">The underlying exception.</param>
-    public DevmemSetupException(DevmemSetupStep step, string interfaceName, string what, Errno? errno, string? kernelMessage, string? hint, Exception? innerException)
-        : base(Format(step, interfaceName, what, errno, kernelMessage, hint), innerException)
+    private DevmemSetupException(DevmemSetupStep step, string interfaceName, string what, Errno errno, string? kernelMessage, string? badAttribute, string? hint, Exception? innerException)
+        : base(Format(step, interfaceName, what, errno, kernelMessage, hint), errno, StepName(step), hint, kernelMessage, badAttribute, innerException)
     {
         Step = step;
         InterfaceName = interfaceName;
-        Errno = errno;
-        KernelMessage = kernelMessage;
-        Hint = hint;
-        if (errno is { } e)
-        {
-            HResult = (int)e;
-        }
+        What = what;
     }
 
     /// <summary>The step that failed.</summary>
@@ -85,17 +49,8 @@ public sealed class DevmemSetupException : IOException
     /// <summary>The interface.</summary>
     public string InterfaceName { get; }
 
-    /// <summary>The errno, when the kernel gave one.</summary>
-    public Errno? Errno { get; }
-
-    /// <summary>The errno's name ("EOPNOTSUPP"), when there is one.</summary>
-    public string? ErrnoName => Errno?.Name();
-
-    /// <summary>The kernel's extended-ack message, verbatim, when it sent one.</summary>
-    public string? KernelMessage { get; }
-
-    /// <summary>What to do about it.</summary>
-    public string? Hint { get; }
+    /// <summary>What failed, in a few words ("cannot turn on header split").</summary>
+    public string What { get; }
 
     /// <summary>
     /// Set when the failure means zero copy is impossible on this host or NIC with a valid configuration
@@ -119,13 +74,25 @@ public sealed class DevmemSetupException : IOException
         _ => step.ToString(),
     };
 
+    /// <summary>The library refused <paramref name="step"/> before asking the kernel: <paramref name="what"/> says why.</summary>
+    internal static DevmemSetupException Refused(DevmemSetupStep step, string ifname, string what, string? hint = null, DevmemFallbackKind? fallbackKind = null) =>
+        new(step, ifname, what, Interop.Errno.None, null, null, hint, null) { FallbackKind = fallbackKind };
+
+    /// <summary><paramref name="step"/> failed with <paramref name="errno"/> (no netlink message to quote).</summary>
+    internal static DevmemSetupException Failed(DevmemSetupStep step, string ifname, string what, Errno errno, string? hint = null) =>
+        new(step, ifname, what, errno, null, null, hint, null);
+
+    /// <summary>The same failure, with <paramref name="more"/> added to what failed.</summary>
+    internal static DevmemSetupException Amend(DevmemSetupException e, string more) =>
+        new(e.Step, e.InterfaceName, e.What + more, e.Errno, e.KernelMessage, e.BadAttribute, e.Hint, e) { FallbackKind = e.FallbackKind };
+
+    /// <summary><paramref name="step"/> failed because <paramref name="e"/> was thrown: its errno, kernel message and hint carried over.</summary>
     internal static DevmemSetupException From(DevmemSetupStep step, string ifname, string what, Exception e, string? hint = null) => e switch
     {
-        NetlinkException n => new(step, ifname, what, n.Errno, n.KernelMessage, hint ?? n.Hint, e),
-        EthtoolIoctlException i => new(step, ifname, what, i.Errno, null, hint ?? HintFor(i.Errno), e),
         DevmemSetupException d => d,
-        UnauthorizedAccessException => new(step, ifname, what, Interop.Errno.EPERM, null, "run as root or with CAP_NET_ADMIN", e),
-        _ => new(step, ifname, $"{what}: {e.Message}", null, null, hint, e),
+        DevmemIOException n when n.Errno != Interop.Errno.None => new(step, ifname, what, n.Errno, n.KernelMessage, n.BadAttribute, hint ?? (n is EthtoolIoctlException ? HintFor(n.Errno) : n.Hint), e),
+        UnauthorizedAccessException => new(step, ifname, what, Interop.Errno.EPERM, null, null, "run as root or with CAP_NET_ADMIN", e),
+        _ => new(step, ifname, $"{what}: {e.Message}", Interop.Errno.None, null, null, hint, e),
     };
 
     private static string? HintFor(Errno errno) => errno switch
@@ -135,10 +102,10 @@ public sealed class DevmemSetupException : IOException
         _ => null,
     };
 
-    private static string Format(DevmemSetupStep step, string ifname, string what, Errno? errno, string? kernelMessage, string? hint)
+    private static string Format(DevmemSetupStep step, string ifname, string what, Errno errno, string? kernelMessage, string? hint)
     {
         string where = ifname.Length == 0 ? StepName(step) : $"{StepName(step)} on {ifname}";
-        string why = errno is not { } e ? "" : string.IsNullOrEmpty(kernelMessage) ? $": {e.Describe()}" : $": {e.Name()} \"{kernelMessage}\"{Netlink.NetlinkException.TruncationNote(kernelMessage)}";
+        string why = errno == Interop.Errno.None ? "" : string.IsNullOrEmpty(kernelMessage) ? $": {errno.Describe()}" : $": {errno.Name()} \"{kernelMessage}\"{TruncationNote(kernelMessage)}";
         return hint is null ? $"{where}: {what}{why}" : $"{where}: {what}{why}. Hint: {hint}";
     }
 }

@@ -97,19 +97,19 @@ public static class DevmemTxControl
 
             if (h.cmsg_len < (nuint)(dataOffset + SerrLength) || (long)at + (long)h.cmsg_len > control.Length)
             {
-                throw new DevmemException($"recvmsg(MSG_ERRQUEUE): an error-queue message of {h.cmsg_len} bytes cannot hold a sock_extended_err ({dataOffset + SerrLength} bytes)");
+                throw DevmemException.Condition("recvmsg(MSG_ERRQUEUE)", $"recvmsg(MSG_ERRQUEUE): an error-queue message of {h.cmsg_len} bytes cannot hold a sock_extended_err ({dataOffset + SerrLength} bytes)");
             }
 
             sock_extended_err serr = MemoryMarshal.Read<sock_extended_err>(control[(at + dataOffset)..]);
             if (serr.ee_origin != linux_errqueue.SO_EE_ORIGIN_ZEROCOPY)
             {
-                throw new DevmemException(
+                throw DevmemException.Condition("recvmsg(MSG_ERRQUEUE)",
                     $"recvmsg(MSG_ERRQUEUE): wrong origin {serr.ee_origin} (a zerocopy completion has SO_EE_ORIGIN_ZEROCOPY = {linux_errqueue.SO_EE_ORIGIN_ZEROCOPY}; errno {serr.ee_errno})");
             }
 
             if (serr.ee_errno != 0)
             {
-                throw new DevmemException("zerocopy completion", (Errno)serr.ee_errno, "The kernel reported an error for the sends it completed.");
+                throw DevmemException.Syscall("zerocopy completion", (Errno)serr.ee_errno, "The kernel reported an error for the sends it completed.");
             }
 
             completion = new DevmemTxCompletion(serr.ee_info, serr.ee_data, serr.ee_code == linux_errqueue.SO_EE_CODE_ZEROCOPY_COPIED);

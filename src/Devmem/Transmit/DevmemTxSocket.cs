@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.Sockets;
 using Devmem.Interop;
+using Devmem.Sys;
 using Devmem.Memory;
 using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
@@ -37,7 +38,6 @@ public sealed partial class DevmemTxSocket : IDisposable
     /// <summary>The most iovecs one send takes (UIO_MAXIOV; the kernel tool's MAX_IOV).</summary>
     public const int MaxIovecs = 1024;
 
-    private const int MaxEintrRetries = 16;
 
     private readonly Socket _socket;
     private readonly DmabufBinding _binding;
@@ -287,10 +287,8 @@ public sealed partial class DevmemTxSocket : IDisposable
                 return 0;
             }
 
-            if (!PollError((int)Math.Min(left, int.MaxValue)))
-            {
-                return 0;
-            }
+            // Whether it saw an event, timed out or was interrupted, the loop reads again and checks the deadline.
+            PollError((int)Math.Min(left, int.MaxValue));
         }
     }
 
@@ -398,45 +396,23 @@ public sealed partial class DevmemTxSocket : IDisposable
             _iov[0] = new iovec { iov_base = (void*)(nuint)offset, iov_len = (nuint)length };
         }
 
-        bool added = false;
-        var handle = _socket.SafeHandle;
         SysResult r;
-        try
+        fixed (iovec* iov = _iov)
+        fixed (byte* control = _control)
         {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            fixed (iovec* iov = _iov)
-            fixed (byte* control = _control)
-            {
-                for (int attempt = 0; ; attempt++)
-                {
-                    msghdr msg = default;
-                    msg.msg_iov = iov;
-                    msg.msg_iovlen = (nuint)count;
-                    msg.msg_control = control;
-                    msg.msg_controllen = (nuint)DevmemTxControl.Space;
-                    r = Libc.sendmsg(fd, &msg, sys_socket.MSG_ZEROCOPY | sys_socket.MSG_NOSIGNAL);
-
-                    // EINTR before anything was queued: the kernel gave the sequence number back
-                    // (net/core/skbuff.c msg_zerocopy_put_abort), so retrying keeps the numbering.
-                    if (!r.IsError || r.Errno != Errno.EINTR || attempt >= MaxEintrRetries)
-                    {
-                        break;
-                    }
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
-            }
+            msghdr msg = default;
+            msg.msg_iov = iov;
+            msg.msg_iovlen = (nuint)count;
+            msg.msg_control = control;
+            msg.msg_controllen = (nuint)DevmemTxControl.Space;
+            // EINTR before anything was queued gives the sequence number back (net/core/skbuff.c
+            // msg_zerocopy_put_abort), so the retry in Syscalls.SendMsg keeps the numbering.
+            r = Syscalls.SendMsg(_socket.SafeHandle, &msg, sys_socket.MSG_ZEROCOPY | sys_socket.MSG_NOSIGNAL);
         }
 
         if (r.IsError)
         {
-            throw new DevmemException("sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF)", r.Errno, SendHint(r.Errno));
+            throw DevmemException.Syscall("sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF)", r.Errno, SendHint(r.Errno));
         }
 
         _tracker.Sent();
@@ -460,55 +436,36 @@ public sealed partial class DevmemTxSocket : IDisposable
     private unsafe int ReadCompletions(Span<DevmemTxCompletion> completions)
     {
         int n = 0;
-        bool added = false;
-        var handle = _socket.SafeHandle;
-        try
+        fixed (byte* control = _errControl)
         {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            fixed (byte* control = _errControl)
+            while (n < completions.Length)
             {
-                while (n < completions.Length)
+                msghdr msg = default;
+                msg.msg_control = control;
+                msg.msg_controllen = (nuint)_errControl.Length;
+                SysResult r = Syscalls.RecvMsg(_socket.SafeHandle, ref msg, sys_socket.MSG_ERRQUEUE | sys_socket.MSG_DONTWAIT);
+                if (r.IsError)
                 {
-                    msghdr msg = default;
-                    msg.msg_control = control;
-                    msg.msg_controllen = (nuint)_errControl.Length;
-                    SysResult r = Libc.recvmsg(fd, &msg, sys_socket.MSG_ERRQUEUE | sys_socket.MSG_DONTWAIT);
-                    if (r.IsError)
+                    if (r.Errno == Errno.EAGAIN)
                     {
-                        if (r.Errno == Errno.EINTR)
-                        {
-                            continue;
-                        }
-
-                        if (r.Errno == Errno.EAGAIN)
-                        {
-                            break;
-                        }
-
-                        throw new DevmemException("recvmsg(MSG_ERRQUEUE)", r.Errno, null);
+                        break;
                     }
 
-                    if ((msg.msg_flags & sys_socket.MSG_CTRUNC) != 0)
-                    {
-                        throw new DevmemException($"recvmsg(MSG_ERRQUEUE) returned MSG_CTRUNC: the notification did not fit {_errControl.Length} bytes of control space.");
-                    }
-
-                    if (!DevmemTxControl.TryParseCompletion(_errControl.AsSpan(0, (int)msg.msg_controllen), out var c))
-                    {
-                        continue;
-                    }
-
-                    Complete(c);
-                    completions[n++] = c;
+                    throw DevmemException.Syscall("recvmsg(MSG_ERRQUEUE)", r.Errno);
                 }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
+
+                if ((msg.msg_flags & sys_socket.MSG_CTRUNC) != 0)
+                {
+                    throw DevmemException.Condition("recvmsg(MSG_ERRQUEUE)", $"recvmsg(MSG_ERRQUEUE) returned MSG_CTRUNC: the notification did not fit {_errControl.Length} bytes of control space.");
+                }
+
+                if (!DevmemTxControl.TryParseCompletion(_errControl.AsSpan(0, (int)msg.msg_controllen), out var c))
+                {
+                    continue;
+                }
+
+                Complete(c);
+                completions[n++] = c;
             }
         }
 
@@ -529,54 +486,33 @@ public sealed partial class DevmemTxSocket : IDisposable
 
     // poll(2) for POLLERR (always reported, whatever events asks). A pending socket error (the connection
     // failed) also raises POLLERR with nothing on the error queue: read SO_ERROR and report it.
-    private unsafe bool PollError(int timeoutMs)
+    private unsafe void PollError(int timeoutMs)
     {
-        bool added = false;
-        var handle = _socket.SafeHandle;
-        try
+        // A signal returns as a timeout (Syscalls.Poll); the callers' deadline loops decide.
+        SysResult r = Syscalls.Poll(_socket.SafeHandle, 0, timeoutMs, out short revents);
+        if (r.IsError)
         {
-            handle.DangerousAddRef(ref added);
-            int fd = (int)handle.DangerousGetHandle();
-            var pfd = new pollfd { fd = fd, events = 0 };
-            SysResult r = Libc.poll(&pfd, 1, timeoutMs);
-            if (r.IsError)
-            {
-                if (r.Errno == Errno.EINTR)
-                {
-                    return true;
-                }
-
-                throw new DevmemException("poll(POLLERR)", r.Errno, null);
-            }
-
-            if (r.Int32 == 0)
-            {
-                return false;
-            }
-
-            if ((pfd.revents & sys_poll.POLLERR) != 0)
-            {
-                int err = 0;
-                uint len = sizeof(int);
-                var q = Libc.getsockopt(fd, asm_socket.SOL_SOCKET, asm_socket.SO_ERROR, &err, &len);
-                if (!q.IsError && err != 0)
-                {
-                    throw new DevmemException("the connection", (Errno)err, "The socket reported an error while waiting for zerocopy completions.");
-                }
-            }
-            else if ((pfd.revents & (sys_poll.POLLHUP | sys_poll.POLLNVAL)) != 0)
-            {
-                throw new DevmemException("poll(POLLERR) reported the socket hung up or closed while waiting for zerocopy completions.");
-            }
-
-            return true;
+            throw DevmemException.Syscall("poll(POLLERR)", r.Errno);
         }
-        finally
+
+        if (r.Int32 == 0)
         {
-            if (added)
+            return;
+        }
+
+        if ((revents & sys_poll.POLLERR) != 0)
+        {
+            int err = 0;
+            uint len = sizeof(int);
+            var q = Syscalls.GetSockOpt(_socket.SafeHandle, asm_socket.SOL_SOCKET, asm_socket.SO_ERROR, &err, &len);
+            if (!q.IsError && err != 0)
             {
-                handle.DangerousRelease();
+                throw DevmemException.Syscall("the connection", (Errno)err, "The socket reported an error while waiting for zerocopy completions.");
             }
+        }
+        else if ((revents & (sys_poll.POLLHUP | sys_poll.POLLNVAL)) != 0)
+        {
+            throw DevmemException.Condition("poll(POLLERR)", "poll(POLLERR) reported the socket hung up or closed while waiting for zerocopy completions.");
         }
     }
 
@@ -587,25 +523,12 @@ public sealed partial class DevmemTxSocket : IDisposable
 
     private static unsafe void SetOption(Socket socket, int name, ReadOnlySpan<byte> value, string step, string hint)
     {
-        bool added = false;
-        var handle = socket.SafeHandle;
-        try
+        fixed (byte* p = value)
         {
-            handle.DangerousAddRef(ref added);
-            fixed (byte* p = value)
+            SysResult r = Syscalls.SetSockOpt(socket.SafeHandle, asm_socket.SOL_SOCKET, name, p, (uint)value.Length);
+            if (r.IsError)
             {
-                SysResult r = Libc.setsockopt((int)handle.DangerousGetHandle(), asm_socket.SOL_SOCKET, name, p, (uint)value.Length);
-                if (r.IsError)
-                {
-                    throw new DevmemException(step, r.Errno, hint);
-                }
-            }
-        }
-        finally
-        {
-            if (added)
-            {
-                handle.DangerousRelease();
+                throw DevmemException.Syscall(step, r.Errno, hint);
             }
         }
     }
@@ -625,7 +548,7 @@ public sealed partial class DevmemTxSocket : IDisposable
         }
         catch (EthtoolIoctlException e) when (e.Errno == Errno.ENODEV)
         {
-            throw new DevmemException($"SIOCGIFINDEX {interfaceName}", Errno.ENODEV, "No such interface in this network namespace: list them with 'ip link'.");
+            throw DevmemException.Syscall($"SIOCGIFINDEX {interfaceName}", Errno.ENODEV, "No such interface in this network namespace: list them with 'ip link'.");
         }
     }
 

@@ -19,10 +19,10 @@ public unsafe class HostProviderTests(ITestOutputHelper output)
         }
         var e = Assert.Throws<DmabufException>(() => UdmabufMemory.Create(1 << 20));
         output.WriteLine(e.Message);
-        Assert.Equal("open /dev/udmabuf", e.Step);
+        Assert.Equal("open /dev/udmabuf", e.Operation);
         Assert.Equal(Errno.ENOENT, e.Errno);
-        Assert.Equal(2, e.ErrorNumber);
-        Assert.Equal("ENOENT", e.ErrorName);
+        Assert.Equal(2, (int)e.Errno);
+        Assert.Equal("ENOENT", e.ErrnoName);
         Assert.Contains("CONFIG_UDMABUF", e.Hint, StringComparison.Ordinal);
         Assert.StartsWith("open /dev/udmabuf: ENOENT (2): No such file or directory.", e.Message, StringComparison.Ordinal);
         Assert.Contains("Hint: this kernel has no udmabuf device: it was built without CONFIG_UDMABUF", e.Message, StringComparison.Ordinal);
@@ -62,7 +62,7 @@ public unsafe class HostProviderTests(ITestOutputHelper output)
         }
         var e = Assert.Throws<DmabufException>(() => DmaHeapMemory.Allocate(1 << 20));
         output.WriteLine(e.Message);
-        Assert.Equal("open /dev/dma_heap/system", e.Step);
+        Assert.Equal("open /dev/dma_heap/system", e.Operation);
         Assert.Equal(Errno.ENOENT, e.Errno);
         Assert.Contains("CONFIG_DMABUF_HEAPS", e.Message, StringComparison.Ordinal);
     }
@@ -229,11 +229,11 @@ public unsafe class HostProviderTests(ITestOutputHelper output)
     [Fact]
     public void DmabufException_message_has_step_errno_name_number_and_hint()
     {
-        var e = new DmabufException("UDMABUF_CREATE", Errno.EINVAL, "64 MiB in 1 range(s)", "check the size");
+        var e = DmabufException.Syscall("UDMABUF_CREATE", Errno.EINVAL, "check the size", "64 MiB in 1 range(s)");
         Assert.Equal("UDMABUF_CREATE: EINVAL (22): Invalid argument. 64 MiB in 1 range(s). Hint: check the size", e.Message);
         Assert.Equal(22, e.HResult);
-        var pre = new DmabufException("UDMABUF_CREATE", Errno.None, "refused before the call", null);
+        var pre = DmabufException.Refused("UDMABUF_CREATE", "refused before the call");
         Assert.Equal("UDMABUF_CREATE: refused before the call.", pre.Message);
-        Assert.Equal("", pre.ErrorName);
+        Assert.Equal("", pre.ErrnoName);
     }
 }

@@ -3,6 +3,7 @@ using System.Net;
 using System.Runtime.InteropServices;
 using System.Text;
 using Devmem.Interop;
+using Devmem.Sys;
 using static Devmem.Interop.Ethtool;
 using static Devmem.Interop.EthtoolNetlink;
 
@@ -48,7 +49,7 @@ public sealed class EthtoolClient : IDisposable
         var ioctl = new SafeSocketFdHandle();
         try
         {
-            SysResult r = Libc.socket(sys_socket.AF_INET, sys_socket_type.SOCK_DGRAM | sys_socket_type.SOCK_CLOEXEC, 0);
+            SysResult r = Syscalls.Socket(sys_socket.AF_INET, sys_socket_type.SOCK_DGRAM | sys_socket_type.SOCK_CLOEXEC, 0);
             if (r.IsError)
             {
                 throw GenericNetlinkSocket.Io("socket(AF_INET, SOCK_DGRAM) for SIOCETHTOOL", r.Errno);
@@ -83,7 +84,7 @@ public sealed class EthtoolClient : IDisposable
     public EthtoolFeatures GetFeatures(string ifname)
     {
         EthtoolFeatures? result = null;
-        foreach (NetlinkMessage m in Get("features-get", ifname, out _))
+        foreach (NetlinkMessage m in Get("features-get", ifname))
         {
             HashSet<string> hw = [], wanted = [], active = [], nochange = [];
             foreach (NetlinkAttr a in m.GetGenlAttributes())
@@ -105,7 +106,7 @@ public sealed class EthtoolClient : IDisposable
             result = new EthtoolFeatures(hw, wanted, active, nochange);
         }
 
-        return result ?? throw new NetlinkProtocolException("ethtool features-get: no reply.");
+        return result ?? throw NetlinkProtocolException.Malformed("ethtool features-get: no reply.");
     }
 
     /// <summary>
@@ -167,12 +168,12 @@ public sealed class EthtoolClient : IDisposable
     public EthtoolRings GetRings(string ifname)
     {
         EthtoolRings? result = null;
-        foreach (NetlinkMessage m in Get("rings-get", ifname, out _))
+        foreach (NetlinkMessage m in Get("rings-get", ifname))
         {
             result = ParseRings(m.GetGenlAttributes());
         }
 
-        return result ?? throw new NetlinkProtocolException("ethtool rings-get: no reply.");
+        return result ?? throw NetlinkProtocolException.Malformed("ethtool rings-get: no reply.");
     }
 
     internal static EthtoolRings ParseRings(NetlinkAttributeReader attrs)
@@ -218,7 +219,8 @@ public sealed class EthtoolClient : IDisposable
     public void SetRings(string ifname, EthtoolRingsSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        NetlinkWriter w = Begin("rings-set", ifname, out uint seq, out NetlinkOperationSpec op);
+        NetlinkRequest request = Begin("rings-set", ifname);
+        ref NetlinkWriter w = ref request.Writer;
         Put(ref w, ETHTOOL_A_RINGS_RX, settings.Rx);
         Put(ref w, ETHTOOL_A_RINGS_RX_MINI, settings.RxMini);
         Put(ref w, ETHTOOL_A_RINGS_RX_JUMBO, settings.RxJumbo);
@@ -242,7 +244,7 @@ public sealed class EthtoolClient : IDisposable
 
         Put(ref w, ETHTOOL_A_RINGS_TX_PUSH_BUF_LEN, settings.TxPushBufLen);
         Put(ref w, ETHTOOL_A_RINGS_HDS_THRESH, settings.HdsThresh);
-        _socket.Send(ref w, seq, false, Spec, op).Drain();
+        request.Send().Drain();
     }
 
     /// <summary>
@@ -276,12 +278,12 @@ public sealed class EthtoolClient : IDisposable
     public EthtoolChannels GetChannels(string ifname)
     {
         EthtoolChannels? result = null;
-        foreach (NetlinkMessage m in Get("channels-get", ifname, out _))
+        foreach (NetlinkMessage m in Get("channels-get", ifname))
         {
             result = ParseChannels(m.GetGenlAttributes());
         }
 
-        return result ?? throw new NetlinkProtocolException("ethtool channels-get: no reply.");
+        return result ?? throw NetlinkProtocolException.Malformed("ethtool channels-get: no reply.");
     }
 
     internal static EthtoolChannels ParseChannels(NetlinkAttributeReader attrs)
@@ -314,12 +316,13 @@ public sealed class EthtoolClient : IDisposable
     public void SetChannels(string ifname, EthtoolChannelsSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        NetlinkWriter w = Begin("channels-set", ifname, out uint seq, out NetlinkOperationSpec op);
+        NetlinkRequest request = Begin("channels-set", ifname);
+        ref NetlinkWriter w = ref request.Writer;
         Put(ref w, ETHTOOL_A_CHANNELS_RX_COUNT, settings.RxCount);
         Put(ref w, ETHTOOL_A_CHANNELS_TX_COUNT, settings.TxCount);
         Put(ref w, ETHTOOL_A_CHANNELS_OTHER_COUNT, settings.OtherCount);
         Put(ref w, ETHTOOL_A_CHANNELS_COMBINED_COUNT, settings.CombinedCount);
-        _socket.Send(ref w, seq, false, Spec, op).Drain();
+        request.Send().Drain();
     }
 
     /// <summary>Puts the channel counts back as <paramref name="snapshot"/> had them (only what differs is sent).</summary>
@@ -345,12 +348,12 @@ public sealed class EthtoolClient : IDisposable
     public EthtoolRss GetRss(string ifname)
     {
         EthtoolRss? result = null;
-        foreach (NetlinkMessage m in Get("rss-get", ifname, out _))
+        foreach (NetlinkMessage m in Get("rss-get", ifname))
         {
             result = ParseRss(m.GetGenlAttributes());
         }
 
-        return result ?? throw new NetlinkProtocolException("ethtool rss-get: no reply.");
+        return result ?? throw NetlinkProtocolException.Malformed("ethtool rss-get: no reply.");
     }
 
     internal static EthtoolRss ParseRss(NetlinkAttributeReader attrs)
@@ -371,7 +374,7 @@ public sealed class EthtoolClient : IDisposable
                     // u32[] in host byte order (ethtool.yaml: sub-type u32).
                     if (a.Payload.Length % 4 != 0)
                     {
-                        throw new NetlinkProtocolException($"ethtool rss indir of {a.Payload.Length} bytes is not a u32 array.");
+                        throw NetlinkProtocolException.Malformed($"ethtool rss indir of {a.Payload.Length} bytes is not a u32 array.");
                     }
 
                     indir = MemoryMarshal.Cast<byte, uint>(a.Payload).ToArray();
@@ -393,9 +396,10 @@ public sealed class EthtoolClient : IDisposable
     {
         if (HasNetlinkRssSet)
         {
-            NetlinkWriter w = Begin("rss-set", ifname, out uint seq, out NetlinkOperationSpec op);
+            NetlinkRequest request = Begin("rss-set", ifname);
+        ref NetlinkWriter w = ref request.Writer;
             w.WriteBinary(ETHTOOL_A_RSS_INDIR, MemoryMarshal.AsBytes(table));
-            _socket.Send(ref w, seq, false, Spec, op).Drain();
+            request.Send().Drain();
             return;
         }
 
@@ -680,43 +684,27 @@ public sealed class EthtoolClient : IDisposable
         fixed (ifreq* p = &ifr)
         {
             name.CopyTo(new Span<byte>(p->ifr_name, If.IFNAMSIZ));
-            bool added = false;
-            try
+            SysResult r = Syscalls.Ioctl(_ioctlSocket, request, p);
+            if (r.IsError)
             {
-                _ioctlSocket.DangerousAddRef(ref added);
-                SysResult r = Libc.ioctl((int)_ioctlSocket.DangerousGetHandle(), request, p);
-                if (r.IsError)
-                {
-                    throw new EthtoolIoctlException(ifname, command, r.Errno);
-                }
-            }
-            finally
-            {
-                if (added)
-                {
-                    _ioctlSocket.DangerousRelease();
-                }
+                throw EthtoolIoctlException.Failed(ifname, command, r.Errno);
             }
         }
     }
 
-    private NetlinkWriter Begin(string opName, string ifname, out uint seq, out NetlinkOperationSpec op)
+    private NetlinkRequest Begin(string opName, string ifname)
     {
         ArgumentException.ThrowIfNullOrEmpty(ifname);
-        op = Spec.Operation(opName);
+        NetlinkOperationSpec op = Spec.Operation(opName);
         Family.Require(op, dump: false);
-        NetlinkWriter w = _socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: false, out seq);
-        int header = w.BeginNested(1); // ETHTOOL_A_*_HEADER is attribute 1 of every message
-        w.WriteString(ETHTOOL_A_HEADER_DEV_NAME, ifname);
-        w.EndNested(header);
-        return w;
+        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: false);
+        int header = request.Writer.BeginNested(1); // ETHTOOL_A_*_HEADER is attribute 1 of every message
+        request.Writer.WriteString(ETHTOOL_A_HEADER_DEV_NAME, ifname);
+        request.Writer.EndNested(header);
+        return request;
     }
 
-    private NetlinkReplies Get(string opName, string ifname, out NetlinkOperationSpec op)
-    {
-        NetlinkWriter w = Begin(opName, ifname, out uint seq, out op);
-        return _socket.Send(ref w, seq, false, Spec, op);
-    }
+    private NetlinkReplies Get(string opName, string ifname) => Begin(opName, ifname).Send();
 
     private static void Put(ref NetlinkWriter w, ushort type, uint? value)
     {

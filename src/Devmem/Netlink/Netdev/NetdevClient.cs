@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using System.Runtime.InteropServices;
+using Devmem.Sys;
 using static Devmem.Interop.Netdev;
 
 namespace Devmem.Netlink.Netdev;
@@ -100,7 +101,8 @@ public sealed class NetdevClient : IDisposable
         ArgumentNullException.ThrowIfNull(settings);
         NetlinkOperationSpec op = Spec.Operation("napi-set");
         Family.Require(op, dump: false);
-        NetlinkWriter w = _socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: false, out uint seq);
+        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: false);
+        ref NetlinkWriter w = ref request.Writer;
         w.WriteU32(NETDEV_A_NAPI_ID, settings.Id);
         if (settings.DeferHardIrqs is uint d)
         {
@@ -122,7 +124,7 @@ public sealed class NetdevClient : IDisposable
             w.WriteU32(NETDEV_A_NAPI_THREADED, (uint)t);
         }
 
-        _socket.Send(ref w, seq, false, Spec, op).Drain();
+        request.Send().Drain();
     }
 
     /// <summary>page-pool-get dump (filtered here by device, which works on every kernel).</summary>
@@ -156,7 +158,8 @@ public sealed class NetdevClient : IDisposable
     {
         NetlinkOperationSpec op = Spec.Operation("qstats-get");
         Family.Require(op, dump: true);
-        NetlinkWriter w = _socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: true, out uint seq);
+        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: true);
+        ref NetlinkWriter w = ref request.Writer;
         if (ifindex is int i)
         {
             w.WriteU32(NETDEV_A_QSTATS_IFINDEX, (uint)i);
@@ -168,7 +171,7 @@ public sealed class NetdevClient : IDisposable
         }
 
         var list = new List<NetdevQueueStats>();
-        foreach (NetlinkMessage m in _socket.Send(ref w, seq, true, Spec, op))
+        foreach (NetlinkMessage m in request.Send())
         {
             list.Add(NetdevParse.QueueStats(m.GetGenlAttributes()));
         }
@@ -237,7 +240,8 @@ public sealed class NetdevClient : IDisposable
         NetlinkOperationSpec op = Spec.Operation("bind-rx");
         Family.Require(op, dump: false);
         using GenericNetlinkSocket socket = GenericNetlinkSocket.Open();
-        NetlinkWriter w = socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: false, out uint seq);
+        NetlinkRequest request = socket.CreateRequest(Family.Id, Spec, op, dump: false);
+        ref NetlinkWriter w = ref request.Writer;
         w.WriteU32(NETDEV_A_DMABUF_IFINDEX, (uint)ifindex);
         w.WriteU32(NETDEV_A_DMABUF_FD, uint.MaxValue);
         int nest = w.BeginNested(NETDEV_A_DMABUF_QUEUES);
@@ -246,7 +250,7 @@ public sealed class NetdevClient : IDisposable
         w.EndNested(nest);
         try
         {
-            socket.Send(ref w, seq, false, Spec, op).Drain();
+            request.Send().Drain();
             return null;
         }
         catch (NetlinkException e)
@@ -266,13 +270,14 @@ public sealed class NetdevClient : IDisposable
         NetlinkOperationSpec op = Spec.Operation(opName);
         Family.Require(op, dump: false);
         GenericNetlinkSocket socket = GenericNetlinkSocket.Open();
-        bool added = false;
         try
         {
-            dmabuf.DangerousAddRef(ref added);
-            NetlinkWriter w = socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: false, out uint seq);
+            // The dma-buf's fd number travels in the request: its reference is held until the kernel has answered.
+            using FdLease fd = Syscalls.Enter(dmabuf);
+            NetlinkRequest request = socket.CreateRequest(Family.Id, Spec, op, dump: false);
+            ref NetlinkWriter w = ref request.Writer;
             w.WriteU32(NETDEV_A_DMABUF_IFINDEX, (uint)ifindex);
-            w.WriteU32(NETDEV_A_DMABUF_FD, (uint)dmabuf.DangerousGetHandle());
+            w.WriteU32(NETDEV_A_DMABUF_FD, (uint)fd.Fd);
             foreach (uint q in queues)
             {
                 int nest = w.BeginNested(NETDEV_A_DMABUF_QUEUES);
@@ -292,25 +297,18 @@ public sealed class NetdevClient : IDisposable
             }
 
             uint? id = null;
-            foreach (NetlinkMessage m in socket.Send(ref w, seq, false, Spec, op))
+            foreach (NetlinkMessage m in request.Send())
             {
                 id = NetdevParse.BindingId(m.GetGenlAttributes());
             }
 
-            return new DmabufBinding(socket, id ?? throw new NetlinkProtocolException($"{opName}: the kernel acknowledged without a binding id."),
+            return new DmabufBinding(socket, id ?? throw NetlinkProtocolException.Malformed($"{opName}: the kernel acknowledged without a binding id."),
                 ifindex, opName == "bind-rx" ? DmabufBindingDirection.Receive : DmabufBindingDirection.Transmit, queues);
         }
         catch
         {
             socket.Dispose();
             throw;
-        }
-        finally
-        {
-            if (added)
-            {
-                dmabuf.DangerousRelease();
-            }
         }
     }
 
@@ -327,7 +325,8 @@ public sealed class NetdevClient : IDisposable
     {
         NetlinkOperationSpec op = Spec.Operation("queue-create");
         Family.Require(op, dump: false);
-        NetlinkWriter w = _socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: false, out uint seq);
+        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: false);
+        ref NetlinkWriter w = ref request.Writer;
         w.WriteU32(NETDEV_A_QUEUE_IFINDEX, (uint)ifindex);
         w.WriteU32(NETDEV_A_QUEUE_TYPE, NETDEV_QUEUE_TYPE_RX);
         int lease = w.BeginNested(NETDEV_A_QUEUE_LEASE);
@@ -343,7 +342,7 @@ public sealed class NetdevClient : IDisposable
 
         w.EndNested(lease);
         uint? id = null;
-        foreach (NetlinkMessage m in _socket.Send(ref w, seq, false, Spec, op))
+        foreach (NetlinkMessage m in request.Send())
         {
             foreach (NetlinkAttr a in m.GetGenlAttributes())
             {
@@ -354,7 +353,7 @@ public sealed class NetdevClient : IDisposable
             }
         }
 
-        return id ?? throw new NetlinkProtocolException("queue-create: the kernel acknowledged without a queue id.");
+        return id ?? throw NetlinkProtocolException.Malformed("queue-create: the kernel acknowledged without a queue id.");
     }
 
     /// <summary>
@@ -381,7 +380,7 @@ public sealed class NetdevClient : IDisposable
 
             if (!Family.MulticastGroups.TryGetValue(name, out uint id))
             {
-                throw new NetlinkNotSupportedException(Family.Name, name, null,
+                throw NetlinkNotSupportedException.MissingOperation(Family.Name, name, null,
                     $"netdev multicast group '{name}' is not available in the running kernel ({RunningKernel.Release}){(name == NETDEV_MCGRP_PAGE_POOL ? "; it needs CONFIG_PAGE_POOL" : "")}.");
             }
 
@@ -449,7 +448,8 @@ public sealed class NetdevClient : IDisposable
     {
         NetlinkOperationSpec op = Spec.Operation(operation);
         Family.Require(op, dump: true);
-        NetlinkWriter w = _socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: true, out uint seq);
+        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: true);
+        ref NetlinkWriter w = ref request.Writer;
         ushort filterAttr = operation switch
         {
             "queue-get" => NETDEV_A_QUEUE_IFINDEX,
@@ -470,7 +470,7 @@ public sealed class NetdevClient : IDisposable
         var json = new YnlJson();
         json.StartArray();
         NetlinkAttributeSetSpec set = Spec.Set(op.AttributeSet);
-        foreach (NetlinkMessage m in _socket.Send(ref w, seq, true, Spec, op))
+        foreach (NetlinkMessage m in request.Send())
         {
             if (ifindex is int want && filterAttr == 0 && ReplyIfindex(operation, m.GetGenlAttributes()) != want)
             {
@@ -506,14 +506,15 @@ public sealed class NetdevClient : IDisposable
     {
         NetlinkOperationSpec op = Spec.Operation(opName);
         Family.Require(op, dump: true);
-        NetlinkWriter w = _socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: true, out uint seq);
+        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: true);
+        ref NetlinkWriter w = ref request.Writer;
         if (ifindex is int i)
         {
             w.WriteU32(ifindexAttr, (uint)i);
         }
 
         var list = new List<T>();
-        foreach (NetlinkMessage m in _socket.Send(ref w, seq, true, Spec, op))
+        foreach (NetlinkMessage m in request.Send())
         {
             list.Add(parse(m.GetGenlAttributes()));
         }
@@ -525,17 +526,18 @@ public sealed class NetdevClient : IDisposable
     {
         NetlinkOperationSpec op = Spec.Operation(opName);
         Family.Require(op, dump: false);
-        NetlinkWriter w = _socket.BeginRequest(Family.Id, op.Command, Spec.Version, dump: false, out uint seq);
+        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: false);
+        ref NetlinkWriter w = ref request.Writer;
         build(ref w);
         T? result = default;
         bool got = false;
-        foreach (NetlinkMessage m in _socket.Send(ref w, seq, false, Spec, op))
+        foreach (NetlinkMessage m in request.Send())
         {
             result = parse(m.GetGenlAttributes());
             got = true;
         }
 
-        return got ? result! : throw new NetlinkProtocolException($"netdev {opName}: acknowledged without a reply.");
+        return got ? result! : throw NetlinkProtocolException.Malformed($"netdev {opName}: acknowledged without a reply.");
     }
 
     private delegate void WriterAction(ref NetlinkWriter writer);

@@ -221,6 +221,6 @@ internal static class NetdevParse
             }
         }
 
-        throw new NetlinkProtocolException("bind reply without NETDEV_A_DMABUF_ID.");
+        throw NetlinkProtocolException.Malformed("bind reply without NETDEV_A_DMABUF_ID.");
     }
 }
