@@ -12,6 +12,7 @@ namespace Devmem.Cli.Tests;
 /// the machine than about the program; a run still going after 60 s counts as a hang). The base command line around
 /// each flag is one that ends quickly whatever the value (self-tests on lo, doctor on a missing interface).
 /// </summary>
+[Tier(Tier.HostKernel)]
 public sealed partial class ArgvPropertyTests
 {
     private const string TwoTo64 = "18446744073709551616";

@@ -14,6 +14,7 @@ namespace Devmem.Cli.Tests;
 /// checked is the kernel tool's output conventions, validation, the JSON summary, the refusals and the
 /// interrupt path.
 /// </summary>
+[Tier(Tier.HostKernel)]
 public sealed class NcdevmemServerTests
 {
     private static int FreePort()

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 
 namespace Devmem.Cli.Tests;
 
+[Tier(Tier.HostKernel)]
 public class NcdevmemTests
 {
     [Theory]

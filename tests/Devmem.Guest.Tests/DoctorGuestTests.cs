@@ -14,6 +14,8 @@ namespace Devmem.Guest.Tests;
 /// probe that provoked a WARN would fail the run. The testnic proves the kernel path, not hardware.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio, Nic.Testnic)]
 public sealed class DoctorGuestTests
 {
     private const string Ifname = "eth0";

@@ -12,6 +12,8 @@ namespace Devmem.Guest.Tests;
 /// client are validated, a corrupted one is rejected, and the NIC is left exactly as it was.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio)]
 public sealed class NcdevmemCliGuestTests
 {
     private const long StreamBytes = 64L << 20;

@@ -11,6 +11,8 @@ namespace Devmem.Guest.Tests;
 /// bind-tx answer on a driver without devmem support, and that the op list gates bind-tx on 6.12.
 /// (Added by the netlink branch; compiled into the VM helper's guest project when both are merged.)
 /// </summary>
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio)]
 public sealed class NetlinkGuestTests
 {
     private static int Eth0 => int.Parse(File.ReadAllText("/sys/class/net/eth0/ifindex").Trim(), CultureInfo.InvariantCulture);

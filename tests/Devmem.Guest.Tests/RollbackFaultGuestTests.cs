@@ -17,6 +17,8 @@ namespace Devmem.Guest.Tests;
 /// report. One more case makes an undo fail too: it must be reported and kept in the journal.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Testnic)]
 public sealed class RollbackFaultGuestTests
 {
     private const string Ifname = "eth0";

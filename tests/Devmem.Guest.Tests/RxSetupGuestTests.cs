@@ -15,6 +15,8 @@ namespace Devmem.Guest.Tests;
 /// fallback receives a stream from the peer namespace into a real udmabuf, validated.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio)]
 public sealed class RxSetupGuestTests
 {
     private static void RequireVirtio()

@@ -20,6 +20,8 @@ namespace Devmem.Guest.Tests;
 /// the NIC's DMA (docs/testnic.md); this proves the kernel path, not hardware.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Testnic)]
 public sealed class TestnicGuestTests
 {
     private const string Ifname = "eth0";

@@ -8,6 +8,7 @@ namespace Devmem.Netlink.Tests;
 // devmem-info doctor against the host kernel, checked against what the kernel itself reports through
 // other tools: iproute2's genl (nlctrl op list), the kernel's YNL CLI (netdev queue-get), ethtool -k,
 // ip -d link. Nothing here changes the host: the doctor only reads, and its bind-rx probe cannot bind.
+[Tier(Tier.HostKernel)]
 public sealed class DoctorTests
 {
     private static JsonElement DoctorJson(out int exitCode, params string[] extra)

@@ -9,6 +9,7 @@ namespace Devmem.Netlink.Tests;
 
 // ethtool: layouts (pure), reads of the host's interfaces checked against the kernel's YNL CLI, and
 // refusals with the kernel's errno. Nothing on the host is changed; set paths run in NetnsTests.
+[Tier(Tier.HostKernel)]
 public sealed class EthtoolTests : IDisposable
 {
     private readonly EthtoolClient _client = EthtoolClient.Open();

@@ -12,6 +12,7 @@ namespace Devmem.Tests.Interop;
 // CMSG_* over control buffers laid out as the kernel writes them (net/core/scm.c put_cmsg: a cmsghdr of
 // size_t len, int level, int type; data at CMSG_ALIGN(sizeof(cmsghdr)); the next one at
 // CMSG_ALIGN(cmsg_len)), built here byte by byte without this assembly's structs, and from a real recvmsg.
+[Tier(Tier.HostKernel)]
 public unsafe class CmsgTests
 {
     private sealed record Msg(int Level, int Type, byte[] Data);

@@ -5,6 +5,7 @@ namespace Devmem.Tests.Interop;
 
 // The one ioctl-number helper. Expected numbers are the values the kernel's headers give (kernel-api.md
 // §2); the ABI test (tests/Devmem.Abi.Tests) checks the same declarations against the headers themselves.
+[Tier(Tier.Pure)]
 public class IoctlTests
 {
     [Fact]

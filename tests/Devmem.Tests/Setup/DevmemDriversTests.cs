@@ -2,6 +2,7 @@ using Devmem.Setup;
 
 namespace Devmem.Tests.Setup;
 
+[Tier(Tier.Pure)]
 public sealed class DevmemDriversTests
 {
     [Theory]
