@@ -67,11 +67,9 @@ public sealed class RollbackFaultGuestTests
 
     private static string Dmesg()
     {
-        using Process p = Guest.Start("dmesg");
-        string text = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
+        ProcessResult p = ProcessRunner.Run("dmesg", []);
         Assert.Equal(0, p.ExitCode);
-        return text;
+        return p.Stdout;
     }
 
     /// <summary>The kernel's reports (WARN, BUG, Oops, call traces) in its log, as the harness's splat check finds them.</summary>

@@ -220,9 +220,8 @@ public sealed class TestnicGuestTests
     {
         foreach (string[] args in (string[][])[["link", "set", "eth0", "mtu", $"{mtu}"], ["-n", "peer", "link", "set", "eth1", "mtu", $"{mtu}"]])
         {
-            using Process ip = Guest.Start("ip", args);
-            ip.WaitForExit();
-            Assert.True(ip.ExitCode == 0, $"ip {string.Join(' ', args)}: {ip.StandardError.ReadToEnd()}");
+            ProcessResult ip = ProcessRunner.Run("ip", args);
+            Assert.True(ip.ExitCode == 0, $"ip {string.Join(' ', args)}: {ip.Stderr}");
         }
     }
 
