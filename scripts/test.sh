@@ -83,9 +83,10 @@ if [ -x scripts/vm/run.sh ]; then
             # refuses earlier. Only that WARN is allowed, and only on 6.12.
             [ "$k" = 6.12 ] && allow=(--allow-splat 'at drivers/dma-buf/dma-buf\.c:[0-9]+ dma_buf_dynamic_attach')
             run_xunit "guest-$k-$name" scripts/vm/run.sh --kernel "$k" "${allow[@]}" -- "$exe"
-            # The library against the software devmem NIC (tests/testnic): only the tests written for it
-            # (they skip, saying so, in the virtio runs above).
-            run_xunit "guest-$k-testnic-$name" scripts/vm/run.sh --kernel "$k" --nic testnic -- "$exe" -class Devmem.Guest.Tests.TestnicGuestTests -class Devmem.Guest.Tests.DoctorGuestTests -class Devmem.Guest.Tests.RollbackFaultGuestTests
+            # The library against the software devmem NIC (tests/testnic): only the classes written for it,
+            # by their trait [Nic(... Nic.Testnic)] (they skip, saying so, in the virtio runs above, which run
+            # every test).
+            run_xunit "guest-$k-testnic-$name" scripts/vm/run.sh --kernel "$k" --nic testnic -- "$exe" -trait nic=testnic
         done
     done
 fi

@@ -8,7 +8,7 @@ namespace Devmem.Interop;
 // Supported: x86_64 and arm64. Both use the kernel's generic uapi headers for everything declared
 // here: asm-generic/socket.h (SOL_SOCKET, SO_*), asm-generic/ioctl.h (ioctl number encoding),
 // asm-generic/errno.h (Errno.cs), asm-generic/mman-common.h (PROT_*, MAP_*), asm-generic/poll.h.
-// They differ on (kernel-api.md §1, arch/*/include/uapi/asm/):
+// They differ on (arch/{alpha,mips,parisc,powerpc,sparc}/include/uapi/asm/{socket,ioctl,errno}.h):
 //   - socket.h: alpha and mips (SOL_SOCKET 0xFFFF, SO_* renumbered), parisc (SO_DEVMEM_* 0x404E..),
 //     sparc (SO_DEVMEM_* 0x57..);
 //   - ioctl.h: alpha, mips, powerpc and sparc (_IOC_SIZEBITS 13, _IOC_WRITE 4, ...);

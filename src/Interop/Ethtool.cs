@@ -7,8 +7,9 @@ namespace Devmem.Interop;
 //    ethtool_netlink_generated.h, which ethtool_netlink.h includes), spec
 //    Documentation/netlink/specs/ethtool.yaml;
 //  - the SIOCETHTOOL ioctl: include/uapi/linux/ethtool.h, linux/sockios.h, linux/if.h.
-// x86_64 layouts (kernel-api.md §4). [KernelSince] marks what 6.12.117 lacks ("inferred": from the
-// upstream merge date).
+// x86_64 layouts, compiled against Debian's linux-libc-dev 6.12 and newest by the ABI test
+// (tests/Devmem.Abi.Tests). [KernelSince] marks what 6.12.117 lacks ("inferred": from the upstream
+// merge date).
 
 /// <summary>Constants of the ethtool generic netlink family (<c>linux/ethtool_netlink.h</c>).</summary>
 [UapiHeader("linux/ethtool_netlink.h")]

@@ -2,7 +2,9 @@ namespace Devmem.Interop;
 
 // Memory that backs a udmabuf: memfd_create(2) flags, file seals (fcntl(2) F_ADD_SEALS) and the
 // architecture-independent mmap(2) sharing types. PROT_* and MAP_ANONYMOUS etc.: Arch.cs (asm_mman).
-// Recipe (drivers/dma-buf/udmabuf.c, kernel-api.md §2): memfd_create(MFD_ALLOW_SEALING) →
+// Recipe (drivers/dma-buf/udmabuf.c check_memfd_seals wants F_SEAL_SHRINK and refuses F_SEAL_WRITE and
+// F_SEAL_FUTURE_WRITE; udmabuf_create wants page-aligned sizes; the kernel's own test,
+// tools/testing/selftests/drivers/dma-buf/udmabuf.c, does the same): memfd_create(MFD_ALLOW_SEALING) →
 // fcntl(F_ADD_SEALS, F_SEAL_SHRINK) → ftruncate(page multiple) → UDMABUF_CREATE; no F_SEAL_WRITE.
 
 /// <summary>memfd_create(2) flags, <c>linux/memfd.h</c>.</summary>

@@ -1,9 +1,10 @@
 namespace Devmem.Interop;
 
 // /dev/udmabuf: a dma-buf made of memfd pages (include/uapi/linux/udmabuf.h, drivers/dma-buf/udmabuf.c).
-// Errors (kernel-api.md §2): EBADFD when the fd is not shmem or hugetlb; EINVAL when F_SEAL_SHRINK is
-// missing or a WRITE seal is present, when offset/size are not page-aligned or the total is 0 or above
-// the size_limit_mb module parameter (64 MiB up to 7.2), or with more than list_limit (1024) items.
+// Errors (drivers/dma-buf/udmabuf.c: check_memfd_seals, udmabuf_create, udmabuf_ioctl_create_list):
+// EBADFD when the fd is not shmem or hugetlb; EINVAL when F_SEAL_SHRINK is missing or a WRITE seal is
+// present, when offset/size are not page-aligned or the total is 0 or above the size_limit_mb module
+// parameter (64 MiB up to 7.2, INT_MAX from 7.3), or with more than list_limit (1024) items.
 
 /// <summary>Flags and ioctls of <c>linux/udmabuf.h</c>.</summary>
 [UapiHeader("linux/udmabuf.h")]

@@ -10,6 +10,7 @@ namespace Devmem.Abi.Tests;
 /// Nothing here is a hand-copied number: expected values come from the headers, actual ones from the
 /// C# declarations by reflection.
 /// </summary>
+[Tier(Tier.Abi)]
 public sealed partial class AbiTests(ITestOutputHelper output)
 {
     private static readonly AbiModel Model = AbiModel.Build();

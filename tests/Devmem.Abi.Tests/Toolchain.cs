@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text;
 using System.Text.RegularExpressions;
@@ -34,32 +33,11 @@ internal static class Repo
     }
 }
 
-internal sealed record ProcessResult(int ExitCode, string Stdout, string Stderr);
-
 internal static class Run
 {
-    public static ProcessResult Process(string file, IEnumerable<string> args, TimeSpan timeout)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            WorkingDirectory = Repo.Root,
-        };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        using var p = System.Diagnostics.Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeout))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish within {timeout}");
-        }
-        return new ProcessResult(p.ExitCode, stdout.Result, stderr.Result);
-    }
+    /// <summary>Runs a program in the repository root (tests/Shared/ProcessRunner.cs).</summary>
+    public static ProcessResult Process(string file, IEnumerable<string> args, TimeSpan timeout) =>
+        ProcessRunner.Run(file, args, timeout: timeout, workingDirectory: Repo.Root);
 
     /// <summary>The full path of a program on PATH, or null.</summary>
     public static string? Which(string name) =>

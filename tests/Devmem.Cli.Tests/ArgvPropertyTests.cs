@@ -12,6 +12,7 @@ namespace Devmem.Cli.Tests;
 /// the machine than about the program; a run still going after 60 s counts as a hang). The base command line around
 /// each flag is one that ends quickly whatever the value (self-tests on lo, doctor on a missing interface).
 /// </summary>
+[Tier(Tier.HostKernel)]
 public sealed partial class ArgvPropertyTests
 {
     private const string TwoTo64 = "18446744073709551616";
@@ -150,39 +151,24 @@ public sealed partial class ArgvPropertyTests
     private static async Task<(int Code, string Stdout, string Stderr, bool Exited, double CpuSeconds)> Run(string cli, string[] args, CancellationToken ct)
     {
         string exe = Path.Combine(Cli.RepoRoot, "samples", cli, "bin", "Release", "net10.0", cli);
-        var psi = new ProcessStartInfo("bash") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add("-c");
-        psi.ArgumentList.Add($"LC_NUMERIC=C; TIMEFORMAT='{CpuMarker}%U %S'; time \"$@\"");
-        psi.ArgumentList.Add("bash");
-        psi.ArgumentList.Add(exe);
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        p.StandardInput.Close();
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync(ct);
-        Task<string> stderr = p.StandardError.ReadToEndAsync(ct);
-        using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        timeout.CancelAfter(TimeSpan.FromSeconds(HangSeconds));
+        ProcessResult r;
         try
         {
-            await p.WaitForExitAsync(timeout.Token);
+            r = await ProcessRunner.RunAsync("bash", ["-c", $"LC_NUMERIC=C; TIMEFORMAT='{CpuMarker}%U %S'; time \"$@\"", "bash", exe, .. args],
+                timeout: TimeSpan.FromSeconds(HangSeconds), cancellationToken: ct);
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        catch (TimeoutException)
         {
-            p.Kill(entireProcessTree: true);
-            return (-1, "", "", false, 0);
+            return (-1, "", "", false, 0);   // killed with its descendants
         }
 
         // The program's own stderr, and the CPU time bash appended as its last line.
-        string err = await stderr;
+        string err = r.Stderr;
         int at = err.LastIndexOf(CpuMarker, StringComparison.Ordinal);
         Assert.True(at >= 0, $"bash did not report the CPU time of {cli}: {err}");
         string[] cpu = err[(at + CpuMarker.Length)..].Trim().Split(' ');
         double seconds = double.Parse(cpu[0], System.Globalization.CultureInfo.InvariantCulture) + double.Parse(cpu[1], System.Globalization.CultureInfo.InvariantCulture);
-        return (p.ExitCode, await stdout, err[..at], true, seconds);
+        return (r.ExitCode, r.Stdout, err[..at], true, seconds);
     }
 
     // "   at Namespace.Type.Method(...)": a .NET stack frame.

@@ -1,9 +1,8 @@
-using System.Diagnostics;
 using System.Reflection;
 
 namespace Devmem.Cli.Tests;
 
-/// <summary>Runs a built CLI apphost.</summary>
+/// <summary>Runs a built CLI apphost (tests/Shared/ProcessRunner.cs; at most 60 s).</summary>
 internal static class Cli
 {
     private static readonly string Configuration =
@@ -26,33 +25,7 @@ internal static class Cli
     {
         string exe = Path.Combine(RepoRoot, "samples", name, "bin", Configuration, "net10.0", name);
         Assert.True(File.Exists(exe), $"{exe} is not built");
-        var psi = new ProcessStartInfo(exe)
-        {
-            RedirectStandardInput = true,
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        if (stdin is not null)
-        {
-            p.StandardInput.Write(stdin);
-        }
-
-        p.StandardInput.Close();
-        if (!p.WaitForExit(60_000))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"{name} {string.Join(' ', args)} did not exit within 60 s");
-        }
-
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        ProcessResult r = ProcessRunner.Run(exe, args, stdin, TimeSpan.FromSeconds(60));
+        return (r.ExitCode, r.Stdout, r.Stderr);
     }
 }

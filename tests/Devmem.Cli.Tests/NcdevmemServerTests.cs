@@ -14,6 +14,7 @@ namespace Devmem.Cli.Tests;
 /// checked is the kernel tool's output conventions, validation, the JSON summary, the refusals and the
 /// interrupt path.
 /// </summary>
+[Tier(Tier.HostKernel)]
 public sealed class NcdevmemServerTests
 {
     private static int FreePort()
@@ -276,13 +277,8 @@ public sealed class NcdevmemServerTests
         public Server(params string[] args)
         {
             string exe = Path.Combine(Cli.RepoRoot, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
-            var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (string a in args)
-            {
-                psi.ArgumentList.Add(a);
-            }
-
-            _p = Process.Start(psi)!;
+            _p = ProcessRunner.Start(exe, args);
+            _p.StandardInput.Close();   // the server reads no input
             _p.ErrorDataReceived += (_, e) =>
             {
                 if (e.Data is not null)
@@ -321,8 +317,7 @@ public sealed class NcdevmemServerTests
 
         public void Signal(string name)
         {
-            using Process kill = Process.Start("kill", ["-" + name, _p.Id.ToString(CultureInfo.InvariantCulture)]);
-            kill.WaitForExit();
+            ProcessRunner.Run("kill", ["-" + name, _p.Id.ToString(CultureInfo.InvariantCulture)]);
         }
 
         public (int Code, string Stdout, string Stderr) Exit()

@@ -3,6 +3,7 @@ using System.Net.Sockets;
 
 namespace Devmem.Cli.Tests;
 
+[Tier(Tier.HostKernel)]
 public class NcdevmemTests
 {
     [Theory]
@@ -160,22 +161,19 @@ public class NcdevmemTests
         listener.Listen(1);
         int port = ((IPEndPoint)listener.LocalEndPoint!).Port;
         string exe = Path.Combine(Cli.RepoRoot, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
-        var psi = new System.Diagnostics.ProcessStartInfo("sh") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in (string[])["-c", "exec \"$0\" \"$@\" <&-", exe, "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "--tx", "plain"])
+        ProcessResult p;
+        try
         {
-            psi.ArgumentList.Add(a);
+            p = await ProcessRunner.RunAsync("sh", ["-c", "exec \"$0\" \"$@\" <&-", exe, "-f", "lo", "-s", "127.0.0.1", "-p", $"{port}", "--tx", "plain"],
+                timeout: TimeSpan.FromSeconds(15), cancellationToken: TestContext.Current.CancellationToken);
         }
-
-        using var p = System.Diagnostics.Process.Start(psi)!;
-        Task<string> stderr = p.StandardError.ReadToEndAsync(TestContext.Current.CancellationToken);
-        if (!p.WaitForExit(15_000))
+        catch (TimeoutException e)
         {
-            p.Kill();
-            Assert.Fail("the client with stdin closed did not exit in 15 s (it reads what the runtime opened as fd 0)");
+            throw new TimeoutException("the client with stdin closed did not exit in 15 s (it reads what the runtime opened as fd 0)", e);
         }
 
         Assert.Equal(2, p.ExitCode);
-        Assert.Equal("ncdevmem: standard input is closed, and the client sends standard input: give it a file or a pipe (< FILE; < /dev/null to send nothing)", (await stderr).Trim().Split('\n')[0]);
+        Assert.Equal("ncdevmem: standard input is closed, and the client sends standard input: give it a file or a pipe (< FILE; < /dev/null to send nothing)", p.Stderr.Trim().Split('\n')[0]);
         Assert.False(listener.Poll(0, SelectMode.SelectRead), "the client connected");
     }
 

@@ -14,6 +14,8 @@ namespace Devmem.Guest.Tests;
 /// probe that provoked a WARN would fail the run. The testnic proves the kernel path, not hardware.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio, Nic.Testnic)]
 public sealed class DoctorGuestTests
 {
     private const string Ifname = "eth0";
@@ -22,12 +24,9 @@ public sealed class DoctorGuestTests
 
     private static (int Exit, JsonElement Root, string Text) Doctor()
     {
-        using var p = Guest.Start(Cli, "doctor", "--ifname", Ifname, "--json");
-        p.StandardInput.Close();
-        Task<string> err = p.StandardError.ReadToEndAsync();
-        string json = p.StandardOutput.ReadToEnd();
-        Assert.True(p.WaitForExit(120_000), "devmem-info doctor did not finish in 2 minutes");
-        Assert.True(err.Result.Length == 0, err.Result);
+        ProcessResult p = ProcessRunner.Run(Cli, ["doctor", "--ifname", Ifname, "--json"], timeout: TimeSpan.FromMinutes(2));
+        string json = p.Stdout;
+        Assert.True(p.Stderr.Length == 0, p.Stderr);
         TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] devmem-info doctor --ifname {Ifname}: exit {p.ExitCode}\n{DevmemDoctor.Explain(Ifname)}");
         return (p.ExitCode, JsonDocument.Parse(json).RootElement.Clone(), json);
     }

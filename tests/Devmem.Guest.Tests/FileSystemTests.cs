@@ -1,6 +1,8 @@
 namespace Devmem.Guest.Tests;
 
 /// <summary>The guest sees the host read-only, and may write only artifacts/ and its tmpfs scratch areas.</summary>
+[Tier(Tier.Guest)]
+[Nic(Nic.Any)]
 public sealed class FileSystemTests
 {
     private const int EROFS = 30; // asm-generic/errno-base.h

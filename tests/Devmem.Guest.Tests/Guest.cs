@@ -27,20 +27,9 @@ internal static class Guest
     /// <summary>Skips the calling test on the host.</summary>
     public static void Require() => Assert.SkipWhen(Series is null, NotInGuest);
 
-    /// <summary>Starts a program with its standard streams redirected (the caller reads and disposes).</summary>
-    public static Process Start(string file, params string[] args)
-    {
-        var psi = new ProcessStartInfo(file)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            RedirectStandardInput = true,
-            UseShellExecute = false,
-        };
-        foreach (var a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-        return Process.Start(psi) ?? throw new InvalidOperationException($"cannot start {file}");
-    }
+    /// <summary>
+    /// Starts a program with its standard streams redirected (the caller reads and disposes), for programs
+    /// a test talks to while they run; <see cref="ProcessRunner.Run"/> runs one to its end.
+    /// </summary>
+    public static Process Start(string file, params string[] args) => ProcessRunner.Start(file, args);
 }

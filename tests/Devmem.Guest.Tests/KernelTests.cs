@@ -3,6 +3,8 @@ using System.Text.RegularExpressions;
 namespace Devmem.Guest.Tests;
 
 /// <summary>The guest runs the Debian kernel the harness promised, with the dma-buf exporters the devmem tests use.</summary>
+[Tier(Tier.Guest)]
+[Nic(Nic.Any)]
 public sealed partial class KernelTests(ITestOutputHelper output)
 {
     // Debian's release strings: "6.12.117+deb13-amd64", "7.3.4+deb13-amd64" (debian/rules.real, flavour amd64).

@@ -10,6 +10,8 @@ namespace Devmem.Guest.Tests;
 // one collection: one of them lowers udmabuf's size_limit_mb for a moment, and nothing else may create
 // a udmabuf meanwhile.
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Any)]
 public sealed unsafe class MemoryProviderTests(ITestOutputHelper output)
 {
     private static readonly long Page = Environment.SystemPageSize;

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using System.Globalization;
 using System.Text.Json;
 using Devmem.Setup;
@@ -12,6 +11,8 @@ namespace Devmem.Guest.Tests;
 /// client are validated, a corrupted one is rejected, and the NIC is left exactly as it was.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio)]
 public sealed class NcdevmemCliGuestTests
 {
     private const long StreamBytes = 64L << 20;
@@ -26,18 +27,8 @@ public sealed class NcdevmemCliGuestTests
 
     private static (int Code, string Stdout, string Stderr) Sh(string script, int timeoutMs = 240_000)
     {
-        using Process p = Guest.Start("sh", "-c", script);
-        p.StandardInput.Close();
-        Task<string> stdout = p.StandardOutput.ReadToEndAsync();
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        if (!p.WaitForExit(timeoutMs))
-        {
-            p.Kill(entireProcessTree: true);
-            Assert.Fail($"did not finish within {timeoutMs / 1000} s: {script}");
-        }
-
-        p.WaitForExit();
-        return (p.ExitCode, stdout.Result, stderr.Result);
+        ProcessResult r = ProcessRunner.Run("sh", ["-c", script], timeout: TimeSpan.FromMilliseconds(timeoutMs));
+        return (r.ExitCode, r.Stdout, r.Stderr);
     }
 
     /// <summary>

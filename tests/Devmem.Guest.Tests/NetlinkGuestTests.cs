@@ -11,6 +11,8 @@ namespace Devmem.Guest.Tests;
 /// bind-tx answer on a driver without devmem support, and that the op list gates bind-tx on 6.12.
 /// (Added by the netlink branch; compiled into the VM helper's guest project when both are merged.)
 /// </summary>
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio)]
 public sealed class NetlinkGuestTests
 {
     private static int Eth0 => int.Parse(File.ReadAllText("/sys/class/net/eth0/ifindex").Trim(), CultureInfo.InvariantCulture);
@@ -39,7 +41,8 @@ public sealed class NetlinkGuestTests
         }
 
         // 7.x checks the driver's queue management ops first: EOPNOTSUPP with the ifindex blamed
-        // (kernel-api.md §5, "driver without queue API"), whatever the dma-buf.
+        // (net/core/netdev-genl.c netdev_nl_bind_rx_doit refuses a device that does not need the ops lock,
+        // which every driver with queue_mgmt_ops does: include/net/netdev_lock.h), whatever the dma-buf.
         using var udmabuf = Devmem.Memory.UdmabufMemory.Create(1 << 20, "bind-rx-virtio");
         NetlinkException e = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, udmabuf.DmabufHandle, [0]));
         Assert.Equal(Errno.EOPNOTSUPP, e.Errno);

@@ -10,6 +10,8 @@ namespace Devmem.Guest.Tests;
 /// The guest's wire: eth0 (10.99.0.1/24, fd99::1/64) in the root namespace, eth1 (10.99.0.2/24,
 /// fd99::2/64) in network namespace "peer", the two linked inside qemu and to nothing else.
 /// </summary>
+[Tier(Tier.Guest)]
+[Nic(Nic.Any)]
 public sealed class NetworkTests(ITestOutputHelper output)
 {
     // An echo server for one connection, run in the peer namespace by the host's python3: binds the

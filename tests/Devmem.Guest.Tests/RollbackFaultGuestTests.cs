@@ -17,6 +17,8 @@ namespace Devmem.Guest.Tests;
 /// report. One more case makes an undo fail too: it must be reported and kept in the journal.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Testnic)]
 public sealed class RollbackFaultGuestTests
 {
     private const string Ifname = "eth0";
@@ -65,11 +67,9 @@ public sealed class RollbackFaultGuestTests
 
     private static string Dmesg()
     {
-        using Process p = Guest.Start("dmesg");
-        string text = p.StandardOutput.ReadToEnd();
-        p.WaitForExit();
+        ProcessResult p = ProcessRunner.Run("dmesg", []);
         Assert.Equal(0, p.ExitCode);
-        return text;
+        return p.Stdout;
     }
 
     /// <summary>The kernel's reports (WARN, BUG, Oops, call traces) in its log, as the harness's splat check finds them.</summary>

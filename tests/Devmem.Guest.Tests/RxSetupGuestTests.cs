@@ -15,6 +15,8 @@ namespace Devmem.Guest.Tests;
 /// fallback receives a stream from the peer namespace into a real udmabuf, validated.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Virtio)]
 public sealed class RxSetupGuestTests
 {
     private static void RequireVirtio()
@@ -34,8 +36,9 @@ public sealed class RxSetupGuestTests
         TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] {e.Message}");
         Assert.Equal(DevmemSetupStep.Check, e.Step);
         Assert.Equal("eth0", e.InterfaceName);
-        // virtio_net has no queue management API in 6.12 or 7.x (kernel-api.md §7); on 6.12 asking the
-        // kernel would WARN (the dma-buf is attached first), so the setup must not ask.
+        // virtio_net has no queue management API in 6.12 or 7.x (drivers/net/virtio_net.c sets no
+        // queue_mgmt_ops); on 6.12 asking the kernel would WARN (the dma-buf is attached first), so the
+        // setup must not ask.
         Assert.Contains("driver virtio_net has no queue management API: devmem RX is not possible on this NIC", e.Message, StringComparison.Ordinal);
         Assert.Equal(before.ToString(), DevmemNicState.Capture("eth0").ToString());
         Assert.Empty(before.BoundQueues);

@@ -20,6 +20,8 @@ namespace Devmem.Guest.Tests;
 /// the NIC's DMA (docs/testnic.md); this proves the kernel path, not hardware.
 /// </summary>
 [Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Testnic)]
 public sealed class TestnicGuestTests
 {
     private const string Ifname = "eth0";
@@ -218,9 +220,8 @@ public sealed class TestnicGuestTests
     {
         foreach (string[] args in (string[][])[["link", "set", "eth0", "mtu", $"{mtu}"], ["-n", "peer", "link", "set", "eth1", "mtu", $"{mtu}"]])
         {
-            using Process ip = Guest.Start("ip", args);
-            ip.WaitForExit();
-            Assert.True(ip.ExitCode == 0, $"ip {string.Join(' ', args)}: {ip.StandardError.ReadToEnd()}");
+            ProcessResult ip = ProcessRunner.Run("ip", args);
+            Assert.True(ip.ExitCode == 0, $"ip {string.Join(' ', args)}: {ip.Stderr}");
         }
     }
 

@@ -7,6 +7,7 @@ namespace Devmem.Netlink.Tests;
 
 // Pure tests of the codec: our encoder against bytes laid out as the kernel lays them out, and the
 // decoders against such bytes.
+[Tier(Tier.Pure)]
 public class CodecTests
 {
     private static byte[] BindRxRequestBytes(uint seq) =>

@@ -11,6 +11,7 @@ namespace Devmem.Netlink.Tests;
 // running kernel sends to real requests, each file one request's replies, datagram after datagram
 // (each datagram is whole netlink messages, so the concatenation parses as a message stream). Run by
 // `scripts/fuzz.sh capture` (DEVMEM_CAPTURE_CORPUS=DIR); in a normal test run it does nothing.
+[Tier(Tier.HostKernel)]
 public sealed class CorpusCapture
 {
     public static string CorpusDirectory => Path.Combine(Tools.RepoRoot, "tests", "Devmem.Netlink.Tests", "Corpus");

@@ -1,6 +1,7 @@
 namespace Devmem.Netlink.Tests;
 
 // samples/devmem-info as a user meets it: tables, errors in one line, exit codes.
+[Tier(Tier.HostKernel)]
 public class DevmemInfoCliTests
 {
     [Fact]

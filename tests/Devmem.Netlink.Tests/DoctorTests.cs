@@ -8,6 +8,7 @@ namespace Devmem.Netlink.Tests;
 // devmem-info doctor against the host kernel, checked against what the kernel itself reports through
 // other tools: iproute2's genl (nlctrl op list), the kernel's YNL CLI (netdev queue-get), ethtool -k,
 // ip -d link. Nothing here changes the host: the doctor only reads, and its bind-rx probe cannot bind.
+[Tier(Tier.HostKernel)]
 public sealed class DoctorTests
 {
     private static JsonElement DoctorJson(out int exitCode, params string[] extra)
@@ -42,7 +43,8 @@ public sealed class DoctorTests
             Assert.Equal(ids.Contains(id) ? "pass" : op == "bind-rx" ? "fail" : "warn", Check(root.GetProperty("host"), op).GetProperty("status").GetString());
         }
 
-        // rx-page-size came with 7.3 (kernel-api.md §3); the doctor reads it from the op's policy.
+        // rx-page-size came with 7.3 (the dmabuf set's attribute 5 in Documentation/netlink/specs/netdev.yaml);
+        // the doctor reads it from the op's policy.
         Version kernel = Devmem.Setup.DevmemDrivers.ParseRelease(root.GetProperty("kernel").GetString()!);
         Assert.Equal(kernel >= new Version(7, 3), root.GetProperty("host").GetProperty("rx_page_size").GetBoolean());
     }
@@ -92,8 +94,8 @@ public sealed class DoctorTests
             Assert.Equal(dump.Count(q => q.GetProperty("ifindex").GetInt32() == ifindex && q.GetProperty("type").GetString() == "tx"), i.GetProperty("tx_queues").GetInt32());
         }
 
-        // No interface of this machine can do devmem RX (kernel-api.md §7: none of its drivers has a
-        // queue API), so the exit status is 1.
+        // No interface of this machine can do devmem RX (none of its drivers, virtio_net and the virtual
+        // ones, sets netdev_queue_mgmt_ops: the driver table in docs/doctor.md), so the exit status is 1.
         Assert.False(root.GetProperty("devmem_rx_possible").GetBoolean());
         Assert.Equal(1, exit);
     }

@@ -14,6 +14,7 @@ namespace Devmem.Netlink.Tests;
 // so the loop meets them first and the kernel's own replies after them. A model of the loop's rules
 // (the remarks of NetlinkReplies) says what each sequence must give: so many messages, the kernel's
 // error, a dump-interrupted refusal, or a protocol error; nothing else may come out.
+[Tier(Tier.HostKernel)]
 public sealed unsafe class DumpLoopFuzzTests : IDisposable
 {
     private readonly NetdevClient _client = NetdevClient.Open();

@@ -6,6 +6,7 @@ namespace Devmem.Netlink.Tests;
 // Verbose ethtool bitsets built to the kernel's layout (net/ethtool/bitset.c ethnl_put_bitset32):
 // a list (NOMASK, only set bits listed) and a value/mask set (every bit of the mask listed, the set
 // ones with ETHTOOL_A_BITSET_BIT_VALUE).
+[Tier(Tier.Pure)]
 public sealed class EthtoolBitsetTests
 {
     private static void Bit(ref NetlinkWriter w, uint index, string name, bool value)

@@ -9,6 +9,7 @@ namespace Devmem.Netlink.Tests;
 
 // ethtool: layouts (pure), reads of the host's interfaces checked against the kernel's YNL CLI, and
 // refusals with the kernel's errno. Nothing on the host is changed; set paths run in NetnsTests.
+[Tier(Tier.HostKernel)]
 public sealed class EthtoolTests : IDisposable
 {
     private readonly EthtoolClient _client = EthtoolClient.Open();
@@ -18,7 +19,8 @@ public sealed class EthtoolTests : IDisposable
     [Fact]
     public unsafe void Ioctl_structs_have_the_kernels_x86_64_layout()
     {
-        // kernel-api.md §4 (checked there against linux-libc-dev 6.12 and 7.3).
+        // include/uapi/linux/ethtool.h and linux/if.h on x86_64 (the ABI test compiles the same against
+        // linux-libc-dev 6.12 and newest).
         Assert.Equal(192, sizeof(ethtool_rxnfc));
         Assert.Equal(16, (int)Marshal.OffsetOf<ethtool_rxnfc>(nameof(ethtool_rxnfc.fs)));
         Assert.Equal(184, (int)Marshal.OffsetOf<ethtool_rxnfc>(nameof(ethtool_rxnfc.rule_cnt)));

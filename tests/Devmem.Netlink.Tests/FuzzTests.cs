@@ -14,6 +14,7 @@ namespace Devmem.Netlink.Tests;
 // The CI pass takes seconds. DEVMEM_FUZZ_SCALE=N multiplies every iteration count, DEVMEM_FUZZ_SEED
 // seeds the System.Random passes (CsCheck draws fresh seeds each run and prints the failing one);
 // scripts/fuzz.sh runs a long randomized pass outside CI's time.
+[Tier(Tier.Pure)]
 public class FuzzTests
 {
     internal static int Scale { get; } =

@@ -7,6 +7,7 @@ namespace Devmem.Netlink.Tests;
 
 // The netdev family against the host kernel (6.18 on the development machine). Nothing here changes
 // the host's network configuration: only gets, and binds that the kernel refuses.
+[Tier(Tier.HostKernel)]
 public sealed class HostNetdevTests : IDisposable
 {
     private readonly NetdevClient _client = NetdevClient.Open();

@@ -6,6 +6,7 @@ namespace Devmem.Netlink.Tests;
 
 // Set paths and notifications against the host kernel, inside a private network namespace with a
 // veth pair (the only devices these tests change; the namespace is deleted afterwards).
+[Tier(Tier.HostKernel)]
 public sealed class NetnsTests : IDisposable
 {
     private readonly NetNamespace _ns = new();

@@ -9,6 +9,7 @@ namespace Devmem.Netlink.Tests;
 // The README's "Use it" snippet, compiled and run on lo: on a host without a dma-buf provider (and lo
 // cannot bind anyway) it must fall back to copy as written. The snippet's text below is compared with
 // the README's, so the two cannot drift: only the interface, the address and the port differ.
+[Tier(Tier.HostKernel)]
 public sealed class ReadmeSnippetTests
 {
     private const string Begin = "// README begin";

@@ -8,6 +8,7 @@ namespace Devmem.Netlink.Tests;
 // The reply loop's checks, driven by the real kernel plus messages a second netlink socket sends to
 // our port id (root may unicast between netlink sockets, net/netlink/af_netlink.c netlink_sendmsg).
 // The injected datagram is queued before the kernel's replies, so the loop meets it first.
+[Tier(Tier.HostKernel)]
 public sealed unsafe class ReplyLoopTests : IDisposable
 {
     private readonly NetdevClient _client = NetdevClient.Open();

@@ -25,6 +25,7 @@ public sealed class FdAccountingSerial
 // providers run their failure paths here, and their success paths in the guests
 // (tests/Devmem.Guest.Tests/MemoryProviderTests.cs counts their fds by inode).
 [Collection(FdAccountingSerial.Name)]
+[Tier(Tier.HostKernel)]
 public sealed class ResourceAccountingTests
 {
     private const int Cycles = 1000;

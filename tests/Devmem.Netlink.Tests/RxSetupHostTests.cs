@@ -11,6 +11,7 @@ namespace Devmem.Netlink.Tests;
 // DevmemRxSetup against the host kernel. The host has no NIC that can take a dma-buf, so what runs
 // here is every refusal before bind-rx (the kernel's answers to the ioctls and netlink requests the
 // checks make) and the copy fallback; the setup that succeeds runs in the testnic guests.
+[Tier(Tier.HostKernel)]
 public sealed class RxSetupHostTests
 {
     [Fact]

@@ -11,6 +11,7 @@ namespace Devmem.Netlink.Tests;
 // journals are taken (a dead process's) and which are not (a live one's), against the host kernel's
 // answers on lo, which has nothing to restore.
 [Collection(nameof(SetupJournalTests))]
+[Tier(Tier.HostKernel)]
 public sealed class SetupJournalTests : IDisposable
 {
     private readonly string _dir = Directory.CreateTempSubdirectory("devmem-journal").FullName;

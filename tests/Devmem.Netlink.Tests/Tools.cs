@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace Devmem.Netlink.Tests;
 
 // Locating and running the repository's programs and scripts from a test.
@@ -81,24 +79,11 @@ internal static class Tools
 
     public sealed record Result(int ExitCode, string Stdout, string Stderr);
 
+    /// <summary>Runs a program to its end, at most 5 minutes (tests/Shared/ProcessRunner.cs).</summary>
     public static Result Run(string file, params string[] args)
     {
-        var psi = new ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        foreach (string a in args)
-        {
-            psi.ArgumentList.Add(a);
-        }
-
-        using Process p = Process.Start(psi)!;
-        Task<string> stderr = p.StandardError.ReadToEndAsync();
-        string stdout = p.StandardOutput.ReadToEnd();
-        if (!p.WaitForExit(300_000))
-        {
-            p.Kill(entireProcessTree: true);
-            throw new TimeoutException($"{file} {string.Join(' ', args)} did not finish in 5 minutes");
-        }
-
-        return new Result(p.ExitCode, stdout, stderr.Result);
+        ProcessResult r = ProcessRunner.Run(file, args, timeout: TimeSpan.FromMinutes(5));
+        return new Result(r.ExitCode, r.Stdout, r.Stderr);
     }
 
     private static readonly Dictionary<string, (string[]? Command, string Why)> s_ynl = [];

@@ -11,6 +11,7 @@ namespace Devmem.Netlink.Tests;
 // Devmem TX against the host kernel (6.18: bind-tx exists, but no device here supports netmem TX):
 // the refusals, and the kernel's own parse of the cmsg we build. Sending from a dma-buf runs in the
 // testnic guest (scripts/checks/lib/ncdevmem-guest.sh, G).
+[Tier(Tier.HostKernel)]
 public sealed class TxHostTests
 {
     private static bool KernelHasBindTx()

@@ -6,6 +6,7 @@ namespace Devmem.Netlink.Tests;
 // Debian's newest linux-source) for every dump devmem-info offers: same keys in the same order, same
 // enum and flag names, same values. Counters that move between runs (qstats) are checked to lie
 // between two YNL runs taken before and after ours.
+[Tier(Tier.HostKernel)]
 public class YnlComparisonTests
 {
     public static TheoryData<string, string, string?, string?> Dumps => new()

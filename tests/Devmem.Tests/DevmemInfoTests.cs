@@ -1,5 +1,6 @@
 namespace Devmem.Tests;
 
+[Tier(Tier.Pure)]
 public class DevmemInfoTests
 {
     [Fact]

@@ -12,6 +12,7 @@ namespace Devmem.Tests.Interop;
 // CMSG_* over control buffers laid out as the kernel writes them (net/core/scm.c put_cmsg: a cmsghdr of
 // size_t len, int level, int type; data at CMSG_ALIGN(sizeof(cmsghdr)); the next one at
 // CMSG_ALIGN(cmsg_len)), built here byte by byte without this assembly's structs, and from a real recvmsg.
+[Tier(Tier.HostKernel)]
 public unsafe class CmsgTests
 {
     private sealed record Msg(int Level, int Type, byte[] Data);
@@ -48,7 +49,8 @@ public unsafe class CmsgTests
     [Fact]
     public void Lengths_follow_the_kernel_for_a_devmem_cmsg()
     {
-        // Documentation/networking/devmem.rst, kernel-api.md §2: one dmabuf_cmsg takes 40 bytes, unpadded.
+        // One dmabuf_cmsg (24 bytes, include/uapi/linux/uio.h) after a 16-byte cmsghdr takes 40 bytes,
+        // unpadded (net/ipv4/tcp.c tcp_recvmsg_dmabuf puts one per fragment; Documentation/networking/devmem.rst).
         Assert.Equal(24, sizeof(dmabuf_cmsg));
         Assert.Equal((nuint)40, CMSG_LEN((nuint)sizeof(dmabuf_cmsg)));
         Assert.Equal((nuint)40, CMSG_SPACE((nuint)sizeof(dmabuf_cmsg)));

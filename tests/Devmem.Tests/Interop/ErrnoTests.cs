@@ -2,6 +2,7 @@ using Devmem.Interop;
 
 namespace Devmem.Tests.Interop;
 
+[Tier(Tier.Pure)]
 public class ErrnoTests
 {
     [Fact]

@@ -3,8 +3,11 @@ using static Devmem.Interop.asm_ioctl;
 
 namespace Devmem.Tests.Interop;
 
-// The one ioctl-number helper. Expected numbers are the values the kernel's headers give (kernel-api.md
-// §2); the ABI test (tests/Devmem.Abi.Tests) checks the same declarations against the headers themselves.
+// The one ioctl-number helper. Expected numbers are the values the kernel's headers give (the _IOW and
+// _IOWR definitions of include/uapi/linux/udmabuf.h, dma-buf.h and dma-heap.h, encoded as
+// include/uapi/asm-generic/ioctl.h does); the ABI test (tests/Devmem.Abi.Tests) checks the same
+// declarations against the headers themselves.
+[Tier(Tier.Pure)]
 public class IoctlTests
 {
     [Fact]

@@ -6,6 +6,7 @@ using static Devmem.Interop.sys_socket_type;
 namespace Devmem.Tests.Interop;
 
 // The syscall layer against the host kernel: results and errno as the kernel gives them.
+[Tier(Tier.HostKernel)]
 public unsafe class LibcTests
 {
     [Fact]
@@ -62,6 +63,7 @@ public unsafe class LibcTests
     }
 }
 
+[Tier(Tier.Pure)]
 public class LinuxArchTests
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace Devmem.Tests.Interop;
 
 // The udmabuf backing-memory recipe against the host kernel (memfd, seals, ftruncate, mmap), and statx
 // checked against Mono.Unix's fstat, an independent implementation (its own native shim, libMono.Unix.so).
+[Tier(Tier.HostKernel)]
 public unsafe class MemoryTests
 {
     private static int NewMemfd(uint flags)

@@ -8,6 +8,7 @@ namespace Devmem.Tests.Memory;
 // The memory providers against the host kernel (6.18 here): it has no udmabuf and no dma-heaps, so
 // their errors are the kernel's real answers; host memory (memfd) works end to end. Tests that depend
 // on a device being absent skip, naming it, on a machine that has it (the guest tests cover that side).
+[Tier(Tier.HostKernel)]
 public unsafe class HostProviderTests(ITestOutputHelper output)
 {
     [Fact]

@@ -5,6 +5,7 @@ namespace Devmem.Tests.Memory;
 
 // The run-time binding to libcuda, exercised with a library that is certainly present (glibc) and
 // certainly not CUDA: resolution must stop at the first missing export and say which.
+[Tier(Tier.Pure)]
 public class LibCudaTests
 {
     [Fact]

@@ -10,6 +10,7 @@ namespace Devmem.Tests.Receive;
 
 // Several sockets over one memory, fragments handed to the wrong socket, overlapping calls: what a
 // server with more than one connection (or more than one thread) does, on the host kernel over loopback.
+[Tier(Tier.HostKernel)]
 public sealed class CopyFallbackIntegrityTests
 {
     // Receives until end of stream, validating each fragment before releasing it (the fragment's slot is

@@ -9,6 +9,7 @@ namespace Devmem.Tests.Receive;
 // include/uapi/linux/uio.h struct dmabuf_cmsg: u64 frag_offset, u32 frag_size, u32 frag_token,
 // u32 dmabuf_id, u32 flags). The numbers below are written out rather than taken from the interop
 // layer, so a wrong declaration there cannot make both sides agree.
+[Tier(Tier.Pure)]
 public class DevmemControlMessagesTests
 {
     private const int SolSocket = 1;

@@ -8,6 +8,7 @@ namespace Devmem.Tests.Receive;
 // The host kernel (6.18 here) answers these: an ordinary TCP connection over loopback, where no queue is
 // bound, so recvmsg(MSG_SOCK_DEVMEM) must behave as a plain recv (net/ipv4/tcp.c: readable skbs are
 // copied normally, without devmem cmsgs, even with the flag).
+[Tier(Tier.HostKernel)]
 public sealed class DevmemSocketLoopbackTests : IDisposable
 {
     private readonly Socket _client;
@@ -170,6 +171,7 @@ public sealed class DevmemSocketLoopbackTests : IDisposable
 
 // What the host kernel answers to SO_DEVMEM_DONTNEED (net/core/sock.c sock_devmem_dontneed): these pin
 // down the per-call limits that TokenRanges builds to, from the kernel itself.
+[Tier(Tier.HostKernel)]
 public sealed class KernelDontneedTests
 {
     private static unsafe SysResult DontNeed(Socket s, dmabuf_token[] tokens, int byteLength)

@@ -4,6 +4,7 @@ using Devmem.Receive;
 
 namespace Devmem.Tests.Receive;
 
+[Tier(Tier.Pure)]
 public class TokenRangesTests
 {
     // Runs the batcher to the end and checks every batch against the kernel's limits

@@ -2,6 +2,7 @@ using Devmem.Setup;
 
 namespace Devmem.Tests.Setup;
 
+[Tier(Tier.Pure)]
 public sealed class DevmemDriversTests
 {
     [Theory]
@@ -14,7 +15,8 @@ public sealed class DevmemDriversTests
         Assert.Equal(new Version(major, minor), DevmemDrivers.ParseRelease(release));
 
     [Theory]
-    // kernel-api.md §7: what each driver has, per kernel.
+    // What each driver has, per kernel: netdev_queue_mgmt_ops, and page pools with
+    // PP_FLAG_ALLOW_UNREADABLE_NETMEM, under drivers/net/ (the driver table in docs/doctor.md).
     [InlineData("virtio_net", "6.12", DriverRxSupport.NoQueueApi, false)]
     [InlineData("virtio_net", "7.3", DriverRxSupport.NoQueueApi, false)]
     [InlineData("bnxt_en", "6.12", DriverRxSupport.NoUnreadablePool, true)]
@@ -29,7 +31,7 @@ public sealed class DevmemDriversTests
     [InlineData(null, "6.12", DriverRxSupport.Unknown, false)]
     // After the newest checked kernel a "no queue API" entry may be stale: the kernel is asked.
     [InlineData("virtio_net", "7.9", DriverRxSupport.Unknown, true)]
-    public void The_driver_table_says_what_kernel_api_md_says(string? driver, string kernel, DriverRxSupport expected, bool ask)
+    public void The_driver_table_says_what_each_drivers_sources_have(string? driver, string kernel, DriverRxSupport expected, bool ask)
     {
         Version k = Version.Parse(kernel);
         Assert.Equal(expected, DevmemDrivers.Lookup(driver, k));

@@ -7,6 +7,7 @@ namespace Devmem.Tests.Transmit;
 
 // The bytes of devmem TX, to the kernel's layout: the cmsg the kernel tool's do_client builds
 // (tools/testing/selftests/drivers/net/hw/ncdevmem.c) and the sock_extended_err its wait_compl reads.
+[Tier(Tier.Pure)]
 public class DevmemTxControlTests
 {
     [Fact]

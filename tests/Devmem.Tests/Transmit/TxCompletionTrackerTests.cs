@@ -4,6 +4,7 @@ namespace Devmem.Tests.Transmit;
 
 // The completed-range bookkeeping behind DevmemTxSocket: ranges as the kernel reports them in
 // sock_extended_err (ee_info..ee_data, inclusive), in order, merged, out of order, across the u32 wrap.
+[Tier(Tier.Pure)]
 public class TxCompletionTrackerTests
 {
     private static TxCompletionTracker WithSends(int n)

@@ -2,6 +2,7 @@ using Devmem.Validation;
 
 namespace Devmem.Tests.Validation;
 
+[Tier(Tier.Pure)]
 public class NcdevmemPatternTests
 {
     // What `yes $(printf '\x01\x02\x03\x04\x05\x06')` writes: "\x01\x02\x03\x04\x05\x06\n" repeated.
