@@ -8,7 +8,7 @@ namespace Devmem.Receive;
 /// <summary>What one <c>recvmsg(MSG_SOCK_DEVMEM)</c> control buffer held, as counts.</summary>
 internal struct ControlSummary
 {
-    /// <summary>SCM_DEVMEM_DMABUF cmsgs, written to the fragment span.</summary>
+    /// <summary>SCM_DEVMEM_DMABUF cmsgs, handed to the sink.</summary>
     public int Fragments;
 
     /// <summary>Sum of their sizes.</summary>
@@ -22,6 +22,98 @@ internal struct ControlSummary
 
     /// <summary>Control messages of any other level or type, skipped.</summary>
     public int Unknown;
+}
+
+/// <summary>Where a receive puts what it found, in stream order: fragments only, or ordered segments.</summary>
+internal interface IReceiveSink
+{
+    /// <summary>Entries filled so far.</summary>
+    int Count { get; }
+
+    /// <summary>A dma-buf piece; throws <see cref="DevmemProtocolException"/> when there is no room or its token is already held.</summary>
+    void AddFragment(in DevmemFragment fragment);
+
+    /// <summary>An <c>SCM_DEVMEM_LINEAR</c> piece of <paramref name="length"/> bytes, next in the linear buffer.</summary>
+    void AddLinear(uint length);
+}
+
+/// <summary>Fills a span of fragments (linear pieces are only counted); registers each token in <c>held</c> when given.</summary>
+internal ref struct FragmentSink : IReceiveSink
+{
+    private readonly Span<DevmemFragment> _fragments;
+    private readonly TokenSet? _held;
+
+    public FragmentSink(Span<DevmemFragment> fragments, TokenSet? held)
+    {
+        _fragments = fragments;
+        _held = held;
+        Count = 0;
+    }
+
+    public int Count { get; private set; }
+
+    public void AddFragment(in DevmemFragment fragment)
+    {
+        if ((uint)Count >= (uint)_fragments.Length)
+        {
+            DevmemControlMessages.ThrowTooManyFragments(_fragments.Length);
+        }
+
+        if (_held is not null && !_held.Add(fragment.Token))
+        {
+            DevmemControlMessages.ThrowTokenHeld(fragment.Token);
+        }
+
+        _fragments[Count++] = fragment;
+    }
+
+    public readonly void AddLinear(uint length)
+    {
+    }
+}
+
+/// <summary>Fills a span of segments in stream order: fragments and linear pieces alike.</summary>
+internal ref struct SegmentSink : IReceiveSink
+{
+    private readonly Span<DevmemSegment> _segments;
+    private readonly TokenSet? _held;
+    private long _linearOffset;
+
+    public SegmentSink(Span<DevmemSegment> segments, TokenSet? held)
+    {
+        _segments = segments;
+        _held = held;
+        _linearOffset = 0;
+        Count = 0;
+    }
+
+    public int Count { get; private set; }
+
+    public void AddFragment(in DevmemFragment fragment)
+    {
+        if ((uint)Count >= (uint)_segments.Length)
+        {
+            DevmemControlMessages.ThrowTooManyFragments(_segments.Length);
+        }
+
+        if (_held is not null && !_held.Add(fragment.Token))
+        {
+            DevmemControlMessages.ThrowTokenHeld(fragment.Token);
+        }
+
+        _segments[Count++] = DevmemSegment.OfFragment(fragment);
+    }
+
+    public void AddLinear(uint length)
+    {
+        if ((uint)Count >= (uint)_segments.Length)
+        {
+            DevmemControlMessages.ThrowTooManyFragments(_segments.Length);
+        }
+
+        _segments[Count++] = DevmemSegment.OfLinear((int)_linearOffset, length);
+        _linearOffset += length;
+    }
 }
 
 /// <summary>
@@ -51,6 +143,17 @@ internal static class DevmemControlMessages
     /// <param name="fragments">Where the fragments go.</param>
     /// <param name="owner">The receiving socket's id, stamped on each fragment.</param>
     public static ControlSummary Parse(ReadOnlySpan<byte> control, Span<DevmemFragment> fragments, uint owner = 0)
+    {
+        var sink = new FragmentSink(fragments, held: null);
+        return Parse(control, ref sink, owner);
+    }
+
+    /// <summary>Decodes <paramref name="control"/> into <paramref name="sink"/>, piece by piece in stream order.</summary>
+    /// <param name="control">The control bytes.</param>
+    /// <param name="sink">Where the pieces go.</param>
+    /// <param name="owner">The receiving socket's id, stamped on each fragment.</param>
+    public static ControlSummary Parse<TSink>(ReadOnlySpan<byte> control, ref TSink sink, uint owner)
+        where TSink : IReceiveSink, allows ref struct
     {
         var summary = default(ControlSummary);
 
@@ -87,15 +190,12 @@ internal static class DevmemControlMessages
             {
                 summary.LinearMessages++;
                 summary.LinearBytes += dc.frag_size;
+                sink.AddLinear(dc.frag_size);
                 continue;
             }
 
-            if (summary.Fragments >= fragments.Length)
-            {
-                ThrowTooManyFragments(fragments.Length);
-            }
-
-            fragments[summary.Fragments++] = new DevmemFragment(dc.dmabuf_id, dc.frag_offset, dc.frag_size, dc.frag_token, owner);
+            sink.AddFragment(new DevmemFragment(dc.dmabuf_id, dc.frag_offset, dc.frag_size, dc.frag_token, owner));
+            summary.Fragments++;
             summary.DmabufBytes += dc.frag_size;
         }
 
@@ -113,7 +213,11 @@ internal static class DevmemControlMessages
             $"devmem control message at offset {offset} is {len} bytes, shorter than CMSG_LEN(sizeof(struct dmabuf_cmsg)) = {DataOffset + PayloadSize}");
 
     [DoesNotReturn]
-    private static void ThrowTooManyFragments(int room) =>
+    internal static void ThrowTooManyFragments(int room) =>
         throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)",
             $"the kernel returned more than {room} fragments; the fragment span is too small for the control buffer");
+
+    [DoesNotReturn]
+    internal static void ThrowTokenHeld(uint token) =>
+        throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)", $"the kernel handed out token {token} while this socket still holds it");
 }

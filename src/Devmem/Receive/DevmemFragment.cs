@@ -19,7 +19,7 @@ namespace Devmem.Receive;
 public readonly record struct DevmemFragment
 {
     /// <summary>Creates a fragment.</summary>
-    /// <remarks>A fragment made here belongs to no socket: every <see cref="DevmemSocket.Release"/> refuses it.</remarks>
+    /// <remarks>A fragment made here belongs to no socket: every <see cref="DevmemSocket.Release(ReadOnlySpan{DevmemFragment})"/> refuses it.</remarks>
     public DevmemFragment(uint dmabufId, ulong offset, uint length, uint token)
     {
         DmabufId = dmabufId;

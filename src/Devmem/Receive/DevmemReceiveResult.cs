@@ -6,9 +6,10 @@ namespace Devmem.Receive;
 [StructLayout(LayoutKind.Auto)]
 public readonly record struct DevmemReceiveResult
 {
-    internal DevmemReceiveResult(int fragments, long dmabufBytes, int linearBytes, int unsteeredBytes, int unknownControlMessages, bool endOfStream)
+    internal DevmemReceiveResult(int fragments, int segments, long dmabufBytes, int linearBytes, int unsteeredBytes, int unknownControlMessages, bool endOfStream)
     {
         Fragments = fragments;
+        Segments = segments;
         DmabufBytes = dmabufBytes;
         LinearBytes = linearBytes;
         UnsteeredBytes = unsteeredBytes;
@@ -16,8 +17,15 @@ public readonly record struct DevmemReceiveResult
         EndOfStream = endOfStream;
     }
 
-    /// <summary>How many entries of the caller's fragment span were filled.</summary>
+    /// <summary>The dma-buf fragments received: how many entries of the caller's fragment span were filled.</summary>
     public int Fragments { get; }
+
+    /// <summary>
+    /// How many entries of the caller's segment span were filled, in stream order (fragments and linear
+    /// pieces, unsteered bytes included as one linear piece). With the fragment overload, equal to
+    /// <see cref="Fragments"/>.
+    /// </summary>
+    public int Segments { get; }
 
     /// <summary>Payload bytes the fragments cover (in the dma-buf, not copied anywhere).</summary>
     public long DmabufBytes { get; }
@@ -40,6 +48,8 @@ public readonly record struct DevmemReceiveResult
 
     /// <summary>True when the peer closed the connection (recvmsg returned 0).</summary>
     public bool EndOfStream { get; }
+
+    internal static DevmemReceiveResult End => new(0, 0, 0, 0, 0, 0, endOfStream: true);
 
     /// <summary>All payload bytes this receive accounted for.</summary>
     public long TotalBytes => DmabufBytes + LinearBytes + UnsteeredBytes;

@@ -1,5 +1,6 @@
 using System.Net.Sockets;
 using System.Runtime.InteropServices;
+using System.Runtime.CompilerServices;
 using Devmem.Interop;
 using Devmem.Sys;
 using Devmem.Memory;
@@ -31,8 +32,8 @@ namespace Devmem.Receive;
 /// socket makes the kernel free all of its tokens (net/ipv4/tcp.c <c>tcp_release_user_frags</c>).
 /// </para>
 /// <para>
-/// Threading: one call at a time. <see cref="Receive"/>, <see cref="ReceiveAsync"/> (from its start until
-/// its task completes), <see cref="Release"/>, <see cref="FlushReleases"/> and <see cref="Dispose"/> must
+/// Threading: one call at a time. <c>Receive</c>, <c>ReceiveAsync</c> (from its start until
+/// its task completes), <c>Release</c>, <see cref="FlushReleases"/> and <see cref="Dispose"/> must
 /// not overlap: call them from one thread or task, or serialize them yourself. A call that overlaps
 /// another throws <see cref="InvalidOperationException"/> and changes nothing (a cheap interlocked guard,
 /// not a lock: it detects misuse, it does not queue callers). Different sockets are independent, also
@@ -40,7 +41,7 @@ namespace Devmem.Receive;
 /// </para>
 /// <para>
 /// Copy fallback (<see cref="CreateCopyFallback"/>): where zero copy is impossible (no dma-buf provider,
-/// a NIC that cannot bind), the same <see cref="Receive"/> copies the payload with a plain
+/// a NIC that cannot bind), the same <c>Receive</c> copies the payload with a plain
 /// <c>recvmsg</c> straight into a ring of slots in the provider's memory (a udmabuf's mapping, or host
 /// memory) and hands out the same <see cref="DevmemFragment"/>s: the token is a slot, released the same
 /// way, and a slot is reused only after its release. The slots belong to the memory: every copy-fallback
@@ -212,15 +213,44 @@ public sealed partial class DevmemSocket : IDisposable
     /// entry), so the kernel never has more to report than fits.</param>
     /// <param name="linear">The iov: <c>SCM_DEVMEM_LINEAR</c> bytes and any unsteered data land here. Its
     /// length caps how many bytes one call covers, dma-buf bytes included (ncdevmem uses 819200).</param>
+    /// <returns>What was received; <see cref="DevmemReceiveResult.Fragments"/> entries of <paramref name="fragments"/> are filled.</returns>
     /// <exception cref="InvalidOperationException">Another call on this socket is in progress (see the threading rule in the remarks).</exception>
-    public DevmemReceiveResult Receive(Span<DevmemFragment> fragments, Span<byte> linear)
+    public DevmemReceiveResult Receive(Span<DevmemFragment> fragments, Span<byte> linear) => ReceiveBlocking(fragments, linear);
+
+    /// <summary>
+    /// Receives once as <see cref="Receive(Span{DevmemFragment}, Span{byte})"/> does, but fills
+    /// <paramref name="segments"/> with the pieces in stream order: dma-buf fragments and the linear
+    /// pieces between them (<see cref="DevmemSegment.IsLinear"/>, at <see cref="DevmemSegment.LinearOffset"/>
+    /// in <paramref name="linear"/>). Release the fragments with <see cref="Release(ReadOnlySpan{DevmemSegment})"/>.
+    /// </summary>
+    /// <param name="segments">Room for segments; each takes one control message (40 bytes of control space).</param>
+    /// <param name="linear">The iov, as for the fragment overload.</param>
+    /// <returns>What was received; <see cref="DevmemReceiveResult.Segments"/> entries of <paramref name="segments"/> are filled.</returns>
+    /// <exception cref="InvalidOperationException">Another call on this socket is in progress.</exception>
+    public DevmemReceiveResult Receive(Span<DevmemSegment> segments, Span<byte> linear) => ReceiveBlocking(segments, linear);
+
+    /// <summary>
+    /// Receives once without blocking a thread while waiting: awaits readability, then reads as
+    /// <see cref="Receive(Span{DevmemFragment}, Span{byte})"/> does.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another call on this socket is in progress (see the threading rule in the remarks).</exception>
+    public ValueTask<DevmemReceiveResult> ReceiveAsync(Memory<DevmemFragment> fragments, Memory<byte> linear, CancellationToken cancellationToken = default) =>
+        ReceiveAsyncEntry(fragments, linear, cancellationToken);
+
+    /// <summary>Receives once without blocking a thread, filling <paramref name="segments"/> in stream order as <see cref="Receive(Span{DevmemSegment}, Span{byte})"/> does.</summary>
+    /// <exception cref="InvalidOperationException">Another call on this socket is in progress.</exception>
+    public ValueTask<DevmemReceiveResult> ReceiveAsync(Memory<DevmemSegment> segments, Memory<byte> linear, CancellationToken cancellationToken = default) =>
+        ReceiveAsyncEntry(segments, linear, cancellationToken);
+
+    private DevmemReceiveResult ReceiveBlocking<T>(Span<T> target, Span<byte> linear)
+        where T : struct
     {
         Enter(nameof(Receive));
         try
         {
             while (true)
             {
-                if (TryReceive(fragments, linear, nonBlocking: false, out var result))
+                if (TryReceiveInto(target, linear, nonBlocking: false, out var result))
                 {
                     return result;
                 }
@@ -241,18 +271,14 @@ public sealed partial class DevmemSocket : IDisposable
         }
     }
 
-    /// <summary>
-    /// Receives once without blocking a thread while waiting: awaits readability, then reads as
-    /// <see cref="Receive"/> does.
-    /// </summary>
-    /// <exception cref="InvalidOperationException">Another call on this socket is in progress (see the threading rule in the remarks).</exception>
-    public ValueTask<DevmemReceiveResult> ReceiveAsync(Memory<DevmemFragment> fragments, Memory<byte> linear, CancellationToken cancellationToken = default)
+    private ValueTask<DevmemReceiveResult> ReceiveAsyncEntry<T>(Memory<T> target, Memory<byte> linear, CancellationToken cancellationToken)
+        where T : struct
     {
         // Entered synchronously, so an overlapping call throws from the call itself, not from its task.
         Enter(nameof(ReceiveAsync));
         try
         {
-            ValueTask<DevmemReceiveResult> task = ReceiveAsyncCore(fragments, linear, cancellationToken);
+            ValueTask<DevmemReceiveResult> task = ReceiveAsyncCore(target, linear, cancellationToken);
             if (task.IsCompleted)
             {
                 Exit();
@@ -280,12 +306,13 @@ public sealed partial class DevmemSocket : IDisposable
         }
     }
 
-    private async ValueTask<DevmemReceiveResult> ReceiveAsyncCore(Memory<DevmemFragment> fragments, Memory<byte> linear, CancellationToken cancellationToken)
+    private async ValueTask<DevmemReceiveResult> ReceiveAsyncCore<T>(Memory<T> target, Memory<byte> linear, CancellationToken cancellationToken)
+        where T : struct
     {
         while (true)
         {
             cancellationToken.ThrowIfCancellationRequested();
-            if (TryReceive(fragments.Span, linear.Span, nonBlocking: true, out var result))
+            if (TryReceiveInto(target.Span, linear.Span, nonBlocking: true, out var result))
             {
                 return result;
             }
@@ -299,6 +326,20 @@ public sealed partial class DevmemSocket : IDisposable
 
             await WaitReadableAsync(cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    // T is DevmemFragment or DevmemSegment (the public overloads): the JIT folds the type test away.
+    private bool TryReceiveInto<T>(Span<T> target, Span<byte> linear, bool nonBlocking, out DevmemReceiveResult result)
+        where T : struct
+    {
+        if (typeof(T) == typeof(DevmemSegment))
+        {
+            var segments = new SegmentSink(Unsafe.As<Span<T>, Span<DevmemSegment>>(ref target), _held);
+            return TryReceive(ref segments, target.Length, linear, nonBlocking, out result);
+        }
+
+        var fragments = new FragmentSink(Unsafe.As<Span<T>, Span<DevmemFragment>>(ref target), _held);
+        return TryReceive(ref fragments, target.Length, linear, nonBlocking, out result);
     }
 
     /// <summary>
@@ -324,55 +365,99 @@ public sealed partial class DevmemSocket : IDisposable
         }
     }
 
+    /// <summary>Gives back the fragments among <paramref name="segments"/> (linear segments hold nothing), as <see cref="Release(ReadOnlySpan{DevmemFragment})"/> does.</summary>
+    /// <exception cref="InvalidOperationException">As for the fragment overload.</exception>
+    public void Release(ReadOnlySpan<DevmemSegment> segments)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        Enter(nameof(Release));
+        try
+        {
+            var problems = default(ReleaseProblems);
+            foreach (ref readonly var s in segments)
+            {
+                if (!s.IsLinear)
+                {
+                    ReleaseOne(s.Fragment, ref problems);
+                }
+            }
+
+            problems.ThrowIfAny();
+        }
+        finally
+        {
+            Exit();
+        }
+    }
+
     private void ReleaseCore(ReadOnlySpan<DevmemFragment> fragments)
     {
-        int foreign = 0, unknown = 0;
-        uint firstForeign = 0, firstUnknown = 0;
+        var problems = default(ReleaseProblems);
         foreach (ref readonly var f in fragments)
         {
-            if (f.Owner != _id)
-            {
-                if (foreign++ == 0)
-                {
-                    firstForeign = f.Token;
-                }
-
-                continue;
-            }
-
-            if (!_held.Remove(f.Token))
-            {
-                if (unknown++ == 0)
-                {
-                    firstUnknown = f.Token;
-                }
-
-                continue;
-            }
-
-            if (_copy is not null)
-            {
-                _copy.Free(f.Token);
-                continue;
-            }
-
-            _pending[_pendingCount++] = f.Token;
-            if (_pendingCount == _pending.Length)
-            {
-                FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
-            }
+            ReleaseOne(f, ref problems);
         }
 
-        if (foreign > 0)
+        problems.ThrowIfAny();
+    }
+
+    private void ReleaseOne(in DevmemFragment f, ref ReleaseProblems problems)
+    {
+        if (f.Owner != _id)
         {
-            throw new InvalidOperationException(
-                $"{foreign} fragment(s) (first token: {firstForeign}) were received on another socket (or not received at all): release a fragment on the DevmemSocket that received it.{(unknown > 0 ? $" Also {unknown} not held any more (released twice)." : "")}");
+            if (problems.Foreign++ == 0)
+            {
+                problems.FirstForeign = f.Token;
+            }
+
+            return;
         }
 
-        if (unknown > 0)
+        if (!_held.Remove(f.Token))
         {
-            throw new InvalidOperationException(
-                $"{unknown} fragment token(s) (first: {firstUnknown}) are not held by this socket any more: released twice.");
+            if (problems.Unknown++ == 0)
+            {
+                problems.FirstUnknown = f.Token;
+            }
+
+            return;
+        }
+
+        if (_copy is not null)
+        {
+            _copy.Free(f.Token);
+            return;
+        }
+
+        _pending[_pendingCount++] = f.Token;
+        if (_pendingCount == _pending.Length)
+        {
+            FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
+        }
+    }
+
+    private struct ReleaseProblems
+    {
+        public int Foreign;
+        public int Unknown;
+        public uint FirstForeign;
+        public uint FirstUnknown;
+
+        public readonly void ThrowIfAny()
+        {
+            int foreign = Foreign, unknown = Unknown;
+            uint firstForeign = FirstForeign, firstUnknown = FirstUnknown;
+            if (foreign > 0)
+            {
+                throw new InvalidOperationException(
+                    $"{foreign} fragment(s) (first token: {firstForeign}) were received on another socket (or not received at all): release a fragment on the DevmemSocket that received it.{(unknown > 0 ? $" Also {unknown} not held any more (released twice)." : "")}");
+            }
+
+            if (unknown > 0)
+            {
+                throw new InvalidOperationException(
+                    $"{unknown} fragment token(s) (first: {firstUnknown}) are not held by this socket any more: released twice.");
+            }
         }
     }
 
@@ -553,12 +638,13 @@ public sealed partial class DevmemSocket : IDisposable
         }
     }
 
-    private unsafe bool TryReceive(Span<DevmemFragment> fragments, Span<byte> linear, bool nonBlocking, out DevmemReceiveResult result)
+    private unsafe bool TryReceive<TSink>(ref TSink sink, int capacity, Span<byte> linear, bool nonBlocking, out DevmemReceiveResult result)
+        where TSink : IReceiveSink, allows ref struct
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
-        if (fragments.Length == 0)
+        if (capacity == 0)
         {
-            throw new ArgumentException("Give room for at least one fragment.", nameof(fragments));
+            throw new ArgumentException("Give room for at least one fragment (or segment): the span is empty.");
         }
 
         if (linear.Length == 0)
@@ -568,10 +654,10 @@ public sealed partial class DevmemSocket : IDisposable
 
         if (_copy is not null)
         {
-            return TryReceiveCopy(fragments, nonBlocking, out result);
+            return TryReceiveCopy(ref sink, capacity, nonBlocking, out result);
         }
 
-        int controlLength = checked(fragments.Length * DevmemControlMessages.SpacePerFragment);
+        int controlLength = checked(capacity * DevmemControlMessages.SpacePerFragment);
         if (_control.Length < controlLength)
         {
             _control = GC.AllocateUninitializedArray<byte>(controlLength, pinned: true);
@@ -618,16 +704,20 @@ public sealed partial class DevmemSocket : IDisposable
         int received = r.Int32;
         if (received == 0)
         {
-            result = new DevmemReceiveResult(0, 0, 0, 0, 0, endOfStream: true);
+            result = DevmemReceiveResult.End;
             return true;
         }
 
-        var summary = DevmemControlMessages.Parse(_control.AsSpan(0, (int)msg.msg_controllen), fragments, _id);
+        // The sink registers each token as held as it goes: a token the kernel handed out is released on
+        // dispose even when the checks below throw.
+        var summary = DevmemControlMessages.Parse(_control.AsSpan(0, (int)msg.msg_controllen), ref sink, _id);
         int unsteered = 0;
         if (summary.Fragments == 0 && summary.LinearMessages == 0)
         {
-            // Readable data, copied into the iov as by a plain recv: the flow missed the bound queue.
+            // Readable data, copied into the iov as by a plain recv: the flow missed the bound queue. In
+            // stream order it is one linear piece at the buffer's start.
             unsteered = received;
+            sink.AddLinear((uint)received);
             UnsteeredBytes += unsteered;
             DevmemMetrics.UnsteeredBytes.Add(unsteered);
             if (!_warnedUnsteered)
@@ -642,14 +732,6 @@ public sealed partial class DevmemSocket : IDisposable
                 $"recvmsg returned {received} bytes but its devmem control messages cover {summary.DmabufBytes + summary.LinearBytes}");
         }
 
-        for (int i = 0; i < summary.Fragments; i++)
-        {
-            if (!_held.Add(fragments[i].Token))
-            {
-                throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)", $"the kernel handed out token {fragments[i].Token} while this socket still holds it");
-            }
-        }
-
         if (summary.Fragments > 0)
         {
             DevmemMetrics.Fragments.Add(summary.Fragments);
@@ -662,18 +744,19 @@ public sealed partial class DevmemSocket : IDisposable
             DevmemMetrics.LinearBytes.Add(summary.LinearBytes);
         }
 
-        result = new DevmemReceiveResult(summary.Fragments, summary.DmabufBytes, (int)summary.LinearBytes, unsteered, summary.Unknown, endOfStream: false);
+        result = new DevmemReceiveResult(summary.Fragments, sink.Count, summary.DmabufBytes, (int)summary.LinearBytes, unsteered, summary.Unknown, endOfStream: false);
         return true;
     }
 
     /// <summary>One <c>recvmsg</c> on the socket's handle with <paramref name="msg"/> as built by the caller (<see cref="Syscalls.RecvMsg"/>).</summary>
     private SysResult RecvMsg(ref msghdr msg, int flags) => Syscalls.RecvMsg(_socket.SafeHandle, ref msg, flags);
 
-    private unsafe bool TryReceiveCopy(Span<DevmemFragment> fragments, bool nonBlocking, out DevmemReceiveResult result)
+    private unsafe bool TryReceiveCopy<TSink>(ref TSink sink, int capacity, bool nonBlocking, out DevmemReceiveResult result)
+        where TSink : IReceiveSink, allows ref struct
     {
         var ring = _copy!;
         Span<int> slots = stackalloc int[CopyRing.MaxSlotsPerReceive];
-        int k = ring.Take(slots[..Math.Min(fragments.Length, CopyRing.MaxSlotsPerReceive)]);
+        int k = ring.Take(slots[..Math.Min(capacity, CopyRing.MaxSlotsPerReceive)]);
         if (k == 0)
         {
             if (_held.Count >= ring.SlotCount)
@@ -730,7 +813,7 @@ public sealed partial class DevmemSocket : IDisposable
             int received = r.Int32;
             if (received == 0)
             {
-                result = new DevmemReceiveResult(0, 0, 0, 0, 0, endOfStream: true);
+                result = DevmemReceiveResult.End;
                 return true;
             }
 
@@ -740,15 +823,14 @@ public sealed partial class DevmemSocket : IDisposable
             {
                 int len = Math.Min(left, ring.SlotSize);
                 uint token = (uint)slots[i] + 1;
-                fragments[i] = new DevmemFragment(0, (ulong)slots[i] * (ulong)ring.SlotSize, (uint)len, token, _id);
-                _held.Add(token);
+                sink.AddFragment(new DevmemFragment(0, (ulong)slots[i] * (ulong)ring.SlotSize, (uint)len, token, _id));
+                used = i + 1;
                 left -= len;
             }
 
-            used = count;
             DevmemMetrics.Fragments.Add(used);
             DevmemMetrics.DmabufBytes.Add(received);
-            result = new DevmemReceiveResult(used, received, 0, 0, 0, endOfStream: false);
+            result = new DevmemReceiveResult(used, sink.Count, received, 0, 0, 0, endOfStream: false);
             return true;
         }
         finally

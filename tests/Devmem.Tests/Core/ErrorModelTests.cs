@@ -8,6 +8,7 @@ namespace Devmem.Tests.Core;
 
 // One exception root: every failure type the library throws for the host's conditions derives from
 // DevmemIOException, with the same property names, and the syscall rules hold in the source.
+[Tier(Tier.Pure)]
 public class ErrorModelTests
 {
     private static readonly Assembly Library = typeof(DevmemIOException).Assembly;

@@ -131,7 +131,7 @@ public sealed class CopyFallbackIntegrityTests
             Assert.Same(second, await Task.WhenAny(second, Task.Delay(2000, TestContext.Current.CancellationToken)));
             var e = Assert.IsType<InvalidOperationException>(await second);
             Assert.Contains("one call at a time", e.Message, StringComparison.Ordinal);
-            Assert.Throws<InvalidOperationException>(() => ds.Release([]));
+            Assert.Throws<InvalidOperationException>(() => ds.Release(ReadOnlySpan<DevmemFragment>.Empty));
             Assert.Throws<InvalidOperationException>(() => ds.FlushReleases());
 
             client.Send(new byte[100]);

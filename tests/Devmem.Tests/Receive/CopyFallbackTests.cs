@@ -16,6 +16,60 @@ public sealed class CopyFallbackTests
         Task.Run(() => new NcdevmemPattern(period).Send(client, total));
 
     [Fact]
+    public async Task Segments_receive_the_stream_in_order_and_release_like_fragments_with_nothing_allocated()
+    {
+        const long Total = 64L << 20;
+        var (client, server) = Loopback.Connect();
+        using (client)
+        using (server)
+        using (var memory = HostMemory.Create(4 << 20))
+        using (var ds = DevmemSocket.CreateCopyFallback(server, memory, "test: loopback has no NIC queues"))
+        {
+            var sender = SendPattern(client, Total, 11);
+            var check = new NcdevmemPattern(11);
+            var segments = new DevmemSegment[32];
+            var linear = new byte[1];
+            long got = 0, allocated = 0, linearSegments = 0;
+            int receives = 0;
+            while (true)
+            {
+                var r = await ds.ReceiveAsync(segments, linear, TestContext.Current.CancellationToken);
+                receives++;
+                if (r.EndOfStream)
+                {
+                    break;
+                }
+
+                memory.BeginCpuAccess(CpuAccess.Read);
+                foreach (ref readonly DevmemSegment s in segments.AsSpan(0, r.Segments))
+                {
+                    linearSegments += s.IsLinear ? 1 : 0;
+                    check.Validate(memory.GetSpan((long)s.Fragment.Offset, (int)s.Length));
+                }
+
+                memory.EndCpuAccess(CpuAccess.Read);
+                long before = GC.GetAllocatedBytesForCurrentThread();
+                ds.Release(segments.AsSpan(0, r.Segments));
+                if (receives > 100)
+                {
+                    allocated += GC.GetAllocatedBytesForCurrentThread() - before;
+                }
+
+                got += r.DmabufBytes;
+            }
+
+            await sender;
+            Assert.Equal(Total, got);
+            Assert.Equal(0, linearSegments); // the copy fallback has no linear pieces: every byte is in a slot
+            Assert.Equal(0, check.Errors);
+            Assert.Equal(Total, check.Bytes);
+            Assert.Equal(0, ds.OutstandingTokens);
+            Assert.Equal(0, allocated);
+            Assert.Equal(memory.Size / DevmemSocket.DefaultSlotSize, ds.CopySlotsFree);
+        }
+    }
+
+    [Fact]
     public async Task One_GiB_arrives_validated_in_host_memory_with_nothing_allocated_per_receive()
     {
         const long Total = 1L << 30;

@@ -64,6 +64,48 @@ public class DevmemControlMessagesTests
     }
 
     [Fact]
+    public void Segments_keep_the_stream_order_of_linear_and_dmabuf_pieces()
+    {
+        // linear 100, dmabuf 1348, (timestamp, skipped), linear 20, dmabuf 4096: the order the kernel
+        // reports them in (tcp_recvmsg_dmabuf walks the skb) is the order the segments come out in, and
+        // each linear piece's offset is where it landed in the linear buffer.
+        var buf = new List<byte>();
+        PutDevmem(buf, ScmDevmemLinear, 0, 100, 0, 0);
+        PutDevmem(buf, ScmDevmemDmabuf, 8192, 1348, 5, 2);
+        PutOther(buf, SolSocket, 29 /* SO_TIMESTAMP_OLD */, 5);
+        PutDevmem(buf, ScmDevmemLinear, 0, 20, 0, 0);
+        PutDevmem(buf, ScmDevmemDmabuf, 16384, 4096, 6, 2);
+        var segments = new DevmemSegment[5];
+        var sink = new SegmentSink(segments, held: null);
+        var s = DevmemControlMessages.Parse(buf.ToArray(), ref sink, owner: 0);
+        Assert.Equal(4, sink.Count);
+        Assert.Equal(2, s.Fragments);
+        Assert.Equal(1, s.Unknown);
+        Assert.True(segments[0].IsLinear);
+        Assert.Equal((0, 100u), (segments[0].LinearOffset, segments[0].Length));
+        Assert.False(segments[1].IsLinear);
+        Assert.Equal(new DevmemFragment(2, 8192, 1348, 5), segments[1].Fragment);
+        Assert.Equal(1348u, segments[1].Length);
+        Assert.True(segments[2].IsLinear);
+        Assert.Equal((100, 20u), (segments[2].LinearOffset, segments[2].Length));
+        Assert.Equal(new DevmemFragment(2, 16384, 4096, 6), segments[3].Fragment);
+    }
+
+    [Fact]
+    public void Segments_count_linear_pieces_against_the_room_given()
+    {
+        var buf = new List<byte>();
+        PutDevmem(buf, ScmDevmemLinear, 0, 10, 0, 0);
+        PutDevmem(buf, ScmDevmemDmabuf, 0, 10, 1, 1);
+        var segments = new DevmemSegment[1];
+        Assert.Throws<DevmemProtocolException>(() =>
+        {
+            var sink = new SegmentSink(segments, held: null);
+            DevmemControlMessages.Parse(buf.ToArray(), ref sink, owner: 0);
+        });
+    }
+
+    [Fact]
     public void Linear_and_dmabuf_mixed_are_counted_apart_and_unknown_cmsgs_are_skipped()
     {
         var buf = new List<byte>();
