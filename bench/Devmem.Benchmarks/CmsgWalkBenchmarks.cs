@@ -15,13 +15,11 @@ namespace Devmem.Benchmarks;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The C# side runs the library's own pieces (<see cref="DevmemControlMessages.Parse"/>,
-/// <see cref="TokenSet"/>, <see cref="TokenRanges"/>, <see cref="DevmemMetrics"/>) glued exactly as
-/// <c>DevmemSocket.TryReceive</c> (after recvmsg), <c>Release</c> and <c>FlushCore</c> glue them. The
-/// glue is repeated here because those methods also make the syscalls: keep it in step with
-/// DevmemSocket.cs. Left out on both sides: the syscalls and the socket handle's AddRef/Release around
-/// them. <c>setsockopt(SO_DEVMEM_DONTNEED)</c> is replaced on both sides by a stub that reads the
-/// ranges and returns the tokens they cover.
+/// The C# side runs the shipped step itself: <see cref="TokenLedger"/>, the code DevmemSocket runs
+/// between its two syscalls (<see cref="TokenLedger.Accept"/> after recvmsg, <see cref="TokenLedger.TryQueue"/>
+/// on release, its flush before setsockopt). Left out on both sides: the syscalls and the socket
+/// handle's reference around them. <c>setsockopt(SO_DEVMEM_DONTNEED)</c> is replaced on both sides by a
+/// stub that reads the ranges and returns the tokens they cover (the ledger's <see cref="ITokenReleaser"/>).
 /// </para>
 /// <para>
 /// The buffers are built to the kernel's layout (net/ipv4/tcp.c tcp_recvmsg_dmabuf: one 40-byte
@@ -49,16 +47,9 @@ public unsafe class CmsgWalkBenchmarks
     private int _receives;
     private int _stride;
 
-    // The C# receive path's state, as DevmemSocket holds it.
-    private readonly TokenSet _held = new();
-    private readonly uint[] _pending = new uint[TokenRanges.MaxTokensPerCall];
-    private readonly dmabuf_token[] _batch = new dmabuf_token[TokenRanges.MaxRangesPerCall];
+    // The C# receive path's state: DevmemSocket's own ledger type.
+    private readonly TokenLedger _ledger = new(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
     private DevmemFragment[] _fragments = [];
-    private int _pendingCount;
-    private long _releaseCalls;
-    private long _tokensFreed;
-    private long _releaseShortfall;
-    private bool _disposed;
 
     // The C side.
     private nint _libO2;
@@ -76,7 +67,6 @@ public unsafe class CmsgWalkBenchmarks
     [GlobalSetup]
     public void Setup()
     {
-        _disposed = false;
         BuildBuffers();
         _fragments = new DevmemFragment[FragmentsPerReceive];
         _runO2 = LoadC("libcmsgwalk.so", out _libO2, out _walkerO2);
@@ -84,7 +74,7 @@ public unsafe class CmsgWalkBenchmarks
 
         // Same answer from all three, or the comparison means nothing.
         long cs = CSharp(), c = C_O2(), n = C_Native();
-        if (cs != FragmentsPerInvoke || c != FragmentsPerInvoke || n != FragmentsPerInvoke || _pendingCount != 0 || _held.Count != 0)
+        if (cs != FragmentsPerInvoke || c != FragmentsPerInvoke || n != FragmentsPerInvoke || _ledger.PendingCount != 0 || _ledger.Held.Count != 0)
         {
             throw new InvalidOperationException($"fragments: C# {cs}, C -O2 {c}, C native {n}; expected {FragmentsPerInvoke}");
         }
@@ -92,7 +82,7 @@ public unsafe class CmsgWalkBenchmarks
         long before = GC.GetAllocatedBytesForCurrentThread();
         CSharp();
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
-        Console.WriteLine($"// C# receive path: {allocated} bytes allocated over {_receives} receives ({FragmentsPerInvoke} fragments, {_releaseCalls} release calls so far)");
+        Console.WriteLine($"// C# receive path: {allocated} bytes allocated over {_receives} receives ({FragmentsPerInvoke} fragments, {_ledger.ReleaseCalls} release calls so far)");
     }
 
     [GlobalCleanup]
@@ -142,59 +132,18 @@ public unsafe class CmsgWalkBenchmarks
     // DevmemSocket.TryReceive from the line after the recvmsg call: MSG_CTRUNC was clear, 'received' bytes.
     private int ReceiveAfterRecvmsg(ReadOnlySpan<byte> control, int received, Span<DevmemFragment> fragments)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        var summary = DevmemControlMessages.Parse(control, fragments);
-        if (summary.Fragments == 0 && summary.LinearMessages == 0)
-        {
-            return 0;
-        }
-        else if (summary.DmabufBytes + summary.LinearBytes != received)
-        {
-            throw new DevmemProtocolException(
-                $"recvmsg returned {received} bytes but its devmem control messages cover {summary.DmabufBytes + summary.LinearBytes}");
-        }
-
-        for (int i = 0; i < summary.Fragments; i++)
-        {
-            if (!_held.Add(fragments[i].Token))
-            {
-                throw new DevmemProtocolException($"the kernel handed out token {fragments[i].Token} while this socket still holds it");
-            }
-        }
-
-        if (summary.Fragments > 0)
-        {
-            DevmemMetrics.Fragments.Add(summary.Fragments);
-            DevmemMetrics.DmabufBytes.Add(summary.DmabufBytes);
-            DevmemMetrics.TokensOutstanding.Add(summary.Fragments);
-        }
-
-        if (summary.LinearBytes > 0)
-        {
-            DevmemMetrics.LinearBytes.Add(summary.LinearBytes);
-        }
-
-        return summary.Fragments;
+        var sink = new FragmentSink(fragments, _ledger.Held);
+        return TokenLedger.Accept(control, received, ref sink, owner: 0).Fragments;
     }
 
     // DevmemSocket.Release in zero-copy mode.
     private void Release(ReadOnlySpan<DevmemFragment> fragments)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
+        var stub = default(StubReleaser);
         int unknown = 0;
         foreach (ref readonly var f in fragments)
         {
-            if (!_held.Remove(f.Token))
-            {
-                unknown++;
-                continue;
-            }
-
-            _pending[_pendingCount++] = f.Token;
-            if (_pendingCount == _pending.Length)
-            {
-                FlushCore(_pending.AsSpan(0, _pendingCount));
-            }
+            unknown += _ledger.TryQueue(f.Token, ref stub) ? 0 : 1;
         }
 
         if (unknown > 0)
@@ -203,46 +152,20 @@ public unsafe class CmsgWalkBenchmarks
         }
     }
 
-    // DevmemSocket.FlushCore without the handle's AddRef/Release, with the stub for setsockopt.
-    private int FlushCore(Span<uint> tokens)
+    private readonly struct StubReleaser : ITokenReleaser
     {
-        int distinct = TokenRanges.SortDistinct(tokens, out _);
-        ReadOnlySpan<uint> sorted = tokens[..distinct];
-        int position = 0;
-        int freedTotal = 0;
-        while (true)
-        {
-            int ranges = TokenRanges.NextBatch(sorted, ref position, _batch, out int count);
-            if (ranges == 0)
-            {
-                break;
-            }
-
-            int freed = DontNeedStub(_batch, ranges);
-            _releaseCalls++;
-            DevmemMetrics.ReleaseCalls.Add(1);
-            freedTotal += freed;
-            DevmemMetrics.TokensOutstanding.Add(-count);
-            if (freed != count)
-            {
-                _releaseShortfall += count - freed;
-            }
-        }
-
-        _pendingCount = 0;
-        _tokensFreed += freedTotal;
-        return freedTotal;
+        public int DontNeed(ReadOnlySpan<dmabuf_token> ranges) => DontNeedStub(ranges);
     }
 
     // Stands in for setsockopt(SO_DEVMEM_DONTNEED): reads the ranges, returns the tokens they cover
     // (bench/native/cmsgwalk.c dontneed_stub does the same).
     [MethodImpl(MethodImplOptions.NoInlining)]
-    private static int DontNeedStub(dmabuf_token[] batch, int ranges)
+    private static int DontNeedStub(ReadOnlySpan<dmabuf_token> ranges)
     {
         int freed = 0;
-        for (int i = 0; i < ranges; i++)
+        foreach (ref readonly dmabuf_token range in ranges)
         {
-            freed += (int)batch[i].token_count;
+            freed += (int)range.token_count;
         }
 
         return freed;

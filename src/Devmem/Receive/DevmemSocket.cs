@@ -68,14 +68,11 @@ public sealed partial class DevmemSocket : IDisposable
 
     private readonly Socket _socket;
     private readonly ILogger _logger;
-    private readonly TokenSet _held = new();
-    private readonly uint[] _pending = new uint[AutoFlushThreshold];
-    private readonly dmabuf_token[] _batch = new dmabuf_token[TokenRanges.MaxRangesPerCall];
+    private readonly TokenLedger _ledger;
     private readonly CopyRing? _copy;
     private readonly string? _fallbackReason;
     private readonly uint _id;
     private byte[] _control = [];
-    private int _pendingCount;
     private int _busy;
     private bool _warnedUnsteered;
     private bool _waitForSlot;
@@ -97,6 +94,7 @@ public sealed partial class DevmemSocket : IDisposable
 
         _socket = socket;
         _logger = logger ?? NullLogger.Instance;
+        _ledger = new TokenLedger(_logger);
         uint id;
         do
         {
@@ -179,24 +177,24 @@ public sealed partial class DevmemSocket : IDisposable
     /// <summary>Marks <paramref name="token"/> held as if the kernel had handed it out, and returns its fragment (for tests of the zero-copy release path).</summary>
     internal DevmemFragment HoldForTest(uint token)
     {
-        _held.Add(token);
+        _ledger.Held.Add(token);
         return new DevmemFragment(1, 0, 1, token, _id);
     }
 
     /// <summary>Tokens received and not yet given back to the kernel (held by the application or pending release).</summary>
-    public long OutstandingTokens => _held.Count + _pendingCount;
+    public long OutstandingTokens => _ledger.Held.Count + _ledger.PendingCount;
 
     /// <summary>Total <c>SO_DEVMEM_DONTNEED</c> calls made.</summary>
-    public long ReleaseCalls { get; private set; }
+    public long ReleaseCalls => _ledger.ReleaseCalls;
 
     /// <summary>Tokens the kernel reported freed.</summary>
-    public long TokensFreed { get; private set; }
+    public long TokensFreed => _ledger.TokensFreed;
 
     /// <summary>
     /// Tokens sent back that the kernel did not free (it returns how many it freed): non-zero means the
     /// socket's token state and ours disagree. Logged when it happens.
     /// </summary>
-    public long ReleaseShortfall { get; private set; }
+    public long ReleaseShortfall => _ledger.ReleaseShortfall;
 
     /// <summary>
     /// Bytes that arrived without devmem control messages, copied into the linear buffer as by a plain
@@ -334,11 +332,11 @@ public sealed partial class DevmemSocket : IDisposable
     {
         if (typeof(T) == typeof(DevmemSegment))
         {
-            var segments = new SegmentSink(Unsafe.As<Span<T>, Span<DevmemSegment>>(ref target), _held);
+            var segments = new SegmentSink(Unsafe.As<Span<T>, Span<DevmemSegment>>(ref target), _ledger.Held);
             return TryReceive(ref segments, target.Length, linear, nonBlocking, out result);
         }
 
-        var fragments = new FragmentSink(Unsafe.As<Span<T>, Span<DevmemFragment>>(ref target), _held);
+        var fragments = new FragmentSink(Unsafe.As<Span<T>, Span<DevmemFragment>>(ref target), _ledger.Held);
         return TryReceive(ref fragments, target.Length, linear, nonBlocking, out result);
     }
 
@@ -413,26 +411,24 @@ public sealed partial class DevmemSocket : IDisposable
             return;
         }
 
-        if (!_held.Remove(f.Token))
-        {
-            if (problems.Unknown++ == 0)
-            {
-                problems.FirstUnknown = f.Token;
-            }
-
-            return;
-        }
-
+        bool held;
         if (_copy is not null)
         {
-            _copy.Free(f.Token);
-            return;
+            held = _ledger.Held.Remove(f.Token);
+            if (held)
+            {
+                _copy.Free(f.Token);
+            }
+        }
+        else
+        {
+            var kernel = new KernelReleaser(this);
+            held = _ledger.TryQueue(f.Token, ref kernel);
         }
 
-        _pending[_pendingCount++] = f.Token;
-        if (_pendingCount == _pending.Length)
+        if (!held && problems.Unknown++ == 0)
         {
-            FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
+            problems.FirstUnknown = f.Token;
         }
     }
 
@@ -469,7 +465,8 @@ public sealed partial class DevmemSocket : IDisposable
         Enter(nameof(FlushReleases));
         try
         {
-            return FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
+            var kernel = new KernelReleaser(this);
+            return _ledger.FlushPending(ref kernel);
         }
         finally
         {
@@ -505,10 +502,10 @@ public sealed partial class DevmemSocket : IDisposable
     {
         if (_copy is not null)
         {
-            if (_held.Count > 0)
+            if (_ledger.Held.Count > 0)
             {
-                var leaked = new List<uint>((int)Math.Min(_held.Count, int.MaxValue));
-                _held.Drain(leaked);
+                var leaked = new List<uint>((int)Math.Min(_ledger.Held.Count, int.MaxValue));
+                _ledger.Held.Drain(leaked);
                 LogLeak(_logger, leaked.Count);
                 foreach (uint token in leaked)
                 {
@@ -522,14 +519,14 @@ public sealed partial class DevmemSocket : IDisposable
 
         try
         {
-            FlushCore(_pending.AsSpan(0, _pendingCount), clearPending: true);
-            if (_held.Count > 0)
+            var kernel = new KernelReleaser(this);
+            _ledger.FlushPending(ref kernel);
+            if (_ledger.Held.Count > 0)
             {
-                var leaked = new List<uint>((int)Math.Min(_held.Count, int.MaxValue));
-                _held.Drain(leaked);
+                var leaked = new List<uint>((int)Math.Min(_ledger.Held.Count, int.MaxValue));
+                _ledger.Held.Drain(leaked);
                 LogLeak(_logger, leaked.Count);
-                var span = CollectionsMarshal.AsSpan(leaked);
-                FlushCore(span, clearPending: false);
+                _ledger.Flush(CollectionsMarshal.AsSpan(leaked), clearPending: false, ref kernel);
             }
         }
         catch (DevmemException ex) when (!_socket.Connected || ex.ErrnoName is "EBADF")
@@ -561,80 +558,39 @@ public sealed partial class DevmemSocket : IDisposable
     private static void ThrowOverlap(string call) => throw new InvalidOperationException(
         $"DevmemSocket.{call} was called while another call on the same socket was in progress. A DevmemSocket takes one call at a time: Receive, ReceiveAsync (until its task completes), Release, FlushReleases and Dispose must not overlap; call them from one thread or task, or serialize them.");
 
-    private int FlushCore(Span<uint> tokens, bool clearPending)
+    /// <summary><c>setsockopt(SO_DEVMEM_DONTNEED)</c> on this socket, for the ledger's batches.</summary>
+    private readonly struct KernelReleaser(DevmemSocket owner) : ITokenReleaser
     {
-        if (tokens.Length == 0)
+        public unsafe int DontNeed(ReadOnlySpan<dmabuf_token> ranges)
         {
-            return 0;
-        }
-
-        int distinct = TokenRanges.SortDistinct(tokens, out _);
-        ReadOnlySpan<uint> sorted = tokens[..distinct];
-        int position = 0;
-        int freedTotal = 0;
-        try
-        {
-            while (true)
+            for (int attempt = 0; ; attempt++)
             {
-                int ranges = TokenRanges.NextBatch(sorted, ref position, _batch, out int count);
-                if (ranges == 0)
+                SysResult r;
+                fixed (dmabuf_token* p = ranges)
                 {
-                    break;
+                    // Not Socket.SetRawSocketOption: the runtime treats setsockopt's positive return (the number
+                    // of tokens freed) as an error (dotnet/runtime pal_networking.c SystemNative_SetRawSockOpt).
+                    r = Syscalls.SetSockOpt(owner._socket.SafeHandle, asm_socket.SOL_SOCKET, asm_socket.SO_DEVMEM_DONTNEED, p, (uint)(ranges.Length * sizeof(dmabuf_token)));
                 }
 
-                int freed = DontNeed(ranges);
-                freedTotal += freed;
-                DevmemMetrics.TokensOutstanding.Add(-count);
-                if (freed != count)
+                if (!r.IsError)
                 {
-                    ReleaseShortfall += count - freed;
-                    LogShortfall(_logger, count, freed);
+                    return r.Int32;
                 }
-            }
-        }
-        finally
-        {
-            if (clearPending)
-            {
-                _pendingCount = 0;
-            }
-        }
 
-        TokensFreed += freedTotal;
-        return freedTotal;
-    }
+                if (r.Errno == Errno.ENOMEM && attempt < MaxNomemRetries)
+                {
+                    continue;
+                }
 
-    private unsafe int DontNeed(int ranges)
-    {
-        for (int attempt = 0; ; attempt++)
-        {
-            SysResult r;
-            fixed (dmabuf_token* p = _batch)
-            {
-                // Not Socket.SetRawSocketOption: the runtime treats setsockopt's positive return (the number
-                // of tokens freed) as an error (dotnet/runtime pal_networking.c SystemNative_SetRawSockOpt).
-                r = Syscalls.SetSockOpt(_socket.SafeHandle, asm_socket.SOL_SOCKET, asm_socket.SO_DEVMEM_DONTNEED, p, (uint)(ranges * sizeof(dmabuf_token)));
+                throw DevmemException.Syscall("setsockopt(SO_DEVMEM_DONTNEED)", r.Errno, r.Errno switch
+                {
+                    Errno.EBADF => "The socket is not a TCP socket.",
+                    Errno.ENOPROTOOPT => "The kernel was built without CONFIG_PAGE_POOL/devmem support.",
+                    Errno.EINVAL => "The token array was malformed (this is a bug in Devmem: please report it).",
+                    _ => null,
+                });
             }
-
-            ReleaseCalls++;
-            DevmemMetrics.ReleaseCalls.Add(1);
-            if (!r.IsError)
-            {
-                return r.Int32;
-            }
-
-            if (r.Errno == Errno.ENOMEM && attempt < MaxNomemRetries)
-            {
-                continue;
-            }
-
-            throw DevmemException.Syscall("setsockopt(SO_DEVMEM_DONTNEED)", r.Errno, r.Errno switch
-            {
-                Errno.EBADF => "The socket is not a TCP socket.",
-                Errno.ENOPROTOOPT => "The kernel was built without CONFIG_PAGE_POOL/devmem support.",
-                Errno.EINVAL => "The token array was malformed (this is a bug in Devmem: please report it).",
-                _ => null,
-            });
         }
     }
 
@@ -709,8 +665,8 @@ public sealed partial class DevmemSocket : IDisposable
         }
 
         // The sink registers each token as held as it goes: a token the kernel handed out is released on
-        // dispose even when the checks below throw.
-        var summary = DevmemControlMessages.Parse(_control.AsSpan(0, (int)msg.msg_controllen), ref sink, _id);
+        // dispose even when the ledger's checks throw.
+        var summary = TokenLedger.Accept(_control.AsSpan(0, (int)msg.msg_controllen), received, ref sink, _id);
         int unsteered = 0;
         if (summary.Fragments == 0 && summary.LinearMessages == 0)
         {
@@ -725,23 +681,6 @@ public sealed partial class DevmemSocket : IDisposable
                 _warnedUnsteered = true;
                 LogUnsteered(_logger, unsteered);
             }
-        }
-        else if (summary.DmabufBytes + summary.LinearBytes != received)
-        {
-            throw DevmemProtocolException.Malformed("recvmsg(MSG_SOCK_DEVMEM)",
-                $"recvmsg returned {received} bytes but its devmem control messages cover {summary.DmabufBytes + summary.LinearBytes}");
-        }
-
-        if (summary.Fragments > 0)
-        {
-            DevmemMetrics.Fragments.Add(summary.Fragments);
-            DevmemMetrics.DmabufBytes.Add(summary.DmabufBytes);
-            DevmemMetrics.TokensOutstanding.Add(summary.Fragments);
-        }
-
-        if (summary.LinearBytes > 0)
-        {
-            DevmemMetrics.LinearBytes.Add(summary.LinearBytes);
         }
 
         result = new DevmemReceiveResult(summary.Fragments, sink.Count, summary.DmabufBytes, (int)summary.LinearBytes, unsteered, summary.Unknown, endOfStream: false);
@@ -759,7 +698,7 @@ public sealed partial class DevmemSocket : IDisposable
         int k = ring.Take(slots[..Math.Min(capacity, CopyRing.MaxSlotsPerReceive)]);
         if (k == 0)
         {
-            if (_held.Count >= ring.SlotCount)
+            if (_ledger.Held.Count >= ring.SlotCount)
             {
                 throw new InvalidOperationException(
                     $"All {ring.SlotCount} copy slots of this memory are held by this socket: release fragments before receiving more (each fragment holds its slot until released).");
@@ -865,9 +804,6 @@ public sealed partial class DevmemSocket : IDisposable
 
     [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Devmem socket disposed with {Count} fragment token(s) the application never released; releasing them now (fragments must be released once consumed, or the NIC runs out of buffers)")]
     private static partial void LogLeak(ILogger logger, int count);
-
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "SO_DEVMEM_DONTNEED freed {Freed} of {Count} tokens: the kernel did not hold the others for this socket")]
-    private static partial void LogShortfall(ILogger logger, int count, int freed);
 
     [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Devmem zero copy is not possible ({Reason}); receiving by copy into {Provider} memory ({Size} bytes) instead")]
     private static partial void LogFallback(ILogger logger, string reason, string provider, long size);
