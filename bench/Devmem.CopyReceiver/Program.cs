@@ -32,39 +32,27 @@ using var socket = listener.Accept();
 
 var clock = Stopwatch.StartNew();
 var check = new NcdevmemPattern(7);
-// The copy ring fills at most 64 slots per receive (CopyRing.MaxSlotsPerReceive): room for as many fragments.
-var fragments = new DevmemFragment[64];
-var linear = new byte[4096];
-long total = 0, receives = 0;
+DevmemStreamResult result;
 using (var ds = DevmemSocket.CreateCopyFallback(socket, memory, "benchmark over loopback", SlotSize))
 {
-    while (true)
+    // The library's receive-validate-release loop; the copy ring fills at most 64 slots per receive
+    // (CopyRing.MaxSlotsPerReceive): room for as many segments.
+    result = new DevmemStreamReceiver(ds, memory, new DevmemStreamOptions
     {
-        var r = ds.Receive(fragments, linear);
-        if (r.EndOfStream)
-        {
-            break;
-        }
-
-        memory.BeginCpuAccess(CpuAccess.Read);
-        for (int i = 0; i < r.Fragments; i++)
-        {
-            check.Validate(memory.GetSpan((long)fragments[i].Offset, (int)fragments[i].Length), Mismatch);
-        }
-
-        memory.EndCpuAccess(CpuAccess.Read);
-        ds.Release(fragments.AsSpan(0, r.Fragments));
-        if (check.Failed)
-        {
-            Console.Error.WriteLine("Devmem.CopyReceiver: validation failed");
-            return 1;
-        }
-
-        total += r.DmabufBytes;
-        receives++;
-    }
+        Validation = check,
+        OnMismatch = Mismatch,
+        Segments = 64,
+        LinearBufferSize = 4096,
+    }).Run();
 }
 
+if (result.End != DevmemStreamEnd.EndOfStream)
+{
+    Console.Error.WriteLine($"Devmem.CopyReceiver: {result.Detail}");
+    return 1;
+}
+
+long total = result.DmabufBytes, receives = result.Receives;
 clock.Stop();
 double seconds = clock.Elapsed.TotalSeconds;
 string line = string.Create(CultureInfo.InvariantCulture,

@@ -38,44 +38,32 @@ internal static class Demo
         sender.Start();
 
         var check = new NcdevmemPattern(Period);
-        var frags = new DevmemFragment[64];
-        var linear = new byte[4096];
-        long bytes = 0, fragments = 0;
         bool progress = !Console.IsErrorRedirected;
         long nextProgress = 0;
         using (var ds = DevmemSocket.CreateCopyFallback(server, memory, Reason))
         {
-            while (true)
+            DevmemStreamResult result = new DevmemStreamReceiver(ds, memory, new DevmemStreamOptions
             {
-                var r = ds.Receive(frags, linear);
-                if (r.EndOfStream)
+                Validation = check,
+                OnMismatch = Mismatch,
+                Segments = 64,
+                LinearBufferSize = 4096,
+                OnProgress = p =>
                 {
-                    break;
-                }
-
-                memory.BeginCpuAccess(CpuAccess.Read);
-                for (int i = 0; i < r.Fragments; i++)
-                {
-                    check.Validate(memory.GetSpan((long)frags[i].Offset, (int)frags[i].Length), Mismatch);
-                }
-
-                memory.EndCpuAccess(CpuAccess.Read);
-                ds.Release(frags.AsSpan(0, r.Fragments));
-                bytes += r.DmabufBytes;
-                fragments += r.Fragments;
-                if (check.Failed)
-                {
-                    Console.Error.WriteLine("ncdevmem: validation failed.");
-                    Outcome.Record("validation failed");
-                    return 1;
-                }
-
-                if (progress && clock.ElapsedMilliseconds >= nextProgress)
-                {
-                    nextProgress = clock.ElapsedMilliseconds + 500;
-                    Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
-                        $"\rncdevmem: {bytes >> 20} MiB of {total >> 20} MiB, {Rate(bytes, clock.Elapsed.TotalSeconds)}   "));
-                }
+                    if (progress && clock.ElapsedMilliseconds >= nextProgress)
+                    {
+                        nextProgress = clock.ElapsedMilliseconds + 500;
+                        Console.Error.Write(string.Create(CultureInfo.InvariantCulture,
+                            $"\rncdevmem: {p.DmabufBytes >> 20} MiB of {total >> 20} MiB, {Rate(p.DmabufBytes, clock.Elapsed.TotalSeconds)}   "));
+                    }
+                },
+            }).Run();
+            long bytes = result.DmabufBytes, fragments = result.Fragments;
+            if (result.End == DevmemStreamEnd.ValidationFailed)
+            {
+                Console.Error.WriteLine("ncdevmem: validation failed.");
+                Outcome.Record("validation failed");
+                return 1;
             }
 
             if (progress)

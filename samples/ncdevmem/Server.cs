@@ -126,79 +126,47 @@ internal static class Server
 
     private static int Receive(Options o, DevmemRxSetup setup, Socket conn, Summary s, Interrupt stop)
     {
-        DeviceMemory memory = setup.Memory;
         var pattern = o.Validation > 0 ? new NcdevmemPattern(o.Validation) : null;
-        var fragments = new DevmemFragment[LinearSize / 4096 + 1];
-        var linear = new byte[LinearSize];
         using Stream stdout = CliProcess.OpenOutput();
         var progress = new Progress();
         var clock = Stopwatch.StartNew();
         using DevmemSocket rx = setup.Wrap(conn);
         try
         {
-            while (true)
+            // The library's receive-validate-release loop, with the kernel tool's checks: a fragment of
+            // another binding or unsteered bytes are flow steering errors, -L refuses linear bytes, and
+            // without -v the payload's non-zero bytes go to stdout.
+            DevmemStreamResult r = new DevmemStreamReceiver(rx, setup.Memory, new DevmemStreamOptions
             {
-                DevmemReceiveResult r = rx.Receive(fragments, linear);
-                if (r.EndOfStream)
+                Validation = pattern,
+                OnMismatch = Mismatch,
+                ExpectedBindingId = setup.IsZeroCopy ? setup.BindingId : null,
+                StopOnLinear = o.FailOnLinear,
+                Segments = LinearSize / 4096 + 1,
+                LinearBufferSize = LinearSize,
+                OnSegment = pattern is null ? (in DevmemSegment _, ReadOnlySpan<byte> data) => PrintNonZero(stdout, data) : null,
+                OnProgress = p =>
                 {
+                    // The summary holds the totals so far: a signal prints what arrived until then.
+                    s.Record(p);
+                    progress.Update(p.TotalBytes, clock.Elapsed.TotalSeconds);
+                },
+            }).Run();
+            s.Record(r);
+            switch (r.End)
+            {
+                case DevmemStreamEnd.EndOfStream:
                     break;
-                }
-
-                s.Fragments += r.Fragments;
-                s.Bytes += r.DmabufBytes;
-                s.LinearBytes += r.LinearBytes;
-                if (r.UnsteeredBytes > 0)
-                {
-                    // Data that came without any devmem cmsg missed the bound queue (ncdevmem: "flow steering error").
-                    return Failed($"flow steering error: {r.UnsteeredBytes} bytes arrived as ordinary data, not in the dma-buf; check the flow rule and RSS (devmem-info doctor)");
-                }
-
-                if (r.LinearBytes > 0 && o.FailOnLinear)
-                {
-                    return Failed($"received SCM_DEVMEM_LINEAR ({r.LinearBytes} bytes) but --fail-on-linear (-L) set");
-                }
-
-                memory.BeginCpuAccess(CpuAccess.Read);
-                try
-                {
-                    foreach (DevmemFragment f in fragments.AsSpan(0, r.Fragments))
-                    {
-                        if (setup.IsZeroCopy && f.DmabufId != setup.BindingId)
-                        {
-                            return Failed($"received on wrong dmabuf_id {f.DmabufId} (ours is {setup.BindingId}): flow steering error");
-                        }
-
-                        ReadOnlySpan<byte> data = memory.GetSpan((long)f.Offset, (int)f.Length);
-                        if (pattern is not null)
-                        {
-                            pattern.Validate(data, Mismatch);
-                            if (pattern.Failed)
-                            {
-                                s.ValidationErrors = pattern.Errors;
-                                return Failed("validation failed");
-                            }
-                        }
-                        else
-                        {
-                            PrintNonZero(stdout, data);
-                        }
-                    }
-                }
-                finally
-                {
-                    memory.EndCpuAccess(CpuAccess.Read);
-                }
-
-                rx.Release(fragments.AsSpan(0, r.Fragments));
-                progress.Update(s.Bytes + s.LinearBytes, clock.Elapsed.TotalSeconds);
+                case DevmemStreamEnd.Linear:
+                    return Failed($"{r.Detail} but --fail-on-linear (-L) set");
+                default:
+                    return Failed(r.Detail ?? r.End.ToString());
             }
 
-            rx.FlushReleases();
             progress.Done();
             s.Seconds = clock.Elapsed.TotalSeconds;
             s.ReleaseCalls = rx.ReleaseCalls;
             s.TokensFreed = rx.TokensFreed;
-            s.ValidationErrors = pattern?.Errors ?? 0;
             Console.Error.WriteLine($"total_received={s.Bytes}");
             if (stop.Signal is null)
             {
@@ -230,7 +198,7 @@ internal static class Server
     }
 
     // ncdevmem's print_nonzero_bytes: the payload's non-zero bytes, as they are, on stdout.
-    private static void PrintNonZero(Stream stdout, ReadOnlySpan<byte> data)
+    private static bool PrintNonZero(Stream stdout, ReadOnlySpan<byte> data)
     {
         Span<byte> chunk = stackalloc byte[4096];
         while (!data.IsEmpty)
@@ -248,11 +216,21 @@ internal static class Server
             stdout.Write(chunk[..n]);
             data = data[part.Length..];
         }
+
+        return true;
     }
 
     /// <summary>What the server reports at the end: the kernel tool's lines, or one JSON object with --json.</summary>
     private sealed class Summary(DevmemRxSetup setup, DeviceMemory memory)
     {
+        public void Record(in DevmemStreamResult r)
+        {
+            Fragments = r.Fragments;
+            Bytes = r.DmabufBytes;
+            LinearBytes = r.LinearBytes;
+            ValidationErrors = r.ValidationErrors;
+        }
+
         public long Bytes { get; set; }
 
         public long LinearBytes { get; set; }

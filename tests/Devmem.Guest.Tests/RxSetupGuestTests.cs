@@ -94,45 +94,28 @@ internal sealed record RxRun(long Validated, long Errors, long Fragments, long D
 
         Socket conn = listener.Accept();
         var pattern = new NcdevmemPattern(7);
-        var fragments = new DevmemFragment[128];
-        var linear = new byte[819200];
-        long frags = 0, dmabuf = 0, lin = 0, unsteered = 0, outstanding;
-        long calls, freed, shortfall;
-        DeviceMemory memory = setup.Memory;
+        long outstanding, calls, freed, shortfall;
+        DevmemStreamResult result;
         using (DevmemSocket rx = setup.Wrap(conn))
         {
-            while (true)
+            // The library's receive-validate-release loop, as the ncdevmem server runs it. Linear or
+            // unsteered bytes are an error here: the setup's header split (hds-thresh 0) and flow rule
+            // must make every payload byte a fragment of this binding.
+            result = new DevmemStreamReceiver(rx, setup.Memory, new DevmemStreamOptions
             {
-                DevmemReceiveResult r = rx.Receive(fragments, linear);
-                if (r.EndOfStream)
-                {
-                    break;
-                }
-
-                frags += r.Fragments;
-                dmabuf += r.DmabufBytes;
-                lin += r.LinearBytes;
-                unsteered += r.UnsteeredBytes;
-                memory.BeginCpuAccess(CpuAccess.Read);
-                foreach (DevmemFragment f in fragments.AsSpan(0, r.Fragments))
-                {
-                    Assert.Equal(setup.BindingId, f.DmabufId);
-                    pattern.Validate(memory.GetSpan((long)f.Offset, (int)f.Length));
-                }
-
-                memory.EndCpuAccess(CpuAccess.Read);
-                // Linear or unsteered bytes would break the stream's order of validation; the setup's
-                // header split (hds-thresh 0) and flow rule must make every payload byte a fragment.
-                Assert.Equal(0, r.LinearBytes + r.UnsteeredBytes);
-                rx.Release(fragments.AsSpan(0, r.Fragments));
-            }
-
-            rx.FlushReleases();
+                Validation = pattern,
+                ExpectedBindingId = setup.IsZeroCopy ? setup.BindingId : null,
+                StopOnLinear = true,
+                Segments = 128,
+            }).Run();
             outstanding = rx.OutstandingTokens;
             calls = rx.ReleaseCalls;
             freed = rx.TokensFreed;
             shortfall = rx.ReleaseShortfall;
         }
+
+        Assert.True(result.End == DevmemStreamEnd.EndOfStream, $"the receive loop stopped: {result.End}: {result.Detail}");
+        long frags = result.Fragments, dmabuf = result.DmabufBytes, lin = result.LinearBytes, unsteered = result.UnsteeredBytes;
 
         double seconds = clock.Elapsed.TotalSeconds;
         // netcat -N shuts its side down at the end of its input and waits for ours.

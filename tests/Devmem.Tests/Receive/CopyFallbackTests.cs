@@ -16,6 +16,71 @@ public sealed class CopyFallbackTests
         Task.Run(() => new NcdevmemPattern(period).Send(client, total));
 
     [Fact]
+    public async Task The_stream_receiver_validates_a_whole_stream_and_leaves_nothing_held()
+    {
+        const long Total = 48L << 20;
+        var (client, server) = Loopback.Connect();
+        using (client)
+        using (server)
+        using (var memory = HostMemory.Create(4 << 20))
+        using (var ds = DevmemSocket.CreateCopyFallback(server, memory, "test: loopback has no NIC queues"))
+        {
+            var sender = SendPattern(client, Total, 13);
+            long progressCalls = 0, lastTotal = 0;
+            DevmemStreamResult r = new DevmemStreamReceiver(ds, memory, new DevmemStreamOptions
+            {
+                Validation = new NcdevmemPattern(13),
+                Segments = 64,
+                OnProgress = p =>
+                {
+                    progressCalls++;
+                    lastTotal = p.TotalBytes;
+                },
+            }).Run();
+            await sender;
+            Assert.Equal(DevmemStreamEnd.EndOfStream, r.End);
+            Assert.Equal(Total, r.DmabufBytes);
+            Assert.Equal(0, r.ValidationErrors);
+            Assert.Equal(r.Receives, progressCalls);
+            Assert.Equal(Total, lastTotal);
+            Assert.Equal(0, ds.OutstandingTokens);
+        }
+    }
+
+    [Fact]
+    public async Task The_stream_receiver_stops_on_a_wrong_pattern_and_still_releases_what_it_received()
+    {
+        var (client, server) = Loopback.Connect();
+        using (client)
+        using (server)
+        using (var memory = HostMemory.Create(4 << 20))
+        using (var ds = DevmemSocket.CreateCopyFallback(server, memory, "test: loopback has no NIC queues"))
+        {
+            var sender = SendPattern(client, 8L << 20, 7);
+            long mismatches = 0;
+            DevmemStreamResult r = new DevmemStreamReceiver(ds, memory, new DevmemStreamOptions
+            {
+                Validation = new NcdevmemPattern(5), // the sender's period is 7
+                OnMismatch = (_, _, _) => mismatches++,
+                Segments = 64,
+            }).Run();
+            Assert.Equal(DevmemStreamEnd.ValidationFailed, r.End);
+            Assert.True(r.ValidationErrors > NcdevmemPattern.MaxErrors, $"{r.ValidationErrors} errors");
+            Assert.Equal(r.ValidationErrors, mismatches);
+            Assert.Equal(0, ds.OutstandingTokens);
+            Assert.Equal(memory.Size / DevmemSocket.DefaultSlotSize, ds.CopySlotsFree);
+            server.Shutdown(SocketShutdown.Both);
+            try
+            {
+                await sender; // it may have finished into the socket buffers, or fail at the shutdown
+            }
+            catch (Exception e) when (e is SocketException or IOException)
+            {
+            }
+        }
+    }
+
+    [Fact]
     public async Task Segments_receive_the_stream_in_order_and_release_like_fragments_with_nothing_allocated()
     {
         const long Total = 64L << 20;
