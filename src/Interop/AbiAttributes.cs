@@ -24,7 +24,7 @@ namespace Devmem.Interop;
 /// on a P/Invoke, the function's prototype (the ABI test checks the signature against it).
 /// </summary>
 [AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct | AttributeTargets.Enum | AttributeTargets.Method, AllowMultiple = true, Inherited = false)]
-public sealed class UapiHeaderAttribute(string path) : Attribute
+internal sealed class UapiHeaderAttribute(string path) : Attribute
 {
     /// <summary>The header path, as in <c>#include &lt;path&gt;</c>.</summary>
     public string Path { get; } = path;
@@ -32,7 +32,7 @@ public sealed class UapiHeaderAttribute(string path) : Attribute
 
 /// <summary>The C spelling of a declaration whose C# name differs (struct tag, member designator or macro).</summary>
 [AttributeUsage(AttributeTargets.Struct | AttributeTargets.Field, Inherited = false)]
-public sealed class CNameAttribute(string name) : Attribute
+internal sealed class CNameAttribute(string name) : Attribute
 {
     /// <summary>The C name.</summary>
     public string Name { get; } = name;
@@ -43,7 +43,7 @@ public sealed class CNameAttribute(string name) : Attribute
 /// headers at least that new (so against the newest headers, not 6.12's).
 /// </summary>
 [AttributeUsage(AttributeTargets.Struct | AttributeTargets.Field | AttributeTargets.Class | AttributeTargets.Enum, Inherited = false)]
-public sealed class KernelSinceAttribute(string version) : Attribute
+internal sealed class KernelSinceAttribute(string version) : Attribute
 {
     /// <summary>The version, e.g. "6.14".</summary>
     public string Version { get; } = version;
@@ -54,7 +54,7 @@ public sealed class KernelSinceAttribute(string version) : Attribute
 /// <see cref="Source"/> says where it comes from; the ABI test checks it against that source where it can.
 /// </summary>
 [AttributeUsage(AttributeTargets.Field | AttributeTargets.Struct, Inherited = false)]
-public sealed class NotInUapiAttribute(string source) : Attribute
+internal sealed class NotInUapiAttribute(string source) : Attribute
 {
     /// <summary>Where the value is defined, e.g. "include/linux/socket.h (kernel-internal)".</summary>
     public string Source { get; } = source;
@@ -62,7 +62,7 @@ public sealed class NotInUapiAttribute(string source) : Attribute
 
 /// <summary>A struct field that names padding the C declaration leaves implicit; checked through sizeof only.</summary>
 [AttributeUsage(AttributeTargets.Field, Inherited = false)]
-public sealed class PaddingAttribute : Attribute;
+internal sealed class PaddingAttribute : Attribute;
 
 /// <summary>
 /// A C flexible array member. On a struct: the C struct ends in the flexible array <see cref="Name"/> of
@@ -72,7 +72,7 @@ public sealed class PaddingAttribute : Attribute;
 /// offset and the element's size and signedness instead of the member's size.
 /// </summary>
 [AttributeUsage(AttributeTargets.Struct | AttributeTargets.Field, Inherited = false)]
-public sealed class FlexibleArrayAttribute : Attribute
+internal sealed class FlexibleArrayAttribute : Attribute
 {
     /// <summary>On a field: the field is the first element of the C flexible array member of its name.</summary>
     public FlexibleArrayAttribute()
@@ -98,7 +98,7 @@ public sealed class FlexibleArrayAttribute : Attribute
 /// ABI test lists it with <see cref="Reason"/> instead of failing on its missing <see cref="UapiHeaderAttribute"/>.
 /// </summary>
 [AttributeUsage(AttributeTargets.Class | AttributeTargets.Struct, Inherited = false)]
-public sealed class ManagedOnlyAttribute(string reason) : Attribute
+internal sealed class ManagedOnlyAttribute(string reason) : Attribute
 {
     /// <summary>Why the type has no C counterpart.</summary>
     public string Reason { get; } = reason;

@@ -19,7 +19,7 @@ namespace Devmem.Interop;
 // Values that are the same on every architecture (MSG_*, AF_*) live with their area instead.
 
 /// <summary>Which CPU architectures the declarations of this assembly were checked for.</summary>
-public static class LinuxArch
+internal static class LinuxArch
 {
     /// <summary>The architectures whose uapi values match this assembly's (both use the generic headers).</summary>
     public static IReadOnlyList<Architecture> Supported { get; } = [Architecture.X64, Architecture.Arm64];
@@ -52,7 +52,7 @@ public static class LinuxArch
 /// The <c>SCM_*</c> control-message types are aliases of the <c>SO_*</c> options of the same name.
 /// </summary>
 [UapiHeader("asm/socket.h")]
-public static class asm_socket
+internal static class asm_socket
 {
     public const int SOL_SOCKET = 1;
 
@@ -84,7 +84,7 @@ public static class asm_socket
 /// <c>dir &lt;&lt; 30 | size &lt;&lt; 16 | type &lt;&lt; 8 | nr</c>. The one helper that encodes ioctl numbers.
 /// </summary>
 [UapiHeader("asm/ioctl.h")]
-public static class asm_ioctl
+internal static class asm_ioctl
 {
     public const int _IOC_NRBITS = 8;
     public const int _IOC_TYPEBITS = 8;
@@ -138,7 +138,7 @@ public static class asm_ioctl
 /// alpha, mips, parisc and sparc).
 /// </summary>
 [UapiHeader("sys/socket.h")]
-public static class sys_socket_type
+internal static class sys_socket_type
 {
     public const int SOCK_STREAM = 1;
     public const int SOCK_DGRAM = 2;
@@ -153,7 +153,7 @@ public static class sys_socket_type
 /// O_DIRECT and O_LARGEFILE, arch/arm64/include/uapi/asm/fcntl.h).
 /// </summary>
 [UapiHeader("asm/fcntl.h")]
-public static class asm_fcntl
+internal static class asm_fcntl
 {
     public const int O_RDONLY = 0x0;
     public const int O_WRONLY = 0x1;
@@ -171,7 +171,7 @@ public static class asm_fcntl
 
 /// <summary>mmap(2) protections and flags that differ by architecture, <c>asm/mman.h</c> (generic: <c>asm-generic/mman-common.h</c>).</summary>
 [UapiHeader("asm/mman.h")]
-public static class asm_mman
+internal static class asm_mman
 {
     public const int PROT_NONE = 0x0;
     public const int PROT_READ = 0x1;

@@ -16,7 +16,7 @@ namespace Devmem.Interop;
 
 /// <summary>Result codes and enumerators of <c>cuda.h</c> that the CUDA memory provider uses.</summary>
 [ManagedOnly("cuda.h values of the NVIDIA CUDA driver API: no kernel or libc header declares them, so the ABI test cannot compile them; checked by hand against NVIDIA's reference (see the file comment)")]
-public static class cuda_h
+internal static class cuda_h
 {
     /// <summary><c>CUresult</c>: success.</summary>
     public const int CUDA_SUCCESS = 0;
@@ -51,7 +51,7 @@ public static class cuda_h
 /// managed owner, so a <see cref="LibCuda"/> is valid for the rest of the process.
 /// </remarks>
 [ManagedOnly("function pointers into libcuda.so.1, resolved at run time; the values are in cuda_h")]
-public sealed unsafe class LibCuda
+internal sealed unsafe class LibCuda
 {
     /// <summary>The soname of the driver library (installed by the NVIDIA driver, not by the CUDA toolkit).</summary>
     public const string SoName = "libcuda.so.1";

@@ -10,7 +10,7 @@ namespace Devmem.Interop;
 /// (TX does not use it: its SCM_DEVMEM_DMABUF payload is one u32 binding id.)
 /// </summary>
 [UapiHeader("linux/uio.h")]
-public struct dmabuf_cmsg
+internal struct dmabuf_cmsg
 {
     /// <summary>Offset of the fragment in the dma-buf.</summary>
     public ulong frag_offset;
@@ -26,7 +26,7 @@ public struct dmabuf_cmsg
 
 /// <summary><c>struct dmabuf_token</c>: a range of tokens to free, the SO_DEVMEM_DONTNEED option value (an array of them).</summary>
 [UapiHeader("linux/uio.h")]
-public struct dmabuf_token
+internal struct dmabuf_token
 {
     public uint token_start;
     public uint token_count;

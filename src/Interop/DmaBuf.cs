@@ -5,7 +5,7 @@ namespace Devmem.Interop;
 
 /// <summary>Sync flags and ioctls of <c>linux/dma-buf.h</c>.</summary>
 [UapiHeader("linux/dma-buf.h")]
-public static class linux_dma_buf
+internal static class linux_dma_buf
 {
     /// <summary>CPU reads. DMA_BUF_IOCTL_SYNC fails with EINVAL unless READ or WRITE is set.</summary>
     public const ulong DMA_BUF_SYNC_READ = 1 << 0;
@@ -35,7 +35,7 @@ public static class linux_dma_buf
 
 /// <summary><c>struct dma_buf_sync</c>: the DMA_BUF_IOCTL_SYNC argument.</summary>
 [UapiHeader("linux/dma-buf.h")]
-public struct dma_buf_sync
+internal struct dma_buf_sync
 {
     /// <summary>DMA_BUF_SYNC_START or _END, with READ and/or WRITE.</summary>
     public ulong flags;
@@ -44,7 +44,7 @@ public struct dma_buf_sync
 /// <summary>The allocation ioctl of <c>linux/dma-heap.h</c> (heaps are /dev/dma_heap/NAME).</summary>
 [UapiHeader("linux/dma-heap.h")]
 [UapiHeader("linux/fcntl.h")]
-public static class linux_dma_heap
+internal static class linux_dma_heap
 {
     /// <summary>The fd_flags a heap accepts: O_CLOEXEC | O_ACCMODE.</summary>
     public const uint DMA_HEAP_VALID_FD_FLAGS = asm_fcntl.O_CLOEXEC | asm_fcntl.O_ACCMODE;
@@ -59,7 +59,7 @@ public static class linux_dma_heap
 
 /// <summary><c>struct dma_heap_allocation_data</c>.</summary>
 [UapiHeader("linux/dma-heap.h")]
-public struct dma_heap_allocation_data
+internal struct dma_heap_allocation_data
 {
     /// <summary>Size to allocate; rounded up to a page; 0 is EINVAL.</summary>
     public ulong len;

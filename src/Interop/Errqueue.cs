@@ -3,7 +3,7 @@ namespace Devmem.Interop;
 /// <summary>Error-queue origins and codes of <c>linux/errqueue.h</c> (zerocopy / devmem TX completions).</summary>
 [UapiHeader("linux/time.h")]
 [UapiHeader("linux/errqueue.h")]
-public static class linux_errqueue
+internal static class linux_errqueue
 {
     public const byte SO_EE_ORIGIN_NONE = 0;
     public const byte SO_EE_ORIGIN_LOCAL = 1;
@@ -21,7 +21,7 @@ public static class linux_errqueue
 /// <summary><c>struct sock_extended_err</c>: the start of an IP_RECVERR / IPV6_RECVERR cmsg's payload.</summary>
 [UapiHeader("linux/time.h")]
 [UapiHeader("linux/errqueue.h")]
-public struct sock_extended_err
+internal struct sock_extended_err
 {
     public uint ee_errno;
     public byte ee_origin;

@@ -13,7 +13,7 @@ namespace Devmem.Interop;
 
 /// <summary>Constants of the ethtool generic netlink family (<c>linux/ethtool_netlink.h</c>).</summary>
 [UapiHeader("linux/ethtool_netlink.h")]
-public static class EthtoolNetlink
+internal static class EthtoolNetlink
 {
     public const string ETHTOOL_GENL_NAME = "ethtool";
     public const int ETHTOOL_GENL_VERSION = 1;
@@ -122,7 +122,7 @@ public static class EthtoolNetlink
 
 /// <summary>Constants of the SIOCETHTOOL ioctl (<c>linux/ethtool.h</c>).</summary>
 [UapiHeader("linux/ethtool.h")]
-public static class Ethtool
+internal static class Ethtool
 {
     // Commands: the first u32 of the buffer ifr_data points to.
     public const uint ETHTOOL_GDRVINFO = 0x03;
@@ -164,7 +164,7 @@ public static class Ethtool
 
 /// <summary>Socket ioctl numbers (<c>linux/sockios.h</c>).</summary>
 [UapiHeader("linux/sockios.h")]
-public static class Sockios
+internal static class Sockios
 {
     public const uint SIOCGIFINDEX = 0x8933;
     public const uint SIOCETHTOOL = 0x8946;
@@ -172,7 +172,7 @@ public static class Sockios
 
 /// <summary>Constants from <c>linux/if.h</c>.</summary>
 [UapiHeader("linux/if.h")]
-public static class If
+internal static class If
 {
     public const int IFNAMSIZ = 16;
 }
@@ -183,7 +183,7 @@ public static class If
 /// </summary>
 [UapiHeader("linux/if.h")]
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct ifreq
+internal unsafe struct ifreq
 {
     public fixed byte ifr_name[16];
     public void* ifr_data;
@@ -193,7 +193,7 @@ public unsafe struct ifreq
 /// <summary><c>struct ethtool_ringparam</c> (ETHTOOL_GRINGPARAM/SRINGPARAM), 36 bytes.</summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct ethtool_ringparam
+internal struct ethtool_ringparam
 {
     public uint cmd;
     public uint rx_max_pending;
@@ -209,7 +209,7 @@ public struct ethtool_ringparam
 /// <summary><c>struct ethtool_drvinfo</c> (ETHTOOL_GDRVINFO), 196 bytes: the driver's name as the driver reports it.</summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct ethtool_drvinfo
+internal unsafe struct ethtool_drvinfo
 {
     public uint cmd;
     public fixed byte driver[32];
@@ -228,7 +228,7 @@ public unsafe struct ethtool_drvinfo
 /// <summary><c>struct ethtool_channels</c> (ETHTOOL_GCHANNELS/SCHANNELS), 36 bytes.</summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct ethtool_channels
+internal struct ethtool_channels
 {
     public uint cmd;
     public uint max_rx;
@@ -248,7 +248,7 @@ public struct ethtool_channels
 [UapiHeader("linux/ethtool.h")]
 [FlexibleArray("ring_index", typeof(uint))]
 [StructLayout(LayoutKind.Sequential)]
-public struct ethtool_rxfh_indir
+internal struct ethtool_rxfh_indir
 {
     public uint cmd;
     public uint size;
@@ -257,7 +257,7 @@ public struct ethtool_rxfh_indir
 /// <summary><c>struct ethtool_tcpip4_spec</c>: TCP/UDP over IPv4 match; network byte order; 16 bytes.</summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct ethtool_tcpip4_spec
+internal unsafe struct ethtool_tcpip4_spec
 {
     public uint ip4src;
     public uint ip4dst;
@@ -270,7 +270,7 @@ public unsafe struct ethtool_tcpip4_spec
 /// <summary><c>struct ethtool_tcpip6_spec</c>: TCP/UDP over IPv6 match; network byte order; 40 bytes.</summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct ethtool_tcpip6_spec
+internal unsafe struct ethtool_tcpip6_spec
 {
     public fixed uint ip6src[4];
     public fixed uint ip6dst[4];
@@ -283,7 +283,7 @@ public unsafe struct ethtool_tcpip6_spec
 /// <summary><c>struct ethtool_flow_ext</c>: VLAN, destination MAC and user data match; 20 bytes.</summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct ethtool_flow_ext
+internal unsafe struct ethtool_flow_ext
 {
     public fixed byte padding[2];
     public fixed byte h_dest[6];
@@ -299,7 +299,7 @@ public unsafe struct ethtool_flow_ext
 /// </summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public unsafe struct ethtool_rx_flow_spec
+internal unsafe struct ethtool_rx_flow_spec
 {
     public uint flow_type;
     public fixed byte h_u[52];
@@ -319,7 +319,7 @@ public unsafe struct ethtool_rx_flow_spec
 /// </summary>
 [UapiHeader("linux/ethtool.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct ethtool_rxnfc
+internal struct ethtool_rxnfc
 {
     public uint cmd;
     public uint flow_type;

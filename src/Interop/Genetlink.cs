@@ -7,7 +7,7 @@ namespace Devmem.Interop;
 
 /// <summary>Constants from <c>linux/genetlink.h</c>.</summary>
 [UapiHeader("linux/genetlink.h")]
-public static class Genetlink
+internal static class Genetlink
 {
     public const int GENL_NAMSIZ = 16;
     public const int GENL_HDRLEN = 4;
@@ -62,7 +62,7 @@ public static class Genetlink
 /// <summary><c>struct genlmsghdr</c>: follows the nlmsghdr of every generic netlink message.</summary>
 [UapiHeader("linux/genetlink.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct genlmsghdr
+internal struct genlmsghdr
 {
     public byte cmd;
     public byte version;

@@ -3,7 +3,7 @@ using T = Tmds.Linux.LibC;
 namespace Devmem.Interop;
 
 // close(2), poll(2), ioctl(2), fcntl(2), open(2), read(2), pread(2), ftruncate(2).
-public static unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     /// <summary>close(2). Whatever it returns, the fd is gone (close(2): do not retry on EINTR).</summary>
     public static SysResult close(int fd)

@@ -3,7 +3,7 @@ using T = Tmds.Linux.LibC;
 namespace Devmem.Interop;
 
 // memfd_create(2), mmap(2), munmap(2).
-public static unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     /// <summary>memfd_create(2); <paramref name="name"/> is NUL-terminated (shown in /proc/PID/fd as memfd:NAME).</summary>
     public static SysResult memfd_create(byte* name, uint flags)

@@ -2,7 +2,7 @@ using System.Runtime.InteropServices;
 
 namespace Devmem.Interop;
 
-public static unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     /// <summary>
     /// This assembly's own P/Invokes, for calls Tmds.LibC 0.5.0 does not declare usefully:

@@ -3,7 +3,7 @@ using T = Tmds.Linux.LibC;
 namespace Devmem.Interop;
 
 // socket(2), bind(2), connect(2), getsockname(2), setsockopt(2)/getsockopt(2), send(2)/recv(2) family.
-public static unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     /// <summary>socket(2): a new socket fd.</summary>
     public static SysResult socket(int domain, int type, int protocol)

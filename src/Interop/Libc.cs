@@ -14,7 +14,7 @@ namespace Devmem.Interop;
 /// stub as the call returns and read by <see cref="SysResult.FromReturn"/> before anything else runs.
 /// No call uses <c>SuppressGCTransition</c>: several can block.
 /// </remarks>
-public static unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void CheckArch()

@@ -9,7 +9,7 @@ namespace Devmem.Interop;
 
 /// <summary>memfd_create(2) flags, <c>linux/memfd.h</c>.</summary>
 [UapiHeader("linux/memfd.h")]
-public static class linux_memfd
+internal static class linux_memfd
 {
     public const uint MFD_CLOEXEC = 0x1;
     /// <summary>Allow seals; udmabuf requires F_SEAL_SHRINK, so its memfd needs this.</summary>
@@ -29,7 +29,7 @@ public static class linux_memfd
 
 /// <summary>File-seal commands and seals, <c>linux/fcntl.h</c> (the same on every architecture).</summary>
 [UapiHeader("linux/fcntl.h")]
-public static class linux_fcntl
+internal static class linux_fcntl
 {
     public const int F_LINUX_SPECIFIC_BASE = 1024;
     /// <summary>Duplicate the fd to the lowest free number ≥ arg, with FD_CLOEXEC set.</summary>
@@ -53,7 +53,7 @@ public static class linux_fcntl
 
 /// <summary>mmap(2) sharing types, <c>linux/mman.h</c> (the same on every architecture). mmap's MAP_FAILED is -1 (<see cref="SysResult.IsError"/>).</summary>
 [UapiHeader("linux/mman.h")]
-public static class linux_mman
+internal static class linux_mman
 {
     /// <summary>Required to mmap a udmabuf (EINVAL otherwise).</summary>
     public const int MAP_SHARED = 0x1;

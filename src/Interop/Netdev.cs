@@ -7,7 +7,7 @@ namespace Devmem.Interop;
 
 /// <summary>Constants from <c>linux/netdev.h</c>.</summary>
 [UapiHeader("linux/netdev.h")]
-public static class Netdev
+internal static class Netdev
 {
     public const string NETDEV_FAMILY_NAME = "netdev";
     public const int NETDEV_FAMILY_VERSION = 1;

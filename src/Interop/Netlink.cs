@@ -7,7 +7,7 @@ namespace Devmem.Interop;
 
 /// <summary>Constants from <c>linux/netlink.h</c>.</summary>
 [UapiHeader("linux/netlink.h")]
-public static class Netlink
+internal static class Netlink
 {
     public const int NETLINK_ROUTE = 0;
     public const int NETLINK_GENERIC = 16;
@@ -73,7 +73,7 @@ public static class Netlink
 /// <summary><c>struct sockaddr_nl</c>: a netlink socket address (port id and multicast groups).</summary>
 [UapiHeader("linux/netlink.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct sockaddr_nl
+internal struct sockaddr_nl
 {
     public ushort nl_family;
     public ushort nl_pad;
@@ -84,7 +84,7 @@ public struct sockaddr_nl
 /// <summary><c>struct nlmsghdr</c>: the 16-byte header of every netlink message.</summary>
 [UapiHeader("linux/netlink.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct nlmsghdr
+internal struct nlmsghdr
 {
     public uint nlmsg_len;
     public ushort nlmsg_type;
@@ -96,7 +96,7 @@ public struct nlmsghdr
 /// <summary><c>struct nlmsgerr</c>: payload of NLMSG_ERROR (error is 0 for an ACK or −errno).</summary>
 [UapiHeader("linux/netlink.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct nlmsgerr
+internal struct nlmsgerr
 {
     public int error;
     public nlmsghdr msg;
@@ -105,7 +105,7 @@ public struct nlmsgerr
 /// <summary><c>struct nlattr</c>: attribute header (length includes the header, not the padding).</summary>
 [UapiHeader("linux/netlink.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct nlattr
+internal struct nlattr
 {
     public ushort nla_len;
     public ushort nla_type;

@@ -2,7 +2,7 @@ namespace Devmem.Interop;
 
 /// <summary>poll(2) events that are the same on every architecture (<c>&lt;poll.h&gt;</c>, kernel asm-generic/poll.h).</summary>
 [UapiHeader("poll.h")]
-public static class sys_poll
+internal static class sys_poll
 {
     public const short POLLIN = 0x1;
     public const short POLLPRI = 0x2;
@@ -15,7 +15,7 @@ public static class sys_poll
 
 /// <summary><c>struct pollfd</c> (<c>&lt;poll.h&gt;</c>).</summary>
 [UapiHeader("poll.h")]
-public struct pollfd
+internal struct pollfd
 {
     public int fd;
     public short events;

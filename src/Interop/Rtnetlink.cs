@@ -8,7 +8,7 @@ namespace Devmem.Interop;
 
 /// <summary>Constants from <c>linux/rtnetlink.h</c>.</summary>
 [UapiHeader("linux/rtnetlink.h")]
-public static class Rtnetlink
+internal static class Rtnetlink
 {
     public const ushort RTM_NEWLINK = 16;
     public const ushort RTM_GETLINK = 18;
@@ -16,7 +16,7 @@ public static class Rtnetlink
 
 /// <summary>Constants from <c>linux/if_link.h</c>.</summary>
 [UapiHeader("linux/if_link.h")]
-public static class IfLink
+internal static class IfLink
 {
     public const ushort IFLA_IFNAME = 3;
     public const ushort IFLA_XDP = 43;
@@ -38,7 +38,7 @@ public static class IfLink
 /// <summary><c>struct ifinfomsg</c>: the fixed header of RTM_*LINK messages, 16 bytes.</summary>
 [UapiHeader("linux/rtnetlink.h")]
 [StructLayout(LayoutKind.Sequential)]
-public struct ifinfomsg
+internal struct ifinfomsg
 {
     public byte ifi_family;
     public byte __ifi_pad;

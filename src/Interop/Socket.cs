@@ -7,7 +7,7 @@ namespace Devmem.Interop;
 
 /// <summary>Address families, message flags and option levels of <c>&lt;sys/socket.h&gt;</c>.</summary>
 [UapiHeader("sys/socket.h")]
-public static class sys_socket
+internal static class sys_socket
 {
     public const int AF_UNSPEC = 0;
     public const int AF_INET = 2;
@@ -49,7 +49,7 @@ public static class sys_socket
 
 /// <summary>IP-level option levels from glibc's <c>&lt;netinet/in.h&gt;</c> (the kernel's are in the internal include/linux/socket.h).</summary>
 [UapiHeader("netinet/in.h")]
-public static class netinet_in
+internal static class netinet_in
 {
     /// <summary>Level of IPv4 options and of the IP_RECVERR cmsg.</summary>
     public const int SOL_IP = 0;
@@ -60,7 +60,7 @@ public static class netinet_in
 /// <summary>IP protocol numbers and options from <c>linux/in.h</c> and <c>linux/in6.h</c>.</summary>
 [UapiHeader("linux/in.h")]
 [UapiHeader("linux/in6.h")]
-public static class linux_in
+internal static class linux_in
 {
     public const int IPPROTO_IP = 0;
     public const int IPPROTO_TCP = 6;
@@ -83,7 +83,7 @@ public static class linux_in
 
 /// <summary><c>struct sockaddr_in</c> (<c>linux/in.h</c>): port and address in network byte order.</summary>
 [UapiHeader("linux/in.h")]
-public unsafe struct sockaddr_in
+internal unsafe struct sockaddr_in
 {
     public ushort sin_family;
     public ushort sin_port;
@@ -94,7 +94,7 @@ public unsafe struct sockaddr_in
 
 /// <summary><c>struct sockaddr_in6</c> (<c>linux/in6.h</c>): port and flow info in network byte order.</summary>
 [UapiHeader("linux/in6.h")]
-public unsafe struct sockaddr_in6
+internal unsafe struct sockaddr_in6
 {
     public ushort sin6_family;
     public ushort sin6_port;
@@ -106,7 +106,7 @@ public unsafe struct sockaddr_in6
 
 /// <summary><c>struct iovec</c> (<c>&lt;sys/uio.h&gt;</c>). For devmem TX, <c>iov_base</c> is a byte offset into the dma-buf, not a pointer.</summary>
 [UapiHeader("sys/uio.h")]
-public unsafe struct iovec
+internal unsafe struct iovec
 {
     public void* iov_base;
     public nuint iov_len;
@@ -114,7 +114,7 @@ public unsafe struct iovec
 
 /// <summary>glibc's <c>struct msghdr</c> (<c>&lt;sys/socket.h&gt;</c>), as recvmsg/sendmsg take it.</summary>
 [UapiHeader("sys/socket.h")]
-public unsafe struct msghdr
+internal unsafe struct msghdr
 {
     public void* msg_name;
     public uint msg_namelen;
@@ -129,7 +129,7 @@ public unsafe struct msghdr
 
 /// <summary>glibc's <c>struct cmsghdr</c> (<c>&lt;sys/socket.h&gt;</c>); the data follows at <see cref="sys_socket_cmsg.CMSG_DATA"/>.</summary>
 [UapiHeader("sys/socket.h")]
-public struct cmsghdr
+internal struct cmsghdr
 {
     /// <summary>Header plus data length, without trailing padding (CMSG_LEN).</summary>
     public nuint cmsg_len;
@@ -141,7 +141,7 @@ public struct cmsghdr
 /// The CMSG_* macros of glibc's <c>bits/socket.h</c>, in C (pointer) form and in an offset form over a
 /// span for managed callers. Alignment is sizeof(size_t), as in glibc and the kernel's own CMSG_ALIGN.
 /// </summary>
-public static unsafe class sys_socket_cmsg
+internal static unsafe class sys_socket_cmsg
 {
     /// <summary><c>CMSG_ALIGN(len)</c>: rounds up to a multiple of sizeof(size_t).</summary>
     public static nuint CMSG_ALIGN(nuint len) => (len + (nuint)sizeof(nuint) - 1) & ~((nuint)sizeof(nuint) - 1);

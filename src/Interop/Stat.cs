@@ -5,7 +5,7 @@ namespace Devmem.Interop;
 
 /// <summary>statx masks and file-type bits of <c>linux/stat.h</c>.</summary>
 [UapiHeader("linux/stat.h")]
-public static class linux_stat
+internal static class linux_stat
 {
     public const uint STATX_TYPE = 0x1;
     public const uint STATX_MODE = 0x2;
@@ -22,7 +22,7 @@ public static class linux_stat
 /// copies from glibc programs).
 /// </summary>
 [UapiHeader("sys/stat.h")]
-public static class sys_stat
+internal static class sys_stat
 {
     public const int S_IFMT = 0xf000;
     public const int S_IFREG = 0x8000;
@@ -32,7 +32,7 @@ public static class sys_stat
 
 /// <summary><c>struct statx_timestamp</c>.</summary>
 [UapiHeader("linux/stat.h")]
-public struct statx_timestamp
+internal struct statx_timestamp
 {
     public long tv_sec;
     public uint tv_nsec;
@@ -45,7 +45,7 @@ public struct statx_timestamp
 /// left in the spare area.
 /// </summary>
 [UapiHeader("linux/stat.h")]
-public unsafe struct statx
+internal unsafe struct statx
 {
     public uint stx_mask;
     public uint stx_blksize;
@@ -77,7 +77,7 @@ public unsafe struct statx
     [Padding] public fixed byte __spare[72];
 }
 
-public static unsafe partial class Libc
+internal static unsafe partial class Libc
 {
     /// <summary>statx(2); <paramref name="pathname"/> is NUL-terminated UTF-8.</summary>
     public static SysResult statx(int dirfd, byte* pathname, int flags, uint mask, statx* statxbuf)

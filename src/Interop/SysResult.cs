@@ -8,7 +8,7 @@ namespace Devmem.Interop;
 /// into its own exception (the dotnet/runtime <c>CheckIo</c> pattern) — this assembly throws none.
 /// </summary>
 [ManagedOnly("the managed result of a Libc call, not a C type")]
-public readonly struct SysResult
+internal readonly struct SysResult
 {
     private SysResult(nint value, Errno errno)
     {

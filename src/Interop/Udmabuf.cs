@@ -8,7 +8,7 @@ namespace Devmem.Interop;
 
 /// <summary>Flags and ioctls of <c>linux/udmabuf.h</c>.</summary>
 [UapiHeader("linux/udmabuf.h")]
-public static class linux_udmabuf
+internal static class linux_udmabuf
 {
     /// <summary>The dma-buf fd is opened close-on-exec. Other flag bits are ignored.</summary>
     public const uint UDMABUF_FLAGS_CLOEXEC = 0x1;
@@ -25,7 +25,7 @@ public static class linux_udmabuf
 
 /// <summary><c>struct udmabuf_create</c>: one memfd range.</summary>
 [UapiHeader("linux/udmabuf.h")]
-public struct udmabuf_create
+internal struct udmabuf_create
 {
     public uint memfd;
     /// <summary>UDMABUF_FLAGS_CLOEXEC or 0.</summary>
@@ -38,7 +38,7 @@ public struct udmabuf_create
 
 /// <summary><c>struct udmabuf_create_item</c>: one range of a UDMABUF_CREATE_LIST.</summary>
 [UapiHeader("linux/udmabuf.h")]
-public struct udmabuf_create_item
+internal struct udmabuf_create_item
 {
     public uint memfd;
     public uint __pad;
@@ -52,7 +52,7 @@ public struct udmabuf_create_item
 /// </summary>
 [UapiHeader("linux/udmabuf.h")]
 [FlexibleArray("list", typeof(udmabuf_create_item))]
-public struct udmabuf_create_list
+internal struct udmabuf_create_list
 {
     public uint flags;
     public uint count;
