@@ -1,6 +1,7 @@
 using System.Text.Json;
 using Devmem.Memory;
 using Devmem.Setup;
+using Devmem.Testing;
 
 namespace Devmem.Cli;
 

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using Devmem.Setup;
+using Devmem.Testing;
 
 namespace Devmem.Guest.Tests;
 

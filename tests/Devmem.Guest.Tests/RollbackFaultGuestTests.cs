@@ -6,6 +6,7 @@ using Devmem.Memory;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Setup;
+using Devmem.Testing;
 
 namespace Devmem.Guest.Tests;
 

@@ -5,6 +5,7 @@ using System.Net.Sockets;
 using Devmem.Memory;
 using Devmem.Receive;
 using Devmem.Setup;
+using Devmem.Testing;
 using Devmem.Validation;
 
 namespace Devmem.Guest.Tests;

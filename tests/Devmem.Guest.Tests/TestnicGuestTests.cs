@@ -9,6 +9,7 @@ using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Receive;
 using Devmem.Setup;
+using Devmem.Testing;
 using Devmem.Validation;
 
 namespace Devmem.Guest.Tests;

@@ -4,6 +4,7 @@ using Devmem.Interop;
 using Devmem.Memory;
 using Devmem.Receive;
 using Devmem.Setup;
+using Devmem.Testing;
 using Devmem.Validation;
 
 namespace Devmem.Netlink.Tests;

@@ -20,7 +20,7 @@ namespace Devmem.Netlink;
 /// <para>Not thread-safe: one request at a time. Disposing closes the socket; for netdev that unbinds
 /// every dma-buf bound through it.</para>
 /// </remarks>
-public sealed class GenericNetlinkSocket : IDisposable
+internal sealed class GenericNetlinkSocket : IDisposable
 {
     private const int InitialReceiveBuffer = 32 * 1024; // the kernel's largest dump skb (net/netlink/af_netlink.c netlink_dump)
     private readonly SafeSocketFdHandle _handle;

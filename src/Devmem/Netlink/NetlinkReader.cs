@@ -12,7 +12,7 @@ namespace Devmem.Netlink;
 /// Every typed accessor checks the payload length first and throws
 /// <see cref="NetlinkProtocolException"/> on a mismatch; none reads out of bounds.
 /// </remarks>
-public readonly ref struct NetlinkAttr
+internal readonly ref struct NetlinkAttr
 {
     internal NetlinkAttr(ushort rawType, ReadOnlySpan<byte> payload, int offset)
     {
@@ -104,7 +104,7 @@ public readonly ref struct NetlinkAttr
 /// (<c>nla_ok()</c> in <c>include/net/netlink.h</c>, but strict: trailing garbage is an error).
 /// </summary>
 /// <remarks>Use with <c>foreach</c>, or <see cref="TryRead"/>. Allocation-free.</remarks>
-public ref struct NetlinkAttributeReader
+internal ref struct NetlinkAttributeReader
 {
     private readonly ReadOnlySpan<byte> _data;
     private readonly int _baseOffset;
@@ -168,7 +168,7 @@ public ref struct NetlinkAttributeReader
 }
 
 /// <summary>One netlink message: its header fields and its payload. Valid only as long as its buffer.</summary>
-public readonly ref struct NetlinkMessage
+internal readonly ref struct NetlinkMessage
 {
     internal NetlinkMessage(ushort type, ushort flags, uint sequence, uint portId, ReadOnlySpan<byte> bytes)
     {
@@ -216,7 +216,7 @@ public readonly ref struct NetlinkMessage
 }
 
 /// <summary>Iterates the netlink messages in one received datagram, validating each header.</summary>
-public ref struct NetlinkMessageReader
+internal ref struct NetlinkMessageReader
 {
     private readonly ReadOnlySpan<byte> _data;
     private int _position;

@@ -19,7 +19,7 @@ internal readonly record struct NetlinkRequestContext(string Family, string Oper
 /// older sequence number (left over from a request whose replies were abandoned) are skipped; anything
 /// else out of place is a <see cref="NetlinkProtocolException"/>.
 /// </remarks>
-public ref struct NetlinkReplies
+internal ref struct NetlinkReplies
 {
     private readonly GenericNetlinkSocket _socket;
     private readonly uint _sequence;

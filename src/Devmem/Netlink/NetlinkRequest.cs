@@ -8,7 +8,7 @@ namespace Devmem.Netlink;
 /// cannot send it with another request's sequence number or mode. Write attributes through
 /// <see cref="Writer"/>, then <see cref="Send"/> it once and enumerate the replies.
 /// </summary>
-public ref struct NetlinkRequest
+internal ref struct NetlinkRequest
 {
     private readonly GenericNetlinkSocket _socket;
     private readonly NetlinkRequestContext _context;

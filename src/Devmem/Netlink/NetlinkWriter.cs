@@ -15,7 +15,7 @@ namespace Devmem.Netlink;
 /// <c>nlmsg_len</c>. Every write checks the space left first and throws
 /// <see cref="InvalidOperationException"/> if the buffer is too small; it never writes out of bounds.
 /// </remarks>
-public ref struct NetlinkWriter
+internal ref struct NetlinkWriter
 {
     private readonly Span<byte> _buffer;
     private int _position;

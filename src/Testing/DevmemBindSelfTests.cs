@@ -3,8 +3,9 @@ using Devmem.Memory;
 using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
+using Devmem.Setup;
 
-namespace Devmem.Setup;
+namespace Devmem.Testing;
 
 /// <summary>The outcome of one bind self-test.</summary>
 public enum SelfTestOutcome

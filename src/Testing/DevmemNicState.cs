@@ -3,8 +3,9 @@ using System.Text;
 using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
+using Devmem.Setup;
 
-namespace Devmem.Setup;
+namespace Devmem.Testing;
 
 /// <summary>
 /// Everything devmem RX setup can touch on a NIC, read from the kernel: rings (header split,
