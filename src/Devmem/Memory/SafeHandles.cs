@@ -4,7 +4,7 @@ using Devmem.Sys;
 
 namespace Devmem.Memory;
 
-// One sealed SafeHandle per resource a provider owns (STYLE.md 5). Each is allocated before the call
+// One sealed SafeHandle per resource a provider owns, as dotnet/runtime does for its own fds. Each is allocated before the call
 // that produces the resource and takes the value right after it succeeds, so a failure in between leaks
 // nothing. Release order across handles is the provider's job (DeviceMemory.Dispose): mapping, then
 // dma-buf fd, then memfd. If only finalizers run, the order does not matter to the kernel: a mapping

@@ -16,7 +16,7 @@ public readonly record struct UdmabufRange(long Offset, long Size);
 /// (drivers/dma-buf/udmabuf.c). The stand-in for device memory on machines without a GPU, as ncdevmem uses.
 /// </summary>
 /// <remarks>
-/// Recipe (kernel-api.md §2, ncdevmem): memfd_create(MFD_ALLOW_SEALING | MFD_CLOEXEC), F_ADD_SEALS
+/// Recipe (tools/testing/selftests/drivers/net/hw/ncdevmem.c, drivers/dma-buf/udmabuf.c): memfd_create(MFD_ALLOW_SEALING | MFD_CLOEXEC), F_ADD_SEALS
 /// F_SEAL_SHRINK (required; a WRITE seal is refused), ftruncate, UDMABUF_CREATE (or _LIST) with
 /// UDMABUF_FLAGS_CLOEXEC, mmap MAP_SHARED. Before the ioctl the total is checked against the module
 /// parameter <c>/sys/module/udmabuf/parameters/size_limit_mb</c> (64 on 6.12 and 7.2, INT_MAX on 7.3),
