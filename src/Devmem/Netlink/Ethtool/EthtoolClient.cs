@@ -1,10 +1,5 @@
-using System.Buffers.Binary;
-using System.Net;
 using System.Runtime.InteropServices;
-using System.Text;
 using Devmem.Interop;
-using Devmem.Sys;
-using static Devmem.Interop.Ethtool;
 using static Devmem.Interop.EthtoolNetlink;
 
 namespace Devmem.Netlink.Ethtool;
@@ -17,20 +12,22 @@ namespace Devmem.Netlink.Ethtool;
 /// flow rules use SIOCETHTOOL (ethtool has no netlink op for them).
 /// </summary>
 /// <remarks>
-/// Netlink refusals throw <see cref="NetlinkException"/> with the kernel's message (e.g. "setting TCP
+/// <para>Netlink refusals throw <see cref="NetlinkException"/> with the kernel's message (e.g. "setting TCP
 /// data split is not supported"); ioctl refusals throw <see cref="EthtoolIoctlException"/>. Setting
-/// needs CAP_NET_ADMIN. Sockets live in the network namespace of the thread that called <see cref="Open"/>.
+/// needs CAP_NET_ADMIN. Sockets live in the network namespace of the thread that called <see cref="Open"/>.</para>
+/// <para>This class speaks the netlink family and is the one public entry; the SIOCETHTOOL transport
+/// (<c>EthtoolIoctl</c>) and the flow-rule encoding (<c>EthtoolFlowRuleCodec</c>) are internal, each in its file.</para>
 /// </remarks>
 public sealed class EthtoolClient : IDisposable
 {
     private readonly GenericNetlinkSocket _socket;
-    private readonly SafeSocketFdHandle _ioctlSocket;
+    private readonly EthtoolIoctl _ioctl;
 
-    private EthtoolClient(GenericNetlinkSocket socket, GenericNetlinkFamily family, SafeSocketFdHandle ioctlSocket)
+    private EthtoolClient(GenericNetlinkSocket socket, GenericNetlinkFamily family, EthtoolIoctl ioctl)
     {
         _socket = socket;
         Family = family;
-        _ioctlSocket = ioctlSocket;
+        _ioctl = ioctl;
     }
 
     /// <summary>The ethtool family as the running kernel describes it.</summary>
@@ -46,21 +43,15 @@ public sealed class EthtoolClient : IDisposable
     public static EthtoolClient Open()
     {
         GenericNetlinkSocket socket = GenericNetlinkSocket.Open();
-        var ioctl = new SafeSocketFdHandle();
+        EthtoolIoctl? ioctl = null;
         try
         {
-            SysResult r = Syscalls.Socket(sys_socket.AF_INET, sys_socket_type.SOCK_DGRAM | sys_socket_type.SOCK_CLOEXEC, 0);
-            if (r.IsError)
-            {
-                throw GenericNetlinkSocket.Io("socket(AF_INET, SOCK_DGRAM) for SIOCETHTOOL", r.Errno);
-            }
-
-            ioctl.Own(r.Int32);
+            ioctl = EthtoolIoctl.Open();
             return new EthtoolClient(socket, socket.GetFamily(ETHTOOL_GENL_NAME), ioctl);
         }
         catch
         {
-            ioctl.Dispose();
+            ioctl?.Dispose();
             socket.Dispose();
             throw;
         }
@@ -70,7 +61,7 @@ public sealed class EthtoolClient : IDisposable
     public void Dispose()
     {
         _socket.Dispose();
-        _ioctlSocket.Dispose();
+        _ioctl.Dispose();
     }
 
     // ---- features ----------------------------------------------------------------------------
@@ -81,32 +72,28 @@ public sealed class EthtoolClient : IDisposable
     /// </summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The feature sets.</returns>
-    public EthtoolFeatures GetFeatures(string ifname)
-    {
-        EthtoolFeatures? result = null;
-        foreach (NetlinkMessage m in Get("features-get", ifname))
-        {
-            HashSet<string> hw = [], wanted = [], active = [], nochange = [];
-            foreach (NetlinkAttr a in m.GetGenlAttributes())
-            {
-                HashSet<string>? into = a.Type switch
-                {
-                    ETHTOOL_A_FEATURES_HW => hw,
-                    ETHTOOL_A_FEATURES_WANTED => wanted,
-                    ETHTOOL_A_FEATURES_ACTIVE => active,
-                    ETHTOOL_A_FEATURES_NOCHANGE => nochange,
-                    _ => null,
-                };
-                if (into is not null)
-                {
-                    ParseBitset(a.GetNested(), into);
-                }
-            }
+    public EthtoolFeatures GetFeatures(string ifname) => GetOne("features-get", ifname, ParseFeatures);
 
-            result = new EthtoolFeatures(hw, wanted, active, nochange);
+    internal static EthtoolFeatures ParseFeatures(NetlinkAttributeReader attrs)
+    {
+        HashSet<string> hw = [], wanted = [], active = [], nochange = [];
+        foreach (NetlinkAttr a in attrs)
+        {
+            HashSet<string>? into = a.Type switch
+            {
+                ETHTOOL_A_FEATURES_HW => hw,
+                ETHTOOL_A_FEATURES_WANTED => wanted,
+                ETHTOOL_A_FEATURES_ACTIVE => active,
+                ETHTOOL_A_FEATURES_NOCHANGE => nochange,
+                _ => null,
+            };
+            if (into is not null)
+            {
+                ParseBitset(a.GetNested(), into);
+            }
         }
 
-        return result ?? throw NetlinkProtocolException.Malformed("ethtool features-get: no reply.");
+        return new EthtoolFeatures(hw, wanted, active, nochange);
     }
 
     /// <summary>
@@ -165,16 +152,7 @@ public sealed class EthtoolClient : IDisposable
     /// <summary>rings-get.</summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The ring parameters (also a snapshot for <see cref="RestoreRings"/>).</returns>
-    public EthtoolRings GetRings(string ifname)
-    {
-        EthtoolRings? result = null;
-        foreach (NetlinkMessage m in Get("rings-get", ifname))
-        {
-            result = ParseRings(m.GetGenlAttributes());
-        }
-
-        return result ?? throw NetlinkProtocolException.Malformed("ethtool rings-get: no reply.");
-    }
+    public EthtoolRings GetRings(string ifname) => GetOne("rings-get", ifname, ParseRings);
 
     internal static EthtoolRings ParseRings(NetlinkAttributeReader attrs)
     {
@@ -275,16 +253,7 @@ public sealed class EthtoolClient : IDisposable
     /// <summary>channels-get.</summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The channel counts (also a snapshot for <see cref="RestoreChannels"/>).</returns>
-    public EthtoolChannels GetChannels(string ifname)
-    {
-        EthtoolChannels? result = null;
-        foreach (NetlinkMessage m in Get("channels-get", ifname))
-        {
-            result = ParseChannels(m.GetGenlAttributes());
-        }
-
-        return result ?? throw NetlinkProtocolException.Malformed("ethtool channels-get: no reply.");
-    }
+    public EthtoolChannels GetChannels(string ifname) => GetOne("channels-get", ifname, ParseChannels);
 
     internal static EthtoolChannels ParseChannels(NetlinkAttributeReader attrs)
     {
@@ -345,16 +314,7 @@ public sealed class EthtoolClient : IDisposable
     /// <summary>rss-get for context 0.</summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The RSS configuration (also a snapshot for <see cref="RestoreRssIndirection"/>).</returns>
-    public EthtoolRss GetRss(string ifname)
-    {
-        EthtoolRss? result = null;
-        foreach (NetlinkMessage m in Get("rss-get", ifname))
-        {
-            result = ParseRss(m.GetGenlAttributes());
-        }
-
-        return result ?? throw NetlinkProtocolException.Malformed("ethtool rss-get: no reply.");
-    }
+    public EthtoolRss GetRss(string ifname) => GetOne("rss-get", ifname, ParseRss);
 
     internal static EthtoolRss ParseRss(NetlinkAttributeReader attrs)
     {
@@ -397,7 +357,7 @@ public sealed class EthtoolClient : IDisposable
         if (HasNetlinkRssSet)
         {
             NetlinkRequest request = Begin("rss-set", ifname);
-        ref NetlinkWriter w = ref request.Writer;
+            ref NetlinkWriter w = ref request.Writer;
             w.WriteBinary(ETHTOOL_A_RSS_INDIR, MemoryMarshal.AsBytes(table));
             request.Send().Drain();
             return;
@@ -440,41 +400,12 @@ public sealed class EthtoolClient : IDisposable
     /// <summary>The RSS indirection table through SIOCETHTOOL ETHTOOL_GRXFHINDIR (for kernels or tools without netlink RSS).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The table.</returns>
-    public unsafe uint[] GetRssIndirectionIoctl(string ifname)
-    {
-        // First call with size 0 returns the device's size (net/ethtool/ioctl.c ethtool_get_rxfh_indir).
-        ethtool_rxfh_indir head = new() { cmd = ETHTOOL_GRXFHINDIR, size = 0 };
-        Ioctl(ifname, &head, "ETHTOOL_GRXFHINDIR");
-        if (head.size == 0)
-        {
-            return [];
-        }
-
-        var buffer = new byte[8 + (4 * (int)head.size)];
-        fixed (byte* p = buffer)
-        {
-            BinaryPrimitives.WriteUInt32LittleEndian(buffer, ETHTOOL_GRXFHINDIR);
-            BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(4), head.size);
-            Ioctl(ifname, p, "ETHTOOL_GRXFHINDIR");
-        }
-
-        return MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(8)).ToArray();
-    }
+    public uint[] GetRssIndirectionIoctl(string ifname) => _ioctl.GetRssIndirection(ifname);
 
     /// <summary>Sets the table through SIOCETHTOOL ETHTOOL_SRXFHINDIR (size 0 = default).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <param name="table">The table (exactly the device's size) or empty for the default.</param>
-    public unsafe void SetRssIndirectionIoctl(string ifname, ReadOnlySpan<uint> table)
-    {
-        var buffer = new byte[8 + (4 * table.Length)];
-        BinaryPrimitives.WriteUInt32LittleEndian(buffer, ETHTOOL_SRXFHINDIR);
-        BinaryPrimitives.WriteUInt32LittleEndian(buffer.AsSpan(4), (uint)table.Length);
-        MemoryMarshal.AsBytes(table).CopyTo(buffer.AsSpan(8));
-        fixed (byte* p = buffer)
-        {
-            Ioctl(ifname, p, "ETHTOOL_SRXFHINDIR");
-        }
-    }
+    public void SetRssIndirectionIoctl(string ifname, ReadOnlySpan<uint> table) => _ioctl.SetRssIndirection(ifname, table);
 
     // ---- ntuple flow rules (SIOCETHTOOL) ------------------------------------------------------
 
@@ -486,13 +417,7 @@ public sealed class EthtoolClient : IDisposable
     /// <param name="ifname">Interface name.</param>
     /// <returns>The ifindex.</returns>
     /// <exception cref="EthtoolIoctlException">ENODEV: no such interface.</exception>
-    public unsafe int GetInterfaceIndex(string ifname)
-    {
-        ifreq ifr = default;
-        Ioctl(ifname, ref ifr, Sockios.SIOCGIFINDEX, "SIOCGIFINDEX");
-        // ifr_ifindex is an int at offset 16, in the union where ifr_data lies (linux/if.h).
-        return *(int*)&ifr.ifr_data;
-    }
+    public int GetInterfaceIndex(string ifname) => _ioctl.GetInterfaceIndex(ifname);
 
     /// <summary>
     /// The driver's own name and bus address (ETHTOOL_GDRVINFO, unprivileged): "virtio_net", "bnxt_en",
@@ -501,90 +426,32 @@ public sealed class EthtoolClient : IDisposable
     /// </summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The driver name and bus info ("" when the driver reports none).</returns>
-    public unsafe (string Driver, string BusInfo) GetDriverInfo(string ifname)
-    {
-        ethtool_drvinfo info = new() { cmd = ETHTOOL_GDRVINFO };
-        Ioctl(ifname, &info, "ETHTOOL_GDRVINFO");
-        return (CString(info.driver, 32), CString(info.bus_info, 32));
-
-        static string CString(byte* p, int max)
-        {
-            var span = new ReadOnlySpan<byte>(p, max);
-            int end = span.IndexOf((byte)0);
-            return Encoding.ASCII.GetString(end < 0 ? span : span[..end]);
-        }
-    }
+    public (string Driver, string BusInfo) GetDriverInfo(string ifname) => _ioctl.GetDriverInfo(ifname);
 
     /// <summary>The number of RX rings (ETHTOOL_GRXRINGS).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The count.</returns>
-    public unsafe uint GetRxRingCount(string ifname)
-    {
-        ethtool_rxnfc nfc = new() { cmd = ETHTOOL_GRXRINGS };
-        Ioctl(ifname, &nfc, "ETHTOOL_GRXRINGS");
-        return (uint)nfc.data;
-    }
+    public uint GetRxRingCount(string ifname) => _ioctl.GetRxRingCount(ifname);
 
     /// <summary>The flow rules installed (ETHTOOL_GRXCLSRLCNT, GRXCLSRLALL, then GRXCLSRULE for each).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <returns>The rules, with their locations (also a snapshot for <see cref="RestoreFlowRules"/>).</returns>
-    public unsafe IReadOnlyList<EthtoolFlowRule> GetFlowRules(string ifname)
-    {
-        ethtool_rxnfc count = new() { cmd = ETHTOOL_GRXCLSRLCNT };
-        Ioctl(ifname, &count, "ETHTOOL_GRXCLSRLCNT");
-        uint n = count.rule_cnt;
-        if (n == 0)
-        {
-            return [];
-        }
-
-        // rule_locs[] starts at offset 188, inside the struct's tail padding (kernel-api.md §4).
-        int offset = (int)Marshal.OffsetOf<ethtool_rxnfc>(nameof(ethtool_rxnfc.rule_locs));
-        var buffer = new byte[Math.Max(sizeof(ethtool_rxnfc), offset + (4 * (int)n))];
-        uint[] locations;
-        fixed (byte* p = buffer)
-        {
-            var all = (ethtool_rxnfc*)p;
-            all->cmd = ETHTOOL_GRXCLSRLALL;
-            all->rule_cnt = n;
-            Ioctl(ifname, p, "ETHTOOL_GRXCLSRLALL");
-            locations = MemoryMarshal.Cast<byte, uint>(buffer.AsSpan(offset, 4 * (int)Math.Min(n, all->rule_cnt))).ToArray();
-        }
-
-        var rules = new List<EthtoolFlowRule>(locations.Length);
-        foreach (uint loc in locations)
-        {
-            ethtool_rxnfc one = new() { cmd = ETHTOOL_GRXCLSRULE };
-            one.fs.location = loc;
-            Ioctl(ifname, &one, "ETHTOOL_GRXCLSRULE");
-            rules.Add(DecodeRule(one.fs));
-        }
-
-        return rules;
-    }
+    public IReadOnlyList<EthtoolFlowRule> GetFlowRules(string ifname) => _ioctl.GetFlowRules(ifname);
 
     /// <summary>Adds a flow rule (ETHTOOL_SRXCLSRLINS).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <param name="rule">The rule; a null location lets the driver choose (RX_CLS_LOC_ANY).</param>
     /// <returns>The location the rule got (delete it with <see cref="DeleteFlowRule"/>).</returns>
-    public unsafe uint AddFlowRule(string ifname, EthtoolFlowRule rule)
+    public uint AddFlowRule(string ifname, EthtoolFlowRule rule)
     {
         ArgumentNullException.ThrowIfNull(rule);
-        ethtool_rxnfc nfc = new() { cmd = ETHTOOL_SRXCLSRLINS };
-        nfc.fs = EncodeRule(rule);
-        Ioctl(ifname, &nfc, "ETHTOOL_SRXCLSRLINS");
-        return nfc.fs.location;
+        return _ioctl.AddFlowRule(ifname, rule);
     }
 
     /// <summary>Deletes the flow rule at <paramref name="location"/> (ETHTOOL_SRXCLSRLDEL).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <param name="location">The rule's location.</param>
-    public unsafe void DeleteFlowRule(string ifname, uint location)
-    {
-        ethtool_rxnfc nfc = new() { cmd = ETHTOOL_SRXCLSRLDEL };
-        nfc.fs.location = location;
-        Ioctl(ifname, &nfc, "ETHTOOL_SRXCLSRLDEL");
-    }
+    public void DeleteFlowRule(string ifname, uint location) => _ioctl.DeleteFlowRule(ifname, location);
 
     /// <summary>
     /// Puts the flow rules back as <paramref name="snapshot"/> had them: deletes rules added since,
@@ -607,90 +474,7 @@ public sealed class EthtoolClient : IDisposable
         }
     }
 
-    internal static unsafe ethtool_rx_flow_spec EncodeRule(EthtoolFlowRule rule)
-    {
-        ethtool_rx_flow_spec fs = default;
-        fs.flow_type = (uint)rule.FlowType;
-        fs.ring_cookie = rule.Queue ?? RX_CLS_FLOW_DISC;
-        fs.location = rule.Location ?? RX_CLS_LOC_ANY;
-        bool v6 = rule.FlowType is EthtoolFlowType.Tcp6 or EthtoolFlowType.Udp6;
-        int addrLen = v6 ? 16 : 4;
-        // ethtool_tcpip4_spec: ip4src @0, ip4dst @4, psrc @8, pdst @10; ethtool_tcpip6_spec: ip6src @0,
-        // ip6dst @16, psrc @32, pdst @34. Network byte order; a mask byte of 0xff means "compare".
-        var h = new Span<byte>(fs.h_u, 52);
-        var m = new Span<byte>(fs.m_u, 52);
-        WriteAddress(rule.Source, h, m, 0, addrLen, v6);
-        WriteAddress(rule.Destination, h, m, addrLen, addrLen, v6);
-        WritePort(rule.SourcePort, h, m, 2 * addrLen);
-        WritePort(rule.DestinationPort, h, m, (2 * addrLen) + 2);
-        return fs;
-    }
-
-    private static void WriteAddress(IPAddress? address, Span<byte> h, Span<byte> m, int offset, int length, bool v6)
-    {
-        if (address is null)
-        {
-            return;
-        }
-
-        if ((address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6) != v6)
-        {
-            throw new ArgumentException($"address {address} does not match the rule's flow type.");
-        }
-
-        address.TryWriteBytes(h.Slice(offset, length), out _);
-        m.Slice(offset, length).Fill(0xff);
-    }
-
-    private static void WritePort(ushort? port, Span<byte> h, Span<byte> m, int offset)
-    {
-        if (port is ushort p)
-        {
-            BinaryPrimitives.WriteUInt16BigEndian(h[offset..], p);
-            m.Slice(offset, 2).Fill(0xff);
-        }
-    }
-
-    internal static unsafe EthtoolFlowRule DecodeRule(ethtool_rx_flow_spec fs)
-    {
-        var type = (EthtoolFlowType)(fs.flow_type & ~(FLOW_EXT | FLOW_MAC_EXT | FLOW_RSS));
-        bool v6 = type is EthtoolFlowType.Tcp6 or EthtoolFlowType.Udp6;
-        int addrLen = v6 ? 16 : 4;
-        var h = new ReadOnlySpan<byte>(fs.h_u, 52);
-        var m = new ReadOnlySpan<byte>(fs.m_u, 52);
-        return new EthtoolFlowRule(type, Addr(h, m, 0, addrLen), Addr(h, m, addrLen, addrLen), Port(h, m, 2 * addrLen), Port(h, m, (2 * addrLen) + 2),
-            fs.ring_cookie == RX_CLS_FLOW_DISC ? null : fs.ring_cookie, fs.location);
-
-        static IPAddress? Addr(ReadOnlySpan<byte> h, ReadOnlySpan<byte> m, int off, int len) =>
-            m.Slice(off, len).ContainsAnyExcept((byte)0) ? new IPAddress(h.Slice(off, len)) : null;
-
-        static ushort? Port(ReadOnlySpan<byte> h, ReadOnlySpan<byte> m, int off) =>
-            m.Slice(off, 2).ContainsAnyExcept((byte)0) ? BinaryPrimitives.ReadUInt16BigEndian(h[off..]) : null;
-    }
-
     // ---- plumbing ----------------------------------------------------------------------------
-
-    private unsafe void Ioctl(string ifname, void* data, string command)
-    {
-        ifreq ifr = default;
-        ifr.ifr_data = data;
-        Ioctl(ifname, ref ifr, Sockios.SIOCETHTOOL, command);
-    }
-
-    private unsafe void Ioctl(string ifname, ref ifreq ifr, uint request, string command)
-    {
-        // UTF-8, as every other place a name reaches the kernel (ETHTOOL_A_HEADER_DEV_NAME, IFLA_IFNAME).
-        byte[] name = InterfaceNames.ToBytes(ifname, nameof(ifname));
-        fixed (ifreq* p = &ifr)
-        {
-            name.CopyTo(new Span<byte>(p->ifr_name, If.IFNAMSIZ));
-            SysResult r = Syscalls.Ioctl(_ioctlSocket, request, p);
-            if (r.IsError)
-            {
-                throw EthtoolIoctlException.Failed(ifname, command, r.Errno);
-            }
-        }
-    }
 
     private NetlinkRequest Begin(string opName, string ifname)
     {
@@ -704,7 +488,17 @@ public sealed class EthtoolClient : IDisposable
         return request;
     }
 
-    private NetlinkReplies Get(string opName, string ifname) => Begin(opName, ifname).Send();
+    // A get op's reply: one message (the last one, should a kernel send more), parsed; none is malformed.
+    private T GetOne<T>(string opName, string ifname, Func<NetlinkAttributeReader, T> parse) where T : class
+    {
+        T? result = null;
+        foreach (NetlinkMessage m in Begin(opName, ifname).Send())
+        {
+            result = parse(m.GetGenlAttributes());
+        }
+
+        return result ?? throw NetlinkProtocolException.Malformed($"ethtool {opName}: no reply.");
+    }
 
     private static void Put(ref NetlinkWriter w, ushort type, uint? value)
     {
