@@ -16,7 +16,8 @@ namespace Devmem.Netlink;
 /// <remarks>
 /// <para>Set at open: <c>NETLINK_EXT_ACK</c> (the kernel's error messages and blamed attribute),
 /// <c>NETLINK_CAP_ACK</c> (errors do not echo the request) and <c>NETLINK_GET_STRICT_CHK</c> (strict
-/// validation of dump requests) — kernel-api.md §8.</para>
+/// validation of dump requests; include/uapi/linux/netlink.h). The kernel's YNL sets the first two the
+/// same way (tools/net/ynl/lib/ynl.c, <c>ynl_sock_create</c>).</para>
 /// <para>Not thread-safe: one request at a time. Disposing closes the socket; for netdev that unbinds
 /// every dma-buf bound through it.</para>
 /// </remarks>

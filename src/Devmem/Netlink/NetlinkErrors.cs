@@ -11,7 +11,8 @@ internal readonly record struct NetlinkExtAck(string? Message, uint? BadOffset, 
 /// <summary>
 /// Decodes NLMSG_ERROR and NLMSG_DONE payloads and turns them into <see cref="NetlinkException"/>:
 /// offsets into attribute paths (as YNL's <c>_decode_extack_path</c> does), missing types into names,
-/// and the common devmem failures (kernel-api.md §8) into hints.
+/// and the common devmem failures (the kernel's messages of net/core/netdev-genl.c, net/core/devmem.c,
+/// net/core/netdev_rx_queue.c and net/ethtool/) into hints.
 /// </summary>
 internal static class NetlinkErrors
 {
@@ -173,7 +174,11 @@ internal static class NetlinkErrors
         return null;
     }
 
-    /// <summary>A short suggestion for the failures devmem users meet most (kernel-api.md §5 and §8).</summary>
+    /// <summary>
+    /// A short suggestion for the failures devmem users meet most: bind-rx's refusals (net/core/netdev-genl.c,
+    /// net/core/devmem.c; 7.x net/core/netdev_rx_queue.c: header split, hds-thresh, XDP, a queue already
+    /// bound), channel changes under a binding (net/ethtool/common.c) and netlink's own attribute checks.
+    /// </summary>
     public static string? Hint(string family, string op, int errno, string? msg, string? bad, string? missing)
     {
         bool bind = op is "bind-rx" or "bind-tx";

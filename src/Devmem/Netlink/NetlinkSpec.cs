@@ -3,8 +3,8 @@ using System.Collections.Frozen;
 namespace Devmem.Netlink;
 
 // A small, hand-transcribed subset of a YNL spec (Documentation/netlink/specs/*.yaml): attribute
-// names, types, enums and nesting, op names and commands. The spec is the source of truth for names
-// (STYLE.md: "the spec is the source of truth for ids and names"); these tables are used to turn
+// names, types, enums and nesting, op names and commands. The spec is the source of truth for ids and
+// names, as for the kernel's own YNL (tools/net/ynl); these tables are used to turn
 // extended-ack offsets into attribute paths, to name missing attributes, and to print YNL's JSON.
 
 /// <summary>How an attribute's payload is encoded (the YNL spec's <c>type</c>).</summary>

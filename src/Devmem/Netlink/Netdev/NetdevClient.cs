@@ -189,7 +189,7 @@ public sealed class NetdevClient : IDisposable
     /// <param name="rxQueueIds">The RX queue ids to bind (at least one).</param>
     /// <param name="rxPageSize">rx-page-size (7.3+); null sends nothing (PAGE_SIZE).</param>
     /// <returns>The binding; dispose it to unbind.</returns>
-    /// <exception cref="NetlinkException">The kernel refused, with its message and a hint (kernel-api.md §5).</exception>
+    /// <exception cref="NetlinkException">The kernel refused, with its message and a hint (the refusals of net/core/netdev-genl.c and net/core/devmem.c; 7.x also net/core/netdev_rx_queue.c).</exception>
     public DmabufBinding BindRx(int ifindex, SafeHandle dmabuf, IEnumerable<uint> rxQueueIds, uint? rxPageSize = null)
     {
         ArgumentNullException.ThrowIfNull(dmabuf);
