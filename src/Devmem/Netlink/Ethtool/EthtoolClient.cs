@@ -232,21 +232,13 @@ public sealed class EthtoolClient : IDisposable
     /// </summary>
     /// <param name="ifname">Interface name.</param>
     /// <param name="snapshot">What <see cref="GetRings"/> returned earlier.</param>
-    public void RestoreRings(string ifname, EthtoolRings snapshot)
-    {
-        ArgumentNullException.ThrowIfNull(snapshot);
-        EthtoolRings now = GetRings(ifname);
-        var s = new EthtoolRingsSettings(
-            Diff(now.Rx, snapshot.Rx), Diff(now.RxMini, snapshot.RxMini), Diff(now.RxJumbo, snapshot.RxJumbo), Diff(now.Tx, snapshot.Tx),
-            Diff(now.RxBufLen, snapshot.RxBufLen),
-            (now.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown) != (snapshot.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown) ? snapshot.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown : null,
-            Diff(now.CqeSize, snapshot.CqeSize), Diff(now.TxPush, snapshot.TxPush), Diff(now.RxPush, snapshot.RxPush),
-            Diff(now.TxPushBufLen, snapshot.TxPushBufLen), Diff(now.HdsThresh, snapshot.HdsThresh));
-        if (s != new EthtoolRingsSettings())
-        {
-            SetRings(ifname, s);
-        }
-    }
+    public void RestoreRings(string ifname, EthtoolRings snapshot) => Restore(ifname, snapshot, GetRings, SetRings, new EthtoolRingsSettings(), (now, then) =>
+        new EthtoolRingsSettings(
+            Diff(now.Rx, then.Rx), Diff(now.RxMini, then.RxMini), Diff(now.RxJumbo, then.RxJumbo), Diff(now.Tx, then.Tx),
+            Diff(now.RxBufLen, then.RxBufLen),
+            (now.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown) != (then.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown) ? then.TcpDataSplit ?? EthtoolTcpDataSplit.Unknown : null,
+            Diff(now.CqeSize, then.CqeSize), Diff(now.TxPush, then.TxPush), Diff(now.RxPush, then.RxPush),
+            Diff(now.TxPushBufLen, then.TxPushBufLen), Diff(now.HdsThresh, then.HdsThresh)));
 
     // ---- channels ----------------------------------------------------------------------------
 
@@ -297,17 +289,9 @@ public sealed class EthtoolClient : IDisposable
     /// <summary>Puts the channel counts back as <paramref name="snapshot"/> had them (only what differs is sent).</summary>
     /// <param name="ifname">Interface name.</param>
     /// <param name="snapshot">What <see cref="GetChannels"/> returned earlier.</param>
-    public void RestoreChannels(string ifname, EthtoolChannels snapshot)
-    {
-        ArgumentNullException.ThrowIfNull(snapshot);
-        EthtoolChannels now = GetChannels(ifname);
-        var s = new EthtoolChannelsSettings(Diff(now.RxCount, snapshot.RxCount), Diff(now.TxCount, snapshot.TxCount),
-            Diff(now.OtherCount, snapshot.OtherCount), Diff(now.CombinedCount, snapshot.CombinedCount));
-        if (s != new EthtoolChannelsSettings())
-        {
-            SetChannels(ifname, s);
-        }
-    }
+    public void RestoreChannels(string ifname, EthtoolChannels snapshot) => Restore(ifname, snapshot, GetChannels, SetChannels, new EthtoolChannelsSettings(), (now, then) =>
+        new EthtoolChannelsSettings(Diff(now.RxCount, then.RxCount), Diff(now.TxCount, then.TxCount),
+            Diff(now.OtherCount, then.OtherCount), Diff(now.CombinedCount, then.CombinedCount)));
 
     // ---- RSS -----------------------------------------------------------------------------------
 
@@ -505,6 +489,20 @@ public sealed class EthtoolClient : IDisposable
         if (value is uint v)
         {
             w.WriteU32(type, v);
+        }
+    }
+
+    // A restore reads the state now and sends a set of what differs from the snapshot, only when
+    // something does (nothing to change equals the empty settings).
+    private static void Restore<TSnapshot, TSettings>(string ifname, TSnapshot snapshot, Func<string, TSnapshot> get, Action<string, TSettings> set,
+        TSettings nothing, Func<TSnapshot, TSnapshot, TSettings> diff)
+        where TSettings : IEquatable<TSettings>
+    {
+        ArgumentNullException.ThrowIfNull(snapshot);
+        TSettings changes = diff(get(ifname), snapshot);
+        if (!changes.Equals(nothing))
+        {
+            set(ifname, changes);
         }
     }
 
