@@ -88,32 +88,20 @@ public sealed class EthtoolClient : IDisposable
     public void SetRings(string ifname, EthtoolRingsSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        NetlinkRequest request = Begin("rings-set", ifname);
-        ref NetlinkWriter w = ref request.Writer;
-        Put(ref w, ETHTOOL_A_RINGS_RX, settings.Rx);
-        Put(ref w, ETHTOOL_A_RINGS_RX_MINI, settings.RxMini);
-        Put(ref w, ETHTOOL_A_RINGS_RX_JUMBO, settings.RxJumbo);
-        Put(ref w, ETHTOOL_A_RINGS_TX, settings.Tx);
-        Put(ref w, ETHTOOL_A_RINGS_RX_BUF_LEN, settings.RxBufLen);
-        if (settings.TcpDataSplit is EthtoolTcpDataSplit s)
+        Set("rings-set", ifname, (ref NetlinkWriter w) =>
         {
-            w.WriteU8(ETHTOOL_A_RINGS_TCP_DATA_SPLIT, (byte)s);
-        }
-
-        Put(ref w, ETHTOOL_A_RINGS_CQE_SIZE, settings.CqeSize);
-        if (settings.TxPush is byte tp)
-        {
-            w.WriteU8(ETHTOOL_A_RINGS_TX_PUSH, tp);
-        }
-
-        if (settings.RxPush is byte rp)
-        {
-            w.WriteU8(ETHTOOL_A_RINGS_RX_PUSH, rp);
-        }
-
-        Put(ref w, ETHTOOL_A_RINGS_TX_PUSH_BUF_LEN, settings.TxPushBufLen);
-        Put(ref w, ETHTOOL_A_RINGS_HDS_THRESH, settings.HdsThresh);
-        request.Send().Drain();
+            Put(ref w, ETHTOOL_A_RINGS_RX, settings.Rx);
+            Put(ref w, ETHTOOL_A_RINGS_RX_MINI, settings.RxMini);
+            Put(ref w, ETHTOOL_A_RINGS_RX_JUMBO, settings.RxJumbo);
+            Put(ref w, ETHTOOL_A_RINGS_TX, settings.Tx);
+            Put(ref w, ETHTOOL_A_RINGS_RX_BUF_LEN, settings.RxBufLen);
+            Put(ref w, ETHTOOL_A_RINGS_TCP_DATA_SPLIT, (byte?)settings.TcpDataSplit);
+            Put(ref w, ETHTOOL_A_RINGS_CQE_SIZE, settings.CqeSize);
+            Put(ref w, ETHTOOL_A_RINGS_TX_PUSH, settings.TxPush);
+            Put(ref w, ETHTOOL_A_RINGS_RX_PUSH, settings.RxPush);
+            Put(ref w, ETHTOOL_A_RINGS_TX_PUSH_BUF_LEN, settings.TxPushBufLen);
+            Put(ref w, ETHTOOL_A_RINGS_HDS_THRESH, settings.HdsThresh);
+        });
     }
 
     /// <summary>
@@ -144,13 +132,13 @@ public sealed class EthtoolClient : IDisposable
     public void SetChannels(string ifname, EthtoolChannelsSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        NetlinkRequest request = Begin("channels-set", ifname);
-        ref NetlinkWriter w = ref request.Writer;
-        Put(ref w, ETHTOOL_A_CHANNELS_RX_COUNT, settings.RxCount);
-        Put(ref w, ETHTOOL_A_CHANNELS_TX_COUNT, settings.TxCount);
-        Put(ref w, ETHTOOL_A_CHANNELS_OTHER_COUNT, settings.OtherCount);
-        Put(ref w, ETHTOOL_A_CHANNELS_COMBINED_COUNT, settings.CombinedCount);
-        request.Send().Drain();
+        Set("channels-set", ifname, (ref NetlinkWriter w) =>
+        {
+            Put(ref w, ETHTOOL_A_CHANNELS_RX_COUNT, settings.RxCount);
+            Put(ref w, ETHTOOL_A_CHANNELS_TX_COUNT, settings.TxCount);
+            Put(ref w, ETHTOOL_A_CHANNELS_OTHER_COUNT, settings.OtherCount);
+            Put(ref w, ETHTOOL_A_CHANNELS_COMBINED_COUNT, settings.CombinedCount);
+        });
     }
 
     /// <summary>Puts the channel counts back as <paramref name="snapshot"/> had them (only what differs is sent).</summary>
@@ -321,11 +309,28 @@ public sealed class EthtoolClient : IDisposable
         return result ?? throw NetlinkProtocolException.Malformed($"ethtool {opName}: no reply.");
     }
 
+    // A set op: the header, what write adds, and the kernel's ack.
+    private void Set(string opName, string ifname, WriterAction write)
+    {
+        NetlinkRequest request = Begin(opName, ifname);
+        write(ref request.Writer);
+        request.Send().Drain();
+    }
+
+    // Settings left null are not sent (the kernel leaves them as they are).
     private static void Put(ref NetlinkWriter w, ushort type, uint? value)
     {
         if (value is uint v)
         {
             w.WriteU32(type, v);
+        }
+    }
+
+    private static void Put(ref NetlinkWriter w, ushort type, byte? value)
+    {
+        if (value is byte v)
+        {
+            w.WriteU8(type, v);
         }
     }
 
@@ -344,4 +349,6 @@ public sealed class EthtoolClient : IDisposable
     }
 
     private static T? Diff<T>(T? now, T? then) where T : struct => then is T t && !EqualityComparer<T?>.Default.Equals(now, then) ? t : null;
+
+    private delegate void WriterAction(ref NetlinkWriter writer);
 }
