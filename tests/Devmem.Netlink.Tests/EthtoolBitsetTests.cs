@@ -25,7 +25,7 @@ public sealed class EthtoolBitsetTests
     private static HashSet<string> Parse(ReadOnlySpan<byte> bytes)
     {
         var set = new HashSet<string>();
-        EthtoolClient.ParseBitset(new NetlinkAttributeReader(bytes), set);
+        EthtoolParse.Bitset(new NetlinkAttributeReader(bytes), set);
         return set;
     }
 

@@ -24,13 +24,13 @@ internal static class FamilyParsers
         .. NetdevSets.Select<string, Func<NetlinkAttributeReader, object>>(set => a => Ynl(a, NetdevSpec.Family, set)),
 
         // ethtool
-        a => EthtoolClient.ParseRings(a),
-        a => EthtoolClient.ParseChannels(a),
-        a => EthtoolClient.ParseRss(a),
+        a => EthtoolParse.Rings(a),
+        a => EthtoolParse.Channels(a),
+        a => EthtoolParse.Rss(a),
         a =>
         {
             var bits = new HashSet<string>();
-            EthtoolClient.ParseBitset(a, bits);
+            EthtoolParse.Bitset(a, bits);
             return bits;
         },
         .. EthtoolSets.Select<string, Func<NetlinkAttributeReader, object>>(set => a => Ynl(a, EthtoolSpec.Family, set)),

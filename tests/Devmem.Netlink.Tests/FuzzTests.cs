@@ -310,7 +310,7 @@ public class FuzzTests
         Assert.Contains("netdev", GenericNetlinkSocket.ParseFamily(First(names["nlctrl-getfamily-netdev"]), "netdev").Name, StringComparison.Ordinal);
         Assert.Contains(Links(names["rtnetlink-getlink-dump"]), l => l.Name == "lo");
         Assert.Contains(Links(names["rtnetlink-getlink-dump-veth-netns"]), l => l.Name == "va");
-        Assert.True(Ethtool.EthtoolClient.ParseChannels(First(names["ethtool-channels-get-veth"]).GetGenlAttributes()).RxCount >= 1);
+        Assert.True(Ethtool.EthtoolParse.Channels(First(names["ethtool-channels-get-veth"]).GetGenlAttributes()).RxCount >= 1);
         foreach (string guest in (string[])["testnic-7.3", "testnic-6.12"])
         {
             // The software devmem NIC's RX queues, from the guests' own kernels.

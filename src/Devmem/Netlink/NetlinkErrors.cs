@@ -11,7 +11,8 @@ internal readonly record struct NetlinkExtAck(string? Message, uint? BadOffset, 
 /// <summary>
 /// Decodes NLMSG_ERROR and NLMSG_DONE payloads and turns them into <see cref="NetlinkException"/>:
 /// offsets into attribute paths (as YNL's <c>_decode_extack_path</c> does), missing types into names,
-/// and the common devmem failures (kernel-api.md §8) into hints.
+/// and the common devmem failures (the kernel's messages of net/core/netdev-genl.c, net/core/devmem.c,
+/// net/core/netdev_rx_queue.c and net/ethtool/) into hints.
 /// </summary>
 internal static class NetlinkErrors
 {
@@ -173,7 +174,26 @@ internal static class NetlinkErrors
         return null;
     }
 
-    /// <summary>A short suggestion for the failures devmem users meet most (kernel-api.md §5 and §8).</summary>
+    // The kernel's own messages (extended ack) that say what to do, in the order they are tried: bind-rx
+    // (7.x net/core/netdev_rx_queue.c; 6.12 net/core/netdev-genl.c and net/core/devmem.c), channel changes
+    // under a binding (net/ethtool/common.c), netlink's attribute checks (lib/nlattr.c) and bind-tx.
+    private static readonly (string Text, string Hint)[] MessageHints =
+    [
+        ("hds-thresh is not zero", "set the header-split threshold to 0 (ethtool -G IFNAME hds-thresh 0)"),
+        ("XDP program attached", "detach the XDP program from the interface first"),
+        ("requested channel counts are too low", "a dma-buf is bound to these queues; dispose the binding (close its netlink socket) before reducing channels"),
+        ("memory provider bound", "the queue is already bound to a dma-buf or io_uring area; dispose that binding first"),
+        ("already in use by AF_XDP", "an AF_XDP socket uses this queue; pick another queue or close that socket"),
+        ("Unknown attribute type", "the running kernel does not know an attribute that was sent (rx-page-size needs 7.3)"),
+        ("NLA_F_NESTED is missing", "nested attributes must carry NLA_F_NESTED (0x8000)"),
+        ("Driver does not support netmem TX", "this interface's driver cannot transmit from device memory (devmem TX drivers: bnxt, gve, mlx5, fbnic)"),
+    ];
+
+    /// <summary>
+    /// A short suggestion for the failures devmem users meet most: bind-rx's refusals (net/core/netdev-genl.c,
+    /// net/core/devmem.c; 7.x net/core/netdev_rx_queue.c: header split, hds-thresh, XDP, a queue already
+    /// bound), channel changes under a binding (net/ethtool/common.c) and netlink's own attribute checks.
+    /// </summary>
     public static string? Hint(string family, string op, int errno, string? msg, string? bad, string? missing)
     {
         bool bind = op is "bind-rx" or "bind-tx";
@@ -188,44 +208,12 @@ internal static class NetlinkErrors
             return "turn on TCP header/data split (ethtool -G IFNAME tcp-data-split on); on 6.12 ENODATA also means the driver's page pool cannot hold device memory";
         }
 
-        if (msg.Contains("hds-thresh is not zero", StringComparison.Ordinal))
+        foreach ((string text, string hint) in MessageHints)
         {
-            return "set the header-split threshold to 0 (ethtool -G IFNAME hds-thresh 0)";
-        }
-
-        if (msg.Contains("XDP program attached", StringComparison.Ordinal))
-        {
-            return "detach the XDP program from the interface first";
-        }
-
-        if (msg.Contains("requested channel counts are too low", StringComparison.Ordinal))
-        {
-            return "a dma-buf is bound to these queues; dispose the binding (close its netlink socket) before reducing channels";
-        }
-
-        if (msg.Contains("memory provider bound", StringComparison.Ordinal))
-        {
-            return "the queue is already bound to a dma-buf or io_uring area; dispose that binding first";
-        }
-
-        if (msg.Contains("already in use by AF_XDP", StringComparison.Ordinal))
-        {
-            return "an AF_XDP socket uses this queue; pick another queue or close that socket";
-        }
-
-        if (msg.Contains("Unknown attribute type", StringComparison.Ordinal))
-        {
-            return "the running kernel does not know an attribute that was sent (rx-page-size needs 7.3)";
-        }
-
-        if (msg.Contains("NLA_F_NESTED is missing", StringComparison.Ordinal))
-        {
-            return "nested attributes must carry NLA_F_NESTED (0x8000)";
-        }
-
-        if (msg.Contains("Driver does not support netmem TX", StringComparison.Ordinal))
-        {
-            return "this interface's driver cannot transmit from device memory (devmem TX drivers: bnxt, gve, mlx5, fbnic)";
+            if (msg.Contains(text, StringComparison.Ordinal))
+            {
+                return hint;
+            }
         }
 
         if (op == "bind-rx" && errno == 95 && (msg.Length == 0 || bad == ".ifindex"))

@@ -3,8 +3,8 @@ using System.Collections.Frozen;
 namespace Devmem.Netlink;
 
 // A small, hand-transcribed subset of a YNL spec (Documentation/netlink/specs/*.yaml): attribute
-// names, types, enums and nesting, op names and commands. The spec is the source of truth for names
-// (STYLE.md: "the spec is the source of truth for ids and names"); these tables are used to turn
+// names, types, enums and nesting, op names and commands. The spec is the source of truth for ids and
+// names, as for the kernel's own YNL (tools/net/ynl); these tables are used to turn
 // extended-ack offsets into attribute paths, to name missing attributes, and to print YNL's JSON.
 
 /// <summary>How an attribute's payload is encoded (the YNL spec's <c>type</c>).</summary>
@@ -25,23 +25,15 @@ internal enum NetlinkAttributeKind
 }
 
 /// <summary>A YNL enum or flags definition.</summary>
-internal sealed class NetlinkEnumSpec
+internal sealed class NetlinkEnumSpec(string name, bool isFlags, string[] entries, ulong first = 0)
 {
-    private readonly string[] _names;
-    private readonly ulong _first;
+    private readonly string[] _names = entries;
+    private readonly ulong _first = first;
 
-    public NetlinkEnumSpec(string name, bool isFlags, string[] entries, ulong first = 0)
-    {
-        Name = name;
-        IsFlags = isFlags;
-        _names = entries;
-        _first = first;
-    }
-
-    public string Name { get; }
+    public string Name { get; } = name;
 
     /// <summary>Flags: entry i is bit i. Enum: entry i has value first + i.</summary>
-    public bool IsFlags { get; }
+    public bool IsFlags { get; } = isFlags;
 
     /// <summary>The name of an enum value, or null if the spec has none (YNL: "Unknown(N)").</summary>
     public string? NameOf(ulong value) =>
@@ -70,20 +62,13 @@ internal sealed record NetlinkAttributeSpec(
     string? Doc = null);
 
 /// <summary>A YNL attribute set.</summary>
-internal sealed class NetlinkAttributeSetSpec
+internal sealed class NetlinkAttributeSetSpec(string name, params NetlinkAttributeSpec[] attributes)
 {
-    private readonly FrozenDictionary<ushort, NetlinkAttributeSpec> _byId;
+    private readonly FrozenDictionary<ushort, NetlinkAttributeSpec> _byId = attributes.ToFrozenDictionary(a => a.Id);
 
-    public NetlinkAttributeSetSpec(string name, params NetlinkAttributeSpec[] attributes)
-    {
-        Name = name;
-        Attributes = attributes;
-        _byId = attributes.ToFrozenDictionary(a => a.Id);
-    }
+    public string Name { get; } = name;
 
-    public string Name { get; }
-
-    public IReadOnlyList<NetlinkAttributeSpec> Attributes { get; }
+    public IReadOnlyList<NetlinkAttributeSpec> Attributes { get; } = attributes;
 
     public NetlinkAttributeSpec? this[ushort id] => _byId.GetValueOrDefault(id);
 
@@ -106,23 +91,15 @@ internal sealed record NetlinkOperationSpec(
     byte? ReplyCommand = null);
 
 /// <summary>What we know about a family from its spec.</summary>
-internal sealed class NetlinkFamilySpec
+internal sealed class NetlinkFamilySpec(string name, byte version, NetlinkOperationSpec[] operations, NetlinkAttributeSetSpec[] sets)
 {
-    private readonly FrozenDictionary<string, NetlinkAttributeSetSpec> _sets;
+    private readonly FrozenDictionary<string, NetlinkAttributeSetSpec> _sets = sets.ToFrozenDictionary(s => s.Name);
 
-    public NetlinkFamilySpec(string name, byte version, NetlinkOperationSpec[] operations, NetlinkAttributeSetSpec[] sets)
-    {
-        Name = name;
-        Version = version;
-        Operations = operations;
-        _sets = sets.ToFrozenDictionary(s => s.Name);
-    }
+    public string Name { get; } = name;
 
-    public string Name { get; }
+    public byte Version { get; } = version;
 
-    public byte Version { get; }
-
-    public IReadOnlyList<NetlinkOperationSpec> Operations { get; }
+    public IReadOnlyList<NetlinkOperationSpec> Operations { get; } = operations;
 
     public NetlinkAttributeSetSpec Set(string name) => _sets[name];
 

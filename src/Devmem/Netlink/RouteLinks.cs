@@ -35,7 +35,8 @@ public sealed record NetworkLink(int Ifindex, string Name, XdpAttachMode Xdp, ui
 /// <summary>
 /// The devices of the calling thread's network namespace, from an rtnetlink RTM_GETLINK dump
 /// (what <c>ip -d link</c> reads): the one read-only way to see an attached XDP program, which
-/// bind-rx refuses (kernel-api.md §5).
+/// bind-rx refuses with EEXIST (6.12: <c>netdev_nl_bind_rx_doit</c> in net/core/netdev-genl.c; 7.x:
+/// <c>__netif_mp_open_rxq</c> in net/core/netdev_rx_queue.c).
 /// </summary>
 public static class RouteLinks
 {

@@ -22,7 +22,7 @@ public enum DriverRxSupport
 }
 
 /// <summary>
-/// The drivers table of <c>shared/reference/kernel-api.md</c> §7 (from grepping Debian's 6.12.117 and 7.x
+/// Which drivers can do devmem RX (from grepping Debian's 6.12.117 and 7.x kernel sources under
 /// <c>drivers/</c> for <c>queue_mgmt_ops</c> and <c>PP_FLAG_ALLOW_UNREADABLE_NETMEM</c>), and the kernel
 /// versions where asking the kernel is safe.
 /// </summary>

@@ -99,9 +99,7 @@ public sealed class NetdevClient : IDisposable
     public void SetNapi(NetdevNapiSettings settings)
     {
         ArgumentNullException.ThrowIfNull(settings);
-        NetlinkOperationSpec op = Spec.Operation("napi-set");
-        Family.Require(op, dump: false);
-        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: false);
+        NetlinkRequest request = Begin("napi-set", dump: false);
         ref NetlinkWriter w = ref request.Writer;
         w.WriteU32(NETDEV_A_NAPI_ID, settings.Id);
         if (settings.DeferHardIrqs is uint d)
@@ -156,27 +154,18 @@ public sealed class NetdevClient : IDisposable
     /// <returns>The statistics.</returns>
     public IReadOnlyList<NetdevQueueStats> GetQueueStats(int? ifindex = null, NetdevQstatsScope scope = NetdevQstatsScope.Device)
     {
-        NetlinkOperationSpec op = Spec.Operation("qstats-get");
-        Family.Require(op, dump: true);
-        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: true);
-        ref NetlinkWriter w = ref request.Writer;
-        if (ifindex is int i)
+        return Dump("qstats-get", (ref NetlinkWriter w) =>
         {
-            w.WriteU32(NETDEV_A_QSTATS_IFINDEX, (uint)i);
-        }
+            if (ifindex is int i)
+            {
+                w.WriteU32(NETDEV_A_QSTATS_IFINDEX, (uint)i);
+            }
 
-        if (scope == NetdevQstatsScope.Queue)
-        {
-            w.WriteUInt(NETDEV_A_QSTATS_SCOPE, NETDEV_QSTATS_SCOPE_QUEUE);
-        }
-
-        var list = new List<NetdevQueueStats>();
-        foreach (NetlinkMessage m in request.Send())
-        {
-            list.Add(NetdevParse.QueueStats(m.GetGenlAttributes()));
-        }
-
-        return list;
+            if (scope == NetdevQstatsScope.Queue)
+            {
+                w.WriteUInt(NETDEV_A_QSTATS_SCOPE, NETDEV_QSTATS_SCOPE_QUEUE);
+            }
+        }, NetdevParse.QueueStats);
     }
 
     /// <summary>
@@ -189,7 +178,7 @@ public sealed class NetdevClient : IDisposable
     /// <param name="rxQueueIds">The RX queue ids to bind (at least one).</param>
     /// <param name="rxPageSize">rx-page-size (7.3+); null sends nothing (PAGE_SIZE).</param>
     /// <returns>The binding; dispose it to unbind.</returns>
-    /// <exception cref="NetlinkException">The kernel refused, with its message and a hint (kernel-api.md §5).</exception>
+    /// <exception cref="NetlinkException">The kernel refused, with its message and a hint (the refusals of net/core/netdev-genl.c and net/core/devmem.c; 7.x also net/core/netdev_rx_queue.c).</exception>
     public DmabufBinding BindRx(int ifindex, SafeHandle dmabuf, IEnumerable<uint> rxQueueIds, uint? rxPageSize = null)
     {
         ArgumentNullException.ThrowIfNull(dmabuf);
@@ -237,8 +226,7 @@ public sealed class NetdevClient : IDisposable
     /// <returns>The kernel's refusal; null if it accepted (not expected).</returns>
     internal NetlinkException? ProbeBindRx(int ifindex)
     {
-        NetlinkOperationSpec op = Spec.Operation("bind-rx");
-        Family.Require(op, dump: false);
+        NetlinkOperationSpec op = Require("bind-rx", dump: false);
         using GenericNetlinkSocket socket = GenericNetlinkSocket.Open();
         NetlinkRequest request = socket.CreateRequest(Family.Id, Spec, op, dump: false);
         ref NetlinkWriter w = ref request.Writer;
@@ -267,8 +255,7 @@ public sealed class NetdevClient : IDisposable
 
     private DmabufBinding Bind(string opName, int ifindex, SafeHandle dmabuf, uint[] queues, uint? rxPageSize, int emptyQueueNests = 0)
     {
-        NetlinkOperationSpec op = Spec.Operation(opName);
-        Family.Require(op, dump: false);
+        NetlinkOperationSpec op = Require(opName, dump: false);
         GenericNetlinkSocket socket = GenericNetlinkSocket.Open();
         try
         {
@@ -323,9 +310,7 @@ public sealed class NetdevClient : IDisposable
     /// <returns>The new queue's id.</returns>
     public uint CreateQueue(int ifindex, int leaseIfindex, uint leaseQueueId, int? leaseNetnsId = null)
     {
-        NetlinkOperationSpec op = Spec.Operation("queue-create");
-        Family.Require(op, dump: false);
-        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: false);
+        NetlinkRequest request = Begin("queue-create", dump: false);
         ref NetlinkWriter w = ref request.Writer;
         w.WriteU32(NETDEV_A_QUEUE_IFINDEX, (uint)ifindex);
         w.WriteU32(NETDEV_A_QUEUE_TYPE, NETDEV_QUEUE_TYPE_RX);
@@ -446,8 +431,7 @@ public sealed class NetdevClient : IDisposable
     /// <returns>A JSON array, one object per reply message.</returns>
     public string DumpAsYnlJson(string operation, int? ifindex = null, NetdevQstatsScope scope = NetdevQstatsScope.Device)
     {
-        NetlinkOperationSpec op = Spec.Operation(operation);
-        Family.Require(op, dump: true);
+        NetlinkOperationSpec op = Require(operation, dump: true);
         NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: true);
         ref NetlinkWriter w = ref request.Writer;
         ushort filterAttr = operation switch
@@ -502,17 +486,29 @@ public sealed class NetdevClient : IDisposable
         return null;
     }
 
-    private List<T> Dump<T>(string opName, int? ifindex, ushort ifindexAttr, Func<NetlinkAttributeReader, T> parse)
+    // The op from the spec, refused before anything is sent when the running kernel lacks it.
+    private NetlinkOperationSpec Require(string opName, bool dump)
     {
         NetlinkOperationSpec op = Spec.Operation(opName);
-        Family.Require(op, dump: true);
-        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: true);
-        ref NetlinkWriter w = ref request.Writer;
-        if (ifindex is int i)
-        {
-            w.WriteU32(ifindexAttr, (uint)i);
-        }
+        Family.Require(op, dump);
+        return op;
+    }
 
+    private NetlinkRequest Begin(string opName, bool dump) => _socket.CreateRequest(Family.Id, Spec, Require(opName, dump), dump);
+
+    private List<T> Dump<T>(string opName, int? ifindex, ushort ifindexAttr, Func<NetlinkAttributeReader, T> parse) =>
+        Dump(opName, (ref NetlinkWriter w) =>
+        {
+            if (ifindex is int i)
+            {
+                w.WriteU32(ifindexAttr, (uint)i);
+            }
+        }, parse);
+
+    private List<T> Dump<T>(string opName, WriterAction filter, Func<NetlinkAttributeReader, T> parse)
+    {
+        NetlinkRequest request = Begin(opName, dump: true);
+        filter(ref request.Writer);
         var list = new List<T>();
         foreach (NetlinkMessage m in request.Send())
         {
@@ -524,11 +520,8 @@ public sealed class NetdevClient : IDisposable
 
     private T Do<T>(string opName, WriterAction build, Func<NetlinkAttributeReader, T> parse)
     {
-        NetlinkOperationSpec op = Spec.Operation(opName);
-        Family.Require(op, dump: false);
-        NetlinkRequest request = _socket.CreateRequest(Family.Id, Spec, op, dump: false);
-        ref NetlinkWriter w = ref request.Writer;
-        build(ref w);
+        NetlinkRequest request = Begin(opName, dump: false);
+        build(ref request.Writer);
         T? result = default;
         bool got = false;
         foreach (NetlinkMessage m in request.Send())
