@@ -2,7 +2,8 @@ using System.Runtime.InteropServices;
 
 namespace Devmem.Interop;
 
-// Netlink core: include/uapi/linux/netlink.h (identical in 6.12 and 7.3 apart from comments).
+// Netlink, one file for the area: the core (include/uapi/linux/netlink.h, identical in 6.12 and 7.3
+// apart from comments), then generic netlink (genetlink.h) and rtnetlink (rtnetlink.h, if_link.h) below.
 // AF_NETLINK and SOL_NETLINK (not uapi) are in Socket.cs (sys_socket).
 
 /// <summary>Constants from <c>linux/netlink.h</c>.</summary>
@@ -109,4 +110,117 @@ internal struct nlattr
 {
     public ushort nla_len;
     public ushort nla_type;
+}
+
+// Generic netlink and its controller family nlctrl: include/uapi/linux/genetlink.h
+// (identical in 6.12 and 7.3).
+
+/// <summary>Constants from <c>linux/genetlink.h</c>.</summary>
+[UapiHeader("linux/genetlink.h")]
+internal static class Genetlink
+{
+    public const int GENL_NAMSIZ = 16;
+    public const int GENL_HDRLEN = 4;
+    public const ushort GENL_ID_CTRL = 0x10;
+
+    // Op flags reported in CTRL_ATTR_OP_FLAGS.
+    public const uint GENL_ADMIN_PERM = 0x01;
+    public const uint GENL_CMD_CAP_DO = 0x02;
+    public const uint GENL_CMD_CAP_DUMP = 0x04;
+    public const uint GENL_CMD_CAP_HASPOL = 0x08;
+    public const uint GENL_UNS_ADMIN_PERM = 0x10;
+
+    public const byte CTRL_CMD_UNSPEC = 0;
+    public const byte CTRL_CMD_NEWFAMILY = 1;
+    public const byte CTRL_CMD_DELFAMILY = 2;
+    public const byte CTRL_CMD_GETFAMILY = 3;
+    public const byte CTRL_CMD_NEWOPS = 4;
+    public const byte CTRL_CMD_DELOPS = 5;
+    public const byte CTRL_CMD_GETOPS = 6;
+    public const byte CTRL_CMD_NEWMCAST_GRP = 7;
+    public const byte CTRL_CMD_DELMCAST_GRP = 8;
+    public const byte CTRL_CMD_GETMCAST_GRP = 9;
+    public const byte CTRL_CMD_GETPOLICY = 10;
+
+    public const ushort CTRL_ATTR_UNSPEC = 0;
+    public const ushort CTRL_ATTR_FAMILY_ID = 1;
+    public const ushort CTRL_ATTR_FAMILY_NAME = 2;
+    public const ushort CTRL_ATTR_VERSION = 3;
+    public const ushort CTRL_ATTR_HDRSIZE = 4;
+    public const ushort CTRL_ATTR_MAXATTR = 5;
+    public const ushort CTRL_ATTR_OPS = 6;
+    public const ushort CTRL_ATTR_MCAST_GROUPS = 7;
+    public const ushort CTRL_ATTR_POLICY = 8;
+    public const ushort CTRL_ATTR_OP_POLICY = 9;
+    public const ushort CTRL_ATTR_OP = 10;
+
+    public const ushort CTRL_ATTR_OP_UNSPEC = 0;
+    public const ushort CTRL_ATTR_OP_ID = 1;
+    public const ushort CTRL_ATTR_OP_FLAGS = 2;
+
+    public const ushort CTRL_ATTR_MCAST_GRP_UNSPEC = 0;
+    public const ushort CTRL_ATTR_MCAST_GRP_NAME = 1;
+    public const ushort CTRL_ATTR_MCAST_GRP_ID = 2;
+
+    // CTRL_CMD_GETPOLICY replies: CTRL_ATTR_OP_POLICY nests hold, per op, the policy index of its do
+    // and dump request (net/netlink/genetlink.c ctrl_dumppolicy_put_op).
+    public const ushort CTRL_ATTR_POLICY_UNSPEC = 0;
+    public const ushort CTRL_ATTR_POLICY_DO = 1;
+    public const ushort CTRL_ATTR_POLICY_DUMP = 2;
+}
+
+/// <summary><c>struct genlmsghdr</c>: follows the nlmsghdr of every generic netlink message.</summary>
+[UapiHeader("linux/genetlink.h")]
+[StructLayout(LayoutKind.Sequential)]
+internal struct genlmsghdr
+{
+    public byte cmd;
+    public byte version;
+    public ushort reserved;
+}
+
+// rtnetlink (NETLINK_ROUTE), only what the doctor reads: RTM_GETLINK for one device and its IFLA_XDP
+// nest (whether an XDP program is attached, which bind-rx refuses). include/uapi/linux/rtnetlink.h,
+// include/uapi/linux/if_link.h; identical in 6.12 and 7.3.
+
+/// <summary>Constants from <c>linux/rtnetlink.h</c>.</summary>
+[UapiHeader("linux/rtnetlink.h")]
+internal static class Rtnetlink
+{
+    public const ushort RTM_NEWLINK = 16;
+    public const ushort RTM_GETLINK = 18;
+}
+
+/// <summary>Constants from <c>linux/if_link.h</c>.</summary>
+[UapiHeader("linux/if_link.h")]
+internal static class IfLink
+{
+    public const ushort IFLA_IFNAME = 3;
+    public const ushort IFLA_XDP = 43;
+
+    // IFLA_XDP nest
+    public const ushort IFLA_XDP_FD = 1;
+    public const ushort IFLA_XDP_ATTACHED = 2;
+    public const ushort IFLA_XDP_FLAGS = 3;
+    public const ushort IFLA_XDP_PROG_ID = 4;
+
+    // IFLA_XDP_ATTACHED values
+    public const byte XDP_ATTACHED_NONE = 0;
+    public const byte XDP_ATTACHED_DRV = 1;
+    public const byte XDP_ATTACHED_SKB = 2;
+    public const byte XDP_ATTACHED_HW = 3;
+    public const byte XDP_ATTACHED_MULTI = 4;
+}
+
+/// <summary><c>struct ifinfomsg</c>: the fixed header of RTM_*LINK messages, 16 bytes.</summary>
+[UapiHeader("linux/rtnetlink.h")]
+[StructLayout(LayoutKind.Sequential)]
+internal struct ifinfomsg
+{
+    public byte ifi_family;
+    public byte __ifi_pad;
+    public ushort ifi_type;
+    public int ifi_index;
+    public uint ifi_flags;
+    public uint ifi_change;
 }

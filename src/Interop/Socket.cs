@@ -3,7 +3,8 @@ namespace Devmem.Interop;
 // The socket API as user space sees it: glibc's <sys/socket.h> (struct msghdr and struct cmsghdr are
 // glibc's, the kernel's own are not in uapi), the CMSG_* macros, and the MSG_* flags, which are the
 // same on every architecture (kernel include/linux/socket.h; glibc bits/socket.h).
-// Architecture-specific socket values (SOL_SOCKET, SO_*, SOCK_*) are in Arch.cs.
+// Architecture-specific socket values (SOL_SOCKET, SO_*, SOCK_*) are in Arch.cs. The socket error queue
+// (linux/errqueue.h) and poll(2) (poll.h) follow below, one file for the area.
 
 /// <summary>Address families, message flags and option levels of <c>&lt;sys/socket.h&gt;</c>.</summary>
 [UapiHeader("sys/socket.h")]
@@ -205,4 +206,58 @@ internal static unsafe class sys_socket_cmsg
             return next == null ? -1 : (int)((byte*)next - p);
         }
     }
+}
+
+/// <summary>Error-queue origins and codes of <c>linux/errqueue.h</c> (zerocopy / devmem TX completions).</summary>
+[UapiHeader("linux/time.h")]
+[UapiHeader("linux/errqueue.h")]
+internal static class linux_errqueue
+{
+    public const byte SO_EE_ORIGIN_NONE = 0;
+    public const byte SO_EE_ORIGIN_LOCAL = 1;
+    public const byte SO_EE_ORIGIN_ICMP = 2;
+    public const byte SO_EE_ORIGIN_ICMP6 = 3;
+    public const byte SO_EE_ORIGIN_TXSTATUS = 4;
+    /// <summary>A MSG_ZEROCOPY completion: ee_info..ee_data is the inclusive range of completed sends.</summary>
+    public const byte SO_EE_ORIGIN_ZEROCOPY = 5;
+    public const byte SO_EE_ORIGIN_TXTIME = 6;
+
+    /// <summary>ee_code of a zerocopy completion whose data the kernel copied after all.</summary>
+    public const byte SO_EE_CODE_ZEROCOPY_COPIED = 1;
+}
+
+/// <summary><c>struct sock_extended_err</c>: the start of an IP_RECVERR / IPV6_RECVERR cmsg's payload.</summary>
+[UapiHeader("linux/time.h")]
+[UapiHeader("linux/errqueue.h")]
+internal struct sock_extended_err
+{
+    public uint ee_errno;
+    public byte ee_origin;
+    public byte ee_type;
+    public byte ee_code;
+    public byte ee_pad;
+    public uint ee_info;
+    public uint ee_data;
+}
+
+/// <summary>poll(2) events that are the same on every architecture (<c>&lt;poll.h&gt;</c>, kernel asm-generic/poll.h).</summary>
+[UapiHeader("poll.h")]
+internal static class sys_poll
+{
+    public const short POLLIN = 0x1;
+    public const short POLLPRI = 0x2;
+    public const short POLLOUT = 0x4;
+    /// <summary>Error pending; for a zerocopy sender, a completion is waiting on the error queue.</summary>
+    public const short POLLERR = 0x8;
+    public const short POLLHUP = 0x10;
+    public const short POLLNVAL = 0x20;
+}
+
+/// <summary><c>struct pollfd</c> (<c>&lt;poll.h&gt;</c>).</summary>
+[UapiHeader("poll.h")]
+internal struct pollfd
+{
+    public int fd;
+    public short events;
+    public short revents;
 }

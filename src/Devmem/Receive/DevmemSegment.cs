@@ -17,27 +17,19 @@ namespace Devmem.Receive;
 [StructLayout(LayoutKind.Auto)]
 public readonly record struct DevmemSegment
 {
-    private DevmemSegment(DevmemFragment fragment, int linearOffset, uint length, bool isLinear)
-    {
-        Fragment = fragment;
-        LinearOffset = linearOffset;
-        Length = length;
-        IsLinear = isLinear;
-    }
-
     /// <summary>True for bytes in the linear buffer (<c>SCM_DEVMEM_LINEAR</c>); false for dma-buf bytes (<see cref="Fragment"/>).</summary>
-    public bool IsLinear { get; }
+    public bool IsLinear { get; private init; }
 
     /// <summary>The dma-buf fragment; default for a linear segment.</summary>
-    public DevmemFragment Fragment { get; }
+    public DevmemFragment Fragment { get; private init; }
 
     /// <summary>Where a linear segment's bytes start in the linear buffer passed to the receive; 0 for a fragment.</summary>
-    public int LinearOffset { get; }
+    public int LinearOffset { get; private init; }
 
     /// <summary>The segment's length in bytes.</summary>
-    public uint Length { get; }
+    public uint Length { get; private init; }
 
-    internal static DevmemSegment OfFragment(in DevmemFragment fragment) => new(fragment, 0, fragment.Length, isLinear: false);
+    internal static DevmemSegment OfFragment(in DevmemFragment fragment) => new() { Fragment = fragment, Length = fragment.Length };
 
-    internal static DevmemSegment OfLinear(int offset, uint length) => new(default, offset, length, isLinear: true);
+    internal static DevmemSegment OfLinear(int offset, uint length) => new() { IsLinear = true, LinearOffset = offset, Length = length };
 }

@@ -683,7 +683,15 @@ public sealed partial class DevmemSocket : IDisposable
             }
         }
 
-        result = new DevmemReceiveResult(summary.Fragments, sink.Count, summary.DmabufBytes, (int)summary.LinearBytes, unsteered, summary.Unknown, endOfStream: false);
+        result = new DevmemReceiveResult
+        {
+            Fragments = summary.Fragments,
+            Segments = sink.Count,
+            DmabufBytes = summary.DmabufBytes,
+            LinearBytes = (int)summary.LinearBytes,
+            UnsteeredBytes = unsteered,
+            UnknownControlMessages = summary.Unknown,
+        };
         return true;
     }
 
@@ -769,7 +777,7 @@ public sealed partial class DevmemSocket : IDisposable
 
             DevmemMetrics.Fragments.Add(used);
             DevmemMetrics.DmabufBytes.Add(received);
-            result = new DevmemReceiveResult(used, sink.Count, received, 0, 0, 0, endOfStream: false);
+            result = new DevmemReceiveResult { Fragments = used, Segments = sink.Count, DmabufBytes = received };
             return true;
         }
         finally
