@@ -143,7 +143,14 @@ public unsafe class CmsgWalkBenchmarks
         int unknown = 0;
         foreach (ref readonly var f in fragments)
         {
-            unknown += _ledger.TryQueue(f.Token, ref stub) ? 0 : 1;
+            if (!_ledger.TryQueue(f.Token))
+            {
+                unknown++;
+            }
+            else if (_ledger.PendingFull)
+            {
+                _ledger.FlushPending(ref stub);
+            }
         }
 
         if (unknown > 0)

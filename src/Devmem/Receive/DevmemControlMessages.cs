@@ -30,14 +30,17 @@ internal interface IReceiveSink
     /// <summary>Entries filled so far.</summary>
     int Count { get; }
 
-    /// <summary>A dma-buf piece; throws <see cref="DevmemProtocolException"/> when there is no room or its token is already held.</summary>
+    /// <summary>A dma-buf piece; throws <see cref="DevmemProtocolException"/> when there is no room (or, for a sink that registers as it adds, its token is already held).</summary>
     void AddFragment(in DevmemFragment fragment);
 
     /// <summary>An <c>SCM_DEVMEM_LINEAR</c> piece of <paramref name="length"/> bytes, next in the linear buffer.</summary>
     void AddLinear(uint length);
+
+    /// <summary>Registers as held the tokens of the fragments added and not registered yet (a sink may register as it adds).</summary>
+    void RegisterHeld();
 }
 
-/// <summary>Fills a span of fragments (linear pieces are only counted); registers each token in <c>held</c> when given.</summary>
+/// <summary>Fills a span of fragments (linear pieces are only counted); <see cref="RegisterHeld"/> registers their tokens in <c>held</c> when given.</summary>
 internal ref struct FragmentSink : IReceiveSink
 {
     private readonly Span<DevmemFragment> _fragments;
@@ -52,23 +55,39 @@ internal ref struct FragmentSink : IReceiveSink
 
     public int Count { get; private set; }
 
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public void AddFragment(in DevmemFragment fragment)
     {
-        if ((uint)Count >= (uint)_fragments.Length)
+        Span<DevmemFragment> fragments = _fragments;
+        int n = Count;
+        if ((uint)n >= (uint)fragments.Length)
         {
-            DevmemControlMessages.ThrowTooManyFragments(_fragments.Length);
+            DevmemControlMessages.ThrowTooManyFragments(fragments.Length);
         }
 
-        if (_held is not null && !_held.Add(fragment.Token))
-        {
-            DevmemControlMessages.ThrowTokenHeld(fragment.Token);
-        }
-
-        _fragments[Count++] = fragment;
+        fragments[n] = fragment;
+        Count = n + 1;
     }
 
     public readonly void AddLinear(uint length)
     {
+    }
+
+    // After the walk, in a loop of its own: the walk stays tight (the hot path, docs/performance.md).
+    public readonly void RegisterHeld()
+    {
+        if (_held is null)
+        {
+            return;
+        }
+
+        foreach (ref readonly DevmemFragment f in _fragments[..Count])
+        {
+            if (!_held.Add(f.Token))
+            {
+                DevmemControlMessages.ThrowTokenHeld(f.Token);
+            }
+        }
     }
 }
 
@@ -113,6 +132,11 @@ internal ref struct SegmentSink : IReceiveSink
 
         _segments[Count++] = DevmemSegment.OfLinear((int)_linearOffset, length);
         _linearOffset += length;
+    }
+
+    public readonly void RegisterHeld()
+    {
+        // Registered as each fragment was added.
     }
 }
 

@@ -422,8 +422,12 @@ public sealed partial class DevmemSocket : IDisposable
         }
         else
         {
-            var kernel = new KernelReleaser(this);
-            held = _ledger.TryQueue(f.Token, ref kernel);
+            held = _ledger.TryQueue(f.Token);
+            if (_ledger.PendingFull)
+            {
+                var kernel = new KernelReleaser(this);
+                _ledger.FlushPending(ref kernel);
+            }
         }
 
         if (!held && problems.Unknown++ == 0)
@@ -774,6 +778,8 @@ public sealed partial class DevmemSocket : IDisposable
                 used = i + 1;
                 left -= len;
             }
+
+            sink.RegisterHeld();
 
             DevmemMetrics.Fragments.Add(used);
             DevmemMetrics.DmabufBytes.Add(received);

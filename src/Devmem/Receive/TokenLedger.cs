@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Devmem.Interop;
 using Microsoft.Extensions.Logging;
 
@@ -36,13 +37,14 @@ internal sealed partial class TokenLedger(ILogger logger)
     /// <summary>
     /// After a <c>recvmsg(MSG_SOCK_DEVMEM)</c> that returned <paramref name="received"/> bytes: walks
     /// <paramref name="control"/> into <paramref name="sink"/> (built over <see cref="Held"/>, so each token
-    /// is registered as it is read), checks that the pieces cover the bytes, and counts them. A summary
+    /// is registered before any check can throw), checks that the pieces cover the bytes, and counts them. A summary
     /// with no devmem message means the bytes came as ordinary data (unsteered): the caller reports it.
     /// </summary>
     public static ControlSummary Accept<TSink>(ReadOnlySpan<byte> control, int received, ref TSink sink, uint owner)
         where TSink : IReceiveSink, allows ref struct
     {
         var summary = DevmemControlMessages.Parse(control, ref sink, owner);
+        sink.RegisterHeld();
         if (summary.Fragments == 0 && summary.LinearMessages == 0)
         {
             return summary;
@@ -69,9 +71,13 @@ internal sealed partial class TokenLedger(ILogger logger)
         return summary;
     }
 
-    /// <summary>Moves a held token to the pending batch, flushing when the batch is full; false when the token is not held.</summary>
-    public bool TryQueue<TReleaser>(uint token, ref TReleaser releaser)
-        where TReleaser : ITokenReleaser, allows ref struct
+    /// <summary>
+    /// Moves a held token to the pending batch; false when the token is not held. When
+    /// <see cref="PendingFull"/> becomes true the caller flushes (<see cref="FlushPending"/>): kept apart so
+    /// that this per-fragment step stays small enough to inline.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public bool TryQueue(uint token)
     {
         if (!Held.Remove(token))
         {
@@ -79,13 +85,11 @@ internal sealed partial class TokenLedger(ILogger logger)
         }
 
         _pending[PendingCount++] = token;
-        if (PendingCount == _pending.Length)
-        {
-            Flush(_pending.AsSpan(0, PendingCount), clearPending: true, ref releaser);
-        }
-
         return true;
     }
+
+    /// <summary>The pending batch holds one kernel call's worth of tokens: flush it before queueing more.</summary>
+    public bool PendingFull => PendingCount == _pending.Length;
 
     /// <summary>Sends the pending batch to the kernel; returns the tokens freed.</summary>
     public int FlushPending<TReleaser>(ref TReleaser releaser)
