@@ -64,6 +64,15 @@ module_param(header_split, bool, 0444);
 MODULE_PARM_DESC(header_split, "tcp-data-split enabled at load (default off)");
 
 /*
+ * Channels as most devmem NICs (bnxt, mlx5, fbnic) count them: combined
+ * RX/TX pairs, which the kernel's netkit devmem tests require. Off: separate
+ * RX and TX counts.
+ */
+static bool combined_channels;
+module_param(combined_channels, bool, 0444);
+MODULE_PARM_DESC(combined_channels, "channels are combined RX/TX pairs (default off: separate rx and tx counts)");
+
+/*
  * Fault knobs, in the manner of netdevsim: debugfs files under
  * /sys/kernel/debug/testnic/IFNAME/ that make chosen driver operations fail,
  * so that tests can reach the error paths of the kernel and of their own
@@ -1023,6 +1032,11 @@ static int tn_set_ringparam(struct net_device *dev,
 
 static void tn_get_channels(struct net_device *dev, struct ethtool_channels *ch)
 {
+	if (combined_channels) {
+		ch->max_combined = dev->num_rx_queues;
+		ch->combined_count = dev->real_num_rx_queues;
+		return;
+	}
 	ch->max_rx = dev->num_rx_queues;
 	ch->max_tx = dev->num_tx_queues;
 	ch->rx_count = dev->real_num_rx_queues;
@@ -1033,24 +1047,30 @@ static int tn_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 {
 	struct tn_priv *priv = netdev_priv(dev);
 	unsigned int old = dev->real_num_rx_queues, i;
+	u32 rxc = ch->rx_count, txc = ch->tx_count;
 	bool up = netif_running(dev);
 	int err;
 
-	if (!ch->rx_count || !ch->tx_count)
+	if (combined_channels) {
+		/* The core refused rx or tx above their maximum, 0. */
+		rxc = ch->combined_count;
+		txc = ch->combined_count;
+	}
+	if (!rxc || !txc)
 		return -EINVAL;
 	/* The core refused counts below bound queues, RSS entries and rules. */
-	err = netif_set_real_num_tx_queues(dev, ch->tx_count);
+	err = netif_set_real_num_tx_queues(dev, txc);
 	if (err)
 		return err;
-	for (i = ch->rx_count; i < old; i++) {
+	for (i = rxc; i < old; i++) {
 		if (up)
 			page_pool_destroy(tn_rq_stop(&priv->rq[i]));
 		skb_queue_purge(&priv->rq[i].wire);
 	}
-	err = netif_set_real_num_rx_queues(dev, ch->rx_count);
+	err = netif_set_real_num_rx_queues(dev, rxc);
 	if (err)
-		ch->rx_count = old;
-	for (i = old; up && i < ch->rx_count; i++) {
+		rxc = old;
+	for (i = old; up && i < rxc; i++) {
 		unsigned int bsz = tn_rx_buf_size(dev, i);
 		struct page_pool *pp = tn_pool_create(priv, i, bsz);
 
@@ -1061,7 +1081,7 @@ static int tn_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 	if (!netif_is_rxfh_configured(dev)) {
 		spin_lock_bh(&priv->lock);
 		for (i = 0; i < TN_INDIR_SIZE; i++)
-			priv->indir[i] = ethtool_rxfh_indir_default(i, ch->rx_count);
+			priv->indir[i] = ethtool_rxfh_indir_default(i, rxc);
 		spin_unlock_bh(&priv->lock);
 	}
 	return err;
