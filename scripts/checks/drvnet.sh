@@ -20,6 +20,17 @@
 #                   binaries" command, into artifacts/drvnet/. The test starts the binary about 15
 #                   times; under qemu's software CPU the JIT build's start-up alone took over 20 s a
 #                   run, about 8 of this check's 10.6 minutes)
+#
+# Then the netkit suites (queue leasing) with the kernel's binaries only: nk_devmem.py with its C
+# ncdevmem (ours binds through a leased queue when the library supports queue leasing, a later step),
+# nk_qlease.py with its iou-zcrx (io_uring zero-copy receive; scripts/vm/build-iou-zcrx.sh). One guest
+# each: the testnic with combined channels (which the tests require), the tc modules and the tests'
+# BPF objects (scripts/vm/build-selftest-bpf.sh), LOCAL_PREFIX_V6 for NetDrvContEnv's netkit
+# namespace. A case passes when it passes with the kernel's binary. docs/testnic.md says which suites
+# are left out (userns_devmem.py), and why.
+#   DRVNET_HUGEPAGES 2 MiB huge pages reserved in the guest before each run (default 128)
+#   DRVNET_NK_TESTS  paths in the kernel tree (default: hw/nk_devmem.py and hw/nk_qlease.py when
+#                    DRVNET_TEST is the default, else none; empty: none)
 set -uo pipefail
 
 out=${1:?usage: drvnet.sh RESULTFILE}
@@ -33,12 +44,18 @@ source "$root/scripts/lib/kernel-source.sh"
 source "$root/scripts/lib/prereqs.sh"
 
 test=${DRVNET_TEST:-tools/testing/selftests/drivers/net/hw/devmem.py}
+if [ -z "${DRVNET_TEST:-}" ]; then
+    nk_tests=${DRVNET_NK_TESTS-tools/testing/selftests/drivers/net/hw/nk_devmem.py tools/testing/selftests/drivers/net/hw/nk_qlease.py}
+else
+    nk_tests=${DRVNET_NK_TESTS:-}
+fi
 binname=${DRVNET_BIN:-ncdevmem}
 ours=${DRVNET_OURS:-}
 name=$(basename "$test")
 start=$(date +%s)
 log() { printf '[drvnet %4ds] %s\n' $(($(date +%s) - start)) "$*" >&2; }
 result() { echo "$1 $name: $2" >>"$out"; }
+result_as() { echo "$1 $2: $3" >>"$out"; }   # result_as COUNTS TESTNAME LABEL
 
 if [ ! -x "$root/scripts/vm/run.sh" ]; then
     result "0 0 1" "skipped: the VM harness scripts/vm/run.sh is missing"
@@ -47,6 +64,10 @@ fi
 # In the guest (the host's userland over 9p): socat is the test's remote end, python3 runs it,
 # ethtool and ip are what its library calls.
 ensure_apt socat python3 python3-yaml ethtool iproute2 || { result "1 0 0" "cannot install socat python3 python3-yaml ethtool iproute2"; exit 1; }
+# The netkit suites' environment reads its BPF programs' maps with bpftool.
+if [ -n "$nk_tests" ]; then
+    ensure_apt bpftool || { result "1 0 0" "cannot install bpftool (the netkit suites use it)"; exit 1; }
+fi
 if [ -z "$ours" ]; then
     ensure_apt gcc libc6-dev zlib1g-dev || { result "1 0 0" "cannot install gcc libc6-dev zlib1g-dev (the NativeAOT linker)"; exit 1; }
     log "publishing our ncdevmem with NativeAOT"
@@ -74,7 +95,10 @@ ktree=$(kernel_source newest tools/testing/selftests/net/lib tools/testing/selft
 [ -f "$ktree/$test" ] || { result "1 0 0" "$test is not in $ktree"; exit 1; }
 
 log "guest run: $test with the kernel's $binname ($kbin), then ours ($ours)"
-res=$("$root/scripts/vm/run.sh" --kernel latest --nic testnic --timeout 1500 -- \
+# 128 huge pages up front: the tests' own 64 hold two of ncdevmem's udmabufs, and a binding's is freed
+# only after its last buffer comes back (see drvnet-guest.sh).
+hugepages=${DRVNET_HUGEPAGES:-128}
+res=$("$root/scripts/vm/run.sh" --kernel latest --nic testnic --timeout 1500 --env "DRVNET_HUGEPAGES=$hugepages" -- \
     "$root/scripts/checks/lib/drvnet-guest.sh" "$ktree" "$test" "$binname" "c=$kbin" "ours=$ours")
 rc=$?
 log "guest run done (run.sh exit $rc)"
@@ -113,3 +137,50 @@ done
 if [ "$rc" != 0 ]; then
     result "1 0 0" "scripts/vm/run.sh exited $rc (a kernel splat, a timeout or a harness failure: see artifacts/vm/)"
 fi
+
+[ -n "$nk_tests" ] || exit 0
+# The netkit suites: the kernel's binary only. What the guest loads and reads travels through
+# artifacts/ (mounted at the same path in the guest; the cache may be under a path the guest hides).
+nkdir=$root/artifacts/drvnet/nk
+rm -rf "$nkdir"; mkdir -p "$nkdir"
+kver=$(vm_kernel_resolve latest | cut -d' ' -f2)
+bpf=$("$root/scripts/vm/build-selftest-bpf.sh") || { result "1 0 0" "the selftests' BPF objects did not build (see the log above)"; exit 1; }
+# shellcheck source=../vm/lib.sh
+source "$root/scripts/vm/lib.sh"
+# clsact (sch_ingress) and cls_bpf for the tests' tc programs; Debian builds netkit in.
+mods=$(vm_modules "$kver" sch_ingress cls_bpf) || { result "1 0 0" "kernel $kver lacks sch_ingress or cls_bpf"; exit 1; }
+# shellcheck disable=SC2086 # one path per word
+cp $mods "$bpf"/*.bpf.o "$bpf"/net-lib/xdp_dummy.bpf.o "$nkdir/" || { result "1 0 0" "cannot stage the netkit suites' files in $nkdir"; exit 1; }
+gmods="" gfiles="$nkdir/xdp_dummy.bpf.o:tools/testing/selftests/net/lib "
+for m in $mods; do gmods+="$nkdir/$(basename "$m") "; done
+for f in "$bpf"/*.bpf.o; do gfiles+="$nkdir/$(basename "$f") "; done
+for t in $nk_tests; do
+    tname=$(basename "$t")
+    [ -f "$ktree/$t" ] || { result "1 0 0" "$t is not in $ktree"; continue; }
+    nkname=$binname nkbin=$kbin
+    if [ "$tname" = nk_qlease.py ]; then
+        nkname=iou-zcrx
+        nkbin=$("$root/scripts/vm/build-iou-zcrx.sh") || { result_as "1 0 0" "$tname" "the kernel's iou-zcrx did not build (see the log above)"; continue; }
+    fi
+    log "guest run: $t with the kernel's $nkname (testnic with combined channels)"
+    res=$("$root/scripts/vm/run.sh" --kernel latest --nic testnic --nic-param combined_channels=1 --timeout 1500 \
+        --env "DRVNET_MODULES=$gmods" --env "DRVNET_FILES=$gfiles" --env "DRVNET_HUGEPAGES=$hugepages" \
+        --env "DRVNET_TEST_ENV=LOCAL_PREFIX_V6=2001:db8:2::/64" -- \
+        "$root/scripts/checks/lib/drvnet-guest.sh" "$ktree" "$t" "$nkname" "c=$nkbin")
+    rc=$?
+    log "guest run done (run.sh exit $rc)"
+    grep -E '^(CASE|RAN) ' <<<"$res" >&2
+    n=0
+    printf '| case | kernel'"'"'s C %s |\n|---|---|\n' "$nkname" >&2
+    while read -r _ _ case st reason; do
+        n=$((n + 1))
+        printf '| %s | %s |\n' "$case" "$st${reason:+ $reason}" >&2
+        case "$st" in
+            ok) result_as "0 1 0" "$tname" "$case passes with the kernel's $nkname" ;;
+            skip) result_as "0 0 1" "$tname" "$case skips with the kernel's $nkname: $reason" ;;
+            *) result_as "1 0 0" "$tname" "$case fails with the kernel's $nkname (the testnic or the guest is at fault; see the log)" ;;
+        esac
+    done < <(grep '^CASE c ' <<<"$res")
+    [ "$n" -gt 0 ] || result_as "1 0 0" "$tname" "no case ran with the kernel's $nkname (run.sh exit $rc; see the log)"
+    [ "$rc" = 0 ] || result_as "1 0 0" "$tname" "scripts/vm/run.sh exited $rc (a kernel splat, a timeout or a harness failure: see artifacts/vm/)"
+done

@@ -66,12 +66,15 @@ public sealed class RxSetupGuestTests
 /// <summary>
 /// One receive run for the guest tests: listens on ADDRESS, has the peer namespace's netcat send the
 /// ncdevmem pattern (period 7: bytes 1..6 and '\n', as `yes $(printf '\x01..\x06')`), receives through
-/// the setup's DevmemSocket and validates each fragment in the memory's CPU mapping.
+/// the setup's DevmemSocket and validates each fragment in the memory's CPU mapping. Fragments are
+/// counted against the binding's buffer size (its rx-page-size; a page by default): each lies in one
+/// net_iov, so none may cross a multiple of it.
 /// </summary>
 internal sealed record RxRun(long Validated, long Errors, long Fragments, long DmabufBytes, long LinearBytes, long UnsteeredBytes,
-    long ReleaseCalls, long TokensFreed, long ReleaseShortfall, long OutstandingAfter, bool ZeroCopy, double Seconds)
+    long ReleaseCalls, long TokensFreed, long ReleaseShortfall, long OutstandingAfter, bool ZeroCopy, double Seconds,
+    long LargestFragment, long FragmentsAcrossBuffers)
 {
-    public static RxRun Receive(DevmemRxSetup setup, long total, IPAddress address, int port = 0)
+    public static RxRun Receive(DevmemRxSetup setup, long total, IPAddress address, int port = 0, long bufferSize = 4096)
     {
         using var listener = new Socket(address.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
         listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
@@ -95,7 +98,7 @@ internal sealed record RxRun(long Validated, long Errors, long Fragments, long D
 
         Socket conn = listener.Accept();
         var pattern = new NcdevmemPattern(7);
-        long outstanding, calls, freed, shortfall;
+        long outstanding, calls, freed, shortfall, largest = 0, across = 0;
         DevmemStreamResult result;
         using (DevmemSocket rx = setup.Wrap(conn))
         {
@@ -108,6 +111,18 @@ internal sealed record RxRun(long Validated, long Errors, long Fragments, long D
                 ExpectedBindingId = setup.IsZeroCopy ? setup.BindingId : null,
                 StopOnLinear = true,
                 Segments = 128,
+                OnSegment = (in DevmemSegment s, ReadOnlySpan<byte> _) =>
+                {
+                    // Each fragment lies in one net_iov of the binding's buffer size.
+                    DevmemFragment f = s.Fragment;
+                    largest = Math.Max(largest, f.Length);
+                    if (f.Length > 0 && (long)f.Offset / bufferSize != ((long)f.Offset + f.Length - 1) / bufferSize)
+                    {
+                        across++;
+                    }
+
+                    return true;
+                },
             }).Run();
             outstanding = rx.OutstandingTokens;
             calls = rx.ReleaseCalls;
@@ -123,6 +138,6 @@ internal sealed record RxRun(long Validated, long Errors, long Fragments, long D
         conn.Dispose();
         Assert.True(sender.WaitForExit(60_000), "the peer's netcat did not exit");
         Assert.True(sender.ExitCode == 0, $"the peer's netcat: exit {sender.ExitCode}: {sender.StandardError.ReadToEnd()}");
-        return new RxRun(pattern.Bytes, pattern.Errors, frags, dmabuf, lin, unsteered, calls, freed, shortfall, outstanding, setup.IsZeroCopy, seconds);
+        return new RxRun(pattern.Bytes, pattern.Errors, frags, dmabuf, lin, unsteered, calls, freed, shortfall, outstanding, setup.IsZeroCopy, seconds, largest, across);
     }
 }

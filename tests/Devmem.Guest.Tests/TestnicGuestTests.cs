@@ -106,7 +106,7 @@ public sealed class TestnicGuestTests
     }
 
     [Fact]
-    public void Rx_page_size_above_the_page_size_needs_huge_page_memory_which_says_when_none_are_reserved()
+    public void Rx_page_size_above_the_page_size_needs_huge_page_memory_which_says_when_none_are_reserved_and_binds_from_it()
     {
         RequireTestnic();
         Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
@@ -141,14 +141,16 @@ public sealed class TestnicGuestTests
                 Assert.Contains("cut short", e.Message, StringComparison.Ordinal);
             }
 
-            // From 2 MiB huge pages every entry is aligned: the kernel goes on to the queue, and the testnic
-            // (no QCFG_RX_PAGE_SIZE, net/core/netdev_rx_queue.c) refuses the rx-page-size itself.
+            // From 2 MiB huge pages every entry is aligned: the kernel goes on to the queue, whose driver
+            // (testnic, QCFG_RX_PAGE_SIZE) restarts it on a page pool of 16 KiB buffers.
             using UdmabufMemory huge = UdmabufMemory.CreateAligned(3 << 20, rxPageSize, "testnic-huge");
             Assert.Equal(4L << 20, huge.Size);
-            NetlinkException n = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, huge.DmabufHandle, [queue], (uint)rxPageSize));
-            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 16384, 2 MiB pages: {n.Message}");
-            Assert.Equal(Errno.EOPNOTSUPP, n.Errno);
-            Assert.Equal("device does not support: rx_page_size", n.KernelMessage);
+            using (DmabufBinding binding = netdev.BindRx(Eth0, huge.DmabufHandle, [queue], (uint)rxPageSize))
+            {
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 16384, 2 MiB pages: binding {binding.Id}");
+                Assert.Equal(binding.Id, BoundTo(netdev, queue));
+            }
+
             Assert.Null(BoundTo(netdev, queue));
         }
         finally
@@ -159,7 +161,7 @@ public sealed class TestnicGuestTests
     }
 
     [Fact]
-    public void The_setup_makes_huge_page_memory_for_an_rx_page_size_above_the_page_size()
+    public void An_rx_page_size_the_testnic_cannot_take_is_refused_by_bind_rx_or_by_the_driver()
     {
         RequireTestnic();
         Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
@@ -170,13 +172,33 @@ public sealed class TestnicGuestTests
         try
         {
             File.WriteAllText(nrHugepages, "4");
-            // With 4 KiB pages the kernel would refuse the dma-buf's entries ("not aligned to niov size");
-            // from huge pages it reaches the NIC, which (testnic, no QCFG_RX_PAGE_SIZE) refuses the size.
-            DevmemSetupException e = Assert.Throws<DevmemSetupException>(() =>
-                DevmemRxSetup.Apply(4 << 20, new DevmemRxSetupOptions(Ifname) { RxPageSize = 16384 }).Dispose());
-            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] setup with rx-page-size 16384: {e.Message}");
-            Assert.Equal("device does not support: rx_page_size", e.KernelMessage);
-            Assert.Equal(before.TcpDataSplit, ethtool.GetRings(Ifname).TcpDataSplit);
+            ethtool.SetRings(Ifname, new EthtoolRingsSettings(TcpDataSplit: EthtoolTcpDataSplit.Enabled, HdsThresh: before.HdsThresh is null ? null : 0));
+            using NetdevClient netdev = NetdevClient.Open();
+            uint queue = LastRxQueue(netdev);
+            // Aligned to 128 KiB (2 MiB huge pages), so that only the size itself can be refused.
+            using UdmabufMemory huge = UdmabufMemory.CreateAligned(4 << 20, 128 << 10, "testnic-range");
+
+            // Not a power of 2: bind-rx itself (netdev_nl_bind_rx_doit, net/core/netdev-genl.c).
+            NetlinkException odd = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, huge.DmabufHandle, [queue], 12288));
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 12288: {odd.Message}");
+            Assert.Equal(Errno.EINVAL, odd.Errno);
+            Assert.Equal("rx-page-size must be a power of 2", odd.KernelMessage);
+            Assert.Equal(".rx-page-size", odd.BadAttribute);
+
+            // Below a page: the op's policy (min PAGE_SIZE, net/core/netdev-genl-gen.c), before the handler.
+            NetlinkException small = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, huge.DmabufHandle, [queue], 2048));
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 2048: {small.Message}");
+            Assert.Equal(Errno.ERANGE, small.Errno);
+            Assert.Equal("integer out of range", small.KernelMessage);
+            Assert.Equal(".rx-page-size", small.BadAttribute);
+
+            // A power of 2 above what the NIC takes: the driver's ndo_validate_qcfg (testnic: 64 KiB at most;
+            // bnxt_validate_qcfg gives the same ERANGE above 32 KiB, without a message).
+            NetlinkException large = Assert.Throws<NetlinkException>(() => netdev.BindRx(Eth0, huge.DmabufHandle, [queue], 128 << 10));
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 131072: {large.Message}");
+            Assert.Equal(Errno.ERANGE, large.Errno);
+            Assert.Equal("testnic: rx-page-size must be a power of 2 from 4096 to 65536", large.KernelMessage);
+            Assert.Null(BoundTo(netdev, queue));
         }
         finally
         {
@@ -185,8 +207,66 @@ public sealed class TestnicGuestTests
         }
     }
 
+    private static long HugePagesFree() =>
+        long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("HugePages_Free:", StringComparison.Ordinal))["HugePages_Free:".Length..].Trim(), CultureInfo.InvariantCulture);
+
     [Fact]
-    public async Task Ncdevmem_bind_self_tests_send_b_as_rx_page_size_so_a_nic_without_it_fails_them()
+    public void The_setup_makes_huge_page_memory_for_rx_page_size_16K_and_receives_64MiB_validated_in_16K_buffers()
+    {
+        RequireTestnic();
+        Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
+        const uint RxPageSize = 16384;
+        const long Total = 64L << 20;
+        const long Memory = 32L << 20;
+        const ushort Port = 5303;
+        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
+        string saved = File.ReadAllText(nrHugepages).Trim();
+        // Jumbo frames: a segment's payload (8948 bytes) fits one 16 KiB buffer and not one page, so the
+        // fragments show which size the NIC's buffers have.
+        SetMtu(9000);
+        try
+        {
+            File.WriteAllText(nrHugepages, "32");
+            DevmemNicState before = DevmemNicState.Capture(Ifname);
+            long free = HugePagesFree();
+            var options = new DevmemRxSetupOptions(Ifname)
+            {
+                RxPageSize = RxPageSize,
+                Steering = new DevmemFlowSteering(IPAddress.Parse("10.99.0.1"), Port, IPAddress.Parse("10.99.0.2")),
+            };
+            RxRun run;
+            using (DevmemRxSetup setup = DevmemRxSetup.Apply(Memory, options))
+            {
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] setup with rx-page-size 16384: {string.Join("; ", setup.Changes)}");
+                Assert.True(setup.IsZeroCopy);
+                // With 4 KiB pages the kernel would refuse the dma-buf's entries ("not aligned to niov size"):
+                // the setup made its udmabuf from 2 MiB huge pages.
+                Assert.Equal(MemoryProviderKind.Udmabuf, setup.Memory.Kind);
+                Assert.Equal(Memory / UdmabufMemory.HugePageSize, free - HugePagesFree());
+                run = RxRun.Receive(setup, Total, IPAddress.Parse("10.99.0.1"), Port, RxPageSize);
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 16384: {run}");
+            }
+
+            Assert.True(run.ZeroCopy);
+            Assert.Equal(Total, run.Validated);
+            Assert.Equal(0, run.Errors);
+            Assert.Equal(Total, run.DmabufBytes);
+            Assert.Equal(0L, run.OutstandingAfter);
+            Assert.Equal(run.Fragments, run.TokensFreed);
+            // Each fragment lies in one 16 KiB niov, and fragments larger than a page arrive whole.
+            Assert.Equal(0L, run.FragmentsAcrossBuffers);
+            Assert.InRange(run.LargestFragment, 4097, RxPageSize);
+            Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+        }
+        finally
+        {
+            SetMtu(1500);
+            File.WriteAllText(nrHugepages, saved);
+        }
+    }
+
+    [Fact]
+    public async Task Ncdevmem_bind_self_tests_send_b_as_rx_page_size_which_the_testnic_takes_up_to_64K()
     {
         RequireTestnic();
         Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
@@ -197,23 +277,34 @@ public sealed class TestnicGuestTests
         try
         {
             File.WriteAllText(nrHugepages, "64");
+            (int exit, string stderr) = await SelfTests("16384");
+            Assert.Equal(0, exit);
+            Assert.Contains("[pass] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
+            Assert.Contains("bind self-tests passed", stderr, StringComparison.Ordinal);
+
+            (exit, stderr) = await SelfTests("131072");
+            Assert.Equal(255, exit);
+            Assert.Contains("[FAIL] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
+            Assert.Contains("testnic: rx-page-size must be a power of 2 from 4096 to 65536", stderr, StringComparison.Ordinal);
+            Assert.Contains("bind self-tests FAILED", stderr, StringComparison.Ordinal);
+        }
+        finally
+        {
+            File.WriteAllText(nrHugepages, saved);
+        }
+
+        static async Task<(int Exit, string Stderr)> SelfTests(string rxPageSize)
+        {
             string exe = Path.Combine(Guest.Root, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
-            using Process p = Guest.Start(exe, "-f", Ifname, "-b", "16384");
+            using Process p = Guest.Start(exe, "-f", Ifname, "-b", rxPageSize);
             p.StandardInput.Close();
             CancellationToken ct = TestContext.Current.CancellationToken;
             Task<string> stderrTask = p.StandardError.ReadToEndAsync(ct);
             string stdout = await p.StandardOutput.ReadToEndAsync(ct);
             string stderr = await stderrTask;
             await p.WaitForExitAsync(ct);
-            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] ncdevmem -f eth0 -b 16384: exit {p.ExitCode}\n{stderr}{stdout}");
-            Assert.Equal(255, p.ExitCode);
-            Assert.Contains("[FAIL] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
-            Assert.Contains("device does not support: rx_page_size", stderr, StringComparison.Ordinal);
-            Assert.Contains("bind self-tests FAILED", stderr, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.WriteAllText(nrHugepages, saved);
+            TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] ncdevmem -f eth0 -b {rxPageSize}: exit {p.ExitCode}\n{stderr}{stdout}");
+            return (p.ExitCode, stderr);
         }
     }
 
@@ -269,6 +360,9 @@ public sealed class TestnicGuestTests
             Assert.Equal(0L, run.OutstandingAfter);
             Assert.Equal(run.Fragments, run.TokensFreed);
             Assert.Equal(0L, run.ReleaseShortfall);
+            // A page per buffer (no rx-page-size): a jumbo segment's payload arrives in page-sized pieces.
+            Assert.Equal(0L, run.FragmentsAcrossBuffers);
+            Assert.InRange(run.LargestFragment, 1, 4096);
             Assert.All(queues, q => Assert.Null(BoundTo(netdev, q)));
             Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
         }

@@ -28,6 +28,7 @@
 #include <linux/module.h>
 #include <linux/netdevice.h>
 #include <linux/platform_device.h>
+#include <linux/sizes.h>
 #include <linux/skbuff.h>
 #include <linux/swiotlb.h>
 #include <linux/tcp.h>
@@ -51,6 +52,8 @@
 #define TN_RING_DEF	256
 #define TN_HDS_MAX	1024
 #define TN_MTU_MAX	9000
+/* rx-page-size (7.x, QCFG_RX_PAGE_SIZE): a power of 2 from PAGE_SIZE to this. */
+#define TN_RX_PAGE_MAX	SZ_64K
 
 static unsigned int queues = 4;
 module_param(queues, uint, 0444);
@@ -59,6 +62,15 @@ MODULE_PARM_DESC(queues, "RX and TX queues per device (1-16, default 4)");
 static bool header_split;
 module_param(header_split, bool, 0444);
 MODULE_PARM_DESC(header_split, "tcp-data-split enabled at load (default off)");
+
+/*
+ * Channels as most devmem NICs (bnxt, mlx5, fbnic) count them: combined
+ * RX/TX pairs, which the kernel's netkit devmem tests require. Off: separate
+ * RX and TX counts.
+ */
+static bool combined_channels;
+module_param(combined_channels, bool, 0444);
+MODULE_PARM_DESC(combined_channels, "channels are combined RX/TX pairs (default off: separate rx and tx counts)");
 
 /*
  * Fault knobs, in the manner of netdevsim: debugfs files under
@@ -101,6 +113,7 @@ struct tn_rq {
 	struct napi_struct napi;
 	struct sk_buff_head wire;	/* frames sent to this queue, not yet received */
 	struct page_pool *pp;		/* NULL while the device is down */
+	unsigned int buf_size;		/* of pp's buffers: PAGE_SIZE << order */
 	struct tn_priv *priv;
 	unsigned int idx;
 };
@@ -124,6 +137,7 @@ struct tn_priv {
 
 struct tn_qmem {
 	struct page_pool *pp;
+	unsigned int buf_size;
 };
 
 /* What the RX side needs to know of a frame, parsed from its headers. */
@@ -510,7 +524,7 @@ static void tn_rx_one(struct tn_rq *rq, struct sk_buff *wire, int budget)
 {
 	struct net_device *dev = rq->priv->dev;
 	struct tn_copy c = { .wire = wire, .dmadev = dev->dev.parent };
-	unsigned int split, off;
+	unsigned int bsz = rq->buf_size, split, off;
 	struct sk_buff *skb;
 	struct tn_flow fl;
 
@@ -522,6 +536,8 @@ static void tn_rx_one(struct tn_rq *rq, struct sk_buff *wire, int budget)
 	/*
 	 * Header split: TCP headers to the linear part, the payload to page pool
 	 * buffers (with a memory provider: dma-buf pages the CPU cannot read).
+	 * Each buffer takes up to its size (the rx-page-size on 7.x), as a NIC
+	 * fills its ring's buffers.
 	 */
 	split = fl.len;
 	if (READ_ONCE(rq->priv->hds) && fl.l4proto == IPPROTO_TCP &&
@@ -538,7 +554,7 @@ static void tn_rx_one(struct tn_rq *rq, struct sk_buff *wire, int budget)
 	if (!tn_copy_out(&c, 0, skb_put(skb, split), split))
 		goto drop;
 	for (off = split; off < fl.len; ) {
-		unsigned int n = min_t(unsigned int, fl.len - off, PAGE_SIZE);
+		unsigned int n = min(fl.len - off, bsz);
 		netmem_ref nm;
 
 		if (skb_shinfo(skb)->nr_frags >= MAX_SKB_FRAGS)
@@ -547,7 +563,7 @@ static void tn_rx_one(struct tn_rq *rq, struct sk_buff *wire, int budget)
 		if (!nm)
 			goto drop;
 		skb_add_rx_frag_netmem(skb, skb_shinfo(skb)->nr_frags, nm, 0, n,
-				       PAGE_SIZE);
+				       bsz);
 		if (!tn_copy_out(&c, off, tn_dma_va(c.dmadev,
 				 page_pool_get_dma_addr_netmem(nm)), n))
 			goto drop;
@@ -679,17 +695,40 @@ static void tn_debugfs_add(struct net_device *dev)
 
 /* ---- page pools and the queue management API ---- */
 
-static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx)
+/*
+ * The size of queue @idx's buffers. On 7.x that is its rx-page-size: the
+ * driver's default (PAGE_SIZE) unless a memory provider asks for more, as
+ * bind-rx does with rx-page-size (net/core/netdev_config.c). 6.12 has none.
+ */
+static unsigned int tn_rx_buf_size(struct net_device *dev, int idx)
+{
+#if TN_KERNEL_7
+	struct netdev_queue_config qcfg;
+
+	netdev_queue_config(dev, idx, &qcfg);
+	return qcfg.rx_page_size;
+#else
+	return PAGE_SIZE;
+#endif
+}
+
+/*
+ * A pool of @buf_size buffers. The devmem provider takes the pool only when
+ * its order matches the binding's niov size (mp_dmabuf_devmem_init() in
+ * net/core/devmem.c).
+ */
+static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx,
+					unsigned int buf_size)
 {
 	struct page_pool_params pp = {
 		/* 6.12 makes no unreadable pool without DMA_MAP, SYNC_DEV, max_len. */
 		.flags = PP_FLAG_DMA_MAP | PP_FLAG_DMA_SYNC_DEV,
-		.order = 0,
+		.order = get_order(buf_size),
 		.pool_size = priv->rx_ring,
 		.nid = NUMA_NO_NODE,
 		.dev = priv->dev->dev.parent,
 		.dma_dir = DMA_FROM_DEVICE,
-		.max_len = PAGE_SIZE,
+		.max_len = buf_size,
 		.netdev = priv->dev,
 		.queue_idx = idx,
 	};
@@ -719,9 +758,11 @@ static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx)
 	return pool;
 }
 
-static void tn_rq_start(struct tn_rq *rq, struct page_pool *pp)
+static void tn_rq_start(struct tn_rq *rq, struct page_pool *pp,
+			unsigned int buf_size)
 {
 	rq->pp = pp;
+	rq->buf_size = buf_size;
 	netif_queue_set_napi(rq->priv->dev, rq->idx, NETDEV_QUEUE_TYPE_RX,
 			     &rq->napi);
 	tn_napi_enable(&rq->napi);
@@ -749,12 +790,18 @@ static int tn_queue_mem_alloc(struct net_device *dev, void *mem, int idx)
 	int err;
 
 	qm->pp = NULL;
+#if TN_KERNEL_7
+	/* The core validated it (tn_validate_qcfg) before it got here. */
+	qm->buf_size = qcfg->rx_page_size;
+#else
+	qm->buf_size = PAGE_SIZE;
+#endif
 	err = tn_fault(netdev_priv(dev), TN_FAIL_QUEUE_MEM_ALLOC);
 	if (err)
 		return err;
 	if (!netif_running(dev))	/* 6.12 restarts queues of a down device */
 		return 0;
-	qm->pp = tn_pool_create(netdev_priv(dev), idx);
+	qm->pp = tn_pool_create(netdev_priv(dev), idx, qm->buf_size);
 	if (IS_ERR(qm->pp)) {
 		int err = PTR_ERR(qm->pp);
 
@@ -791,7 +838,7 @@ static int tn_queue_start(struct net_device *dev, void *mem, int idx)
 	if (err)
 		return err;
 	if (qm->pp)
-		tn_rq_start(&priv->rq[idx], qm->pp);
+		tn_rq_start(&priv->rq[idx], qm->pp, qm->buf_size);
 	return 0;
 }
 
@@ -806,10 +853,41 @@ static int tn_queue_stop(struct net_device *dev, void *mem, int idx)
 	err = tn_fault(priv, TN_FAIL_QUEUE_STOP);
 	if (err)
 		return err;
+	/* The old memory, in case the restart puts it back (same buffers). */
+	qm->buf_size = priv->rq[idx].buf_size;
 	if (priv->rq[idx].pp)
 		qm->pp = tn_rq_stop(&priv->rq[idx]);
 	return 0;
 }
+
+#if TN_KERNEL_7
+/*
+ * rx-page-size (QCFG_RX_PAGE_SIZE), as bnxt has it (bnxt_queue_default_qcfg,
+ * bnxt_validate_qcfg): the default is a page; larger sizes are powers of 2 up
+ * to TN_RX_PAGE_MAX, else ERANGE. bind-rx has already refused sizes that are
+ * not powers of 2 or below PAGE_SIZE (netdev_nl_bind_rx_doit and its policy).
+ */
+static void tn_default_qcfg(struct net_device *dev,
+			    struct netdev_queue_config *qcfg)
+{
+	qcfg->rx_page_size = PAGE_SIZE;
+}
+
+static int tn_validate_qcfg(struct net_device *dev,
+			    struct netdev_queue_config *qcfg,
+			    struct netlink_ext_ack *extack)
+{
+	if (!is_power_of_2(qcfg->rx_page_size) ||
+	    qcfg->rx_page_size < PAGE_SIZE ||
+	    qcfg->rx_page_size > TN_RX_PAGE_MAX) {
+		NL_SET_ERR_MSG_FMT_MOD(extack,
+				       "rx-page-size must be a power of 2 from %lu to %u",
+				       PAGE_SIZE, TN_RX_PAGE_MAX);
+		return -ERANGE;
+	}
+	return 0;
+}
+#endif
 
 static const struct netdev_queue_mgmt_ops tn_queue_ops = {
 	.ndo_queue_mem_size	= sizeof(struct tn_qmem),
@@ -817,6 +895,11 @@ static const struct netdev_queue_mgmt_ops tn_queue_ops = {
 	.ndo_queue_mem_free	= tn_queue_mem_free,
 	.ndo_queue_start	= tn_queue_start,
 	.ndo_queue_stop		= tn_queue_stop,
+#if TN_KERNEL_7
+	.ndo_default_qcfg	= tn_default_qcfg,
+	.ndo_validate_qcfg	= tn_validate_qcfg,
+	.supported_params	= QCFG_RX_PAGE_SIZE,
+#endif
 };
 
 /* ---- net_device_ops ---- */
@@ -825,10 +908,13 @@ static int tn_open(struct net_device *dev)
 {
 	struct tn_priv *priv = netdev_priv(dev);
 	struct page_pool *pp[TN_MAX_QUEUES];
+	unsigned int bsz[TN_MAX_QUEUES];
 	unsigned int i;
 
 	for (i = 0; i < dev->real_num_rx_queues; i++) {
-		pp[i] = tn_pool_create(priv, i);
+		/* A queue bound while the device was down keeps its rx-page-size. */
+		bsz[i] = tn_rx_buf_size(dev, i);
+		pp[i] = tn_pool_create(priv, i, bsz[i]);
 		if (IS_ERR(pp[i])) {
 			int err = PTR_ERR(pp[i]);
 
@@ -838,7 +924,7 @@ static int tn_open(struct net_device *dev)
 		}
 	}
 	for (i = 0; i < dev->real_num_rx_queues; i++)
-		tn_rq_start(&priv->rq[i], pp[i]);
+		tn_rq_start(&priv->rq[i], pp[i], bsz[i]);
 	netif_tx_start_all_queues(dev);
 	if (netif_running(priv->peer->dev)) {
 		netif_carrier_on(dev);
@@ -946,6 +1032,11 @@ static int tn_set_ringparam(struct net_device *dev,
 
 static void tn_get_channels(struct net_device *dev, struct ethtool_channels *ch)
 {
+	if (combined_channels) {
+		ch->max_combined = dev->num_rx_queues;
+		ch->combined_count = dev->real_num_rx_queues;
+		return;
+	}
 	ch->max_rx = dev->num_rx_queues;
 	ch->max_tx = dev->num_tx_queues;
 	ch->rx_count = dev->real_num_rx_queues;
@@ -956,34 +1047,41 @@ static int tn_set_channels(struct net_device *dev, struct ethtool_channels *ch)
 {
 	struct tn_priv *priv = netdev_priv(dev);
 	unsigned int old = dev->real_num_rx_queues, i;
+	u32 rxc = ch->rx_count, txc = ch->tx_count;
 	bool up = netif_running(dev);
 	int err;
 
-	if (!ch->rx_count || !ch->tx_count)
+	if (combined_channels) {
+		/* The core refused rx or tx above their maximum, 0. */
+		rxc = ch->combined_count;
+		txc = ch->combined_count;
+	}
+	if (!rxc || !txc)
 		return -EINVAL;
 	/* The core refused counts below bound queues, RSS entries and rules. */
-	err = netif_set_real_num_tx_queues(dev, ch->tx_count);
+	err = netif_set_real_num_tx_queues(dev, txc);
 	if (err)
 		return err;
-	for (i = ch->rx_count; i < old; i++) {
+	for (i = rxc; i < old; i++) {
 		if (up)
 			page_pool_destroy(tn_rq_stop(&priv->rq[i]));
 		skb_queue_purge(&priv->rq[i].wire);
 	}
-	err = netif_set_real_num_rx_queues(dev, ch->rx_count);
+	err = netif_set_real_num_rx_queues(dev, rxc);
 	if (err)
-		ch->rx_count = old;
-	for (i = old; up && i < ch->rx_count; i++) {
-		struct page_pool *pp = tn_pool_create(priv, i);
+		rxc = old;
+	for (i = old; up && i < rxc; i++) {
+		unsigned int bsz = tn_rx_buf_size(dev, i);
+		struct page_pool *pp = tn_pool_create(priv, i, bsz);
 
 		if (IS_ERR(pp))
 			return PTR_ERR(pp);
-		tn_rq_start(&priv->rq[i], pp);
+		tn_rq_start(&priv->rq[i], pp, bsz);
 	}
 	if (!netif_is_rxfh_configured(dev)) {
 		spin_lock_bh(&priv->lock);
 		for (i = 0; i < TN_INDIR_SIZE; i++)
-			priv->indir[i] = ethtool_rxfh_indir_default(i, ch->rx_count);
+			priv->indir[i] = ethtool_rxfh_indir_default(i, rxc);
 		spin_unlock_bh(&priv->lock);
 	}
 	return err;

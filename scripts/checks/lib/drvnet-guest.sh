@@ -11,6 +11,17 @@
 #     BINNAME  the file next to TEST that the test runs (e.g. ncdevmem)
 #     VARIANT=PATH  a label and the binary put there as BINNAME, in this order (e.g. c=... ours=...)
 #
+# Optional, from the environment (scripts/checks/drvnet.sh sets them through run.sh --env):
+#   DRVNET_MODULES   guest kernel modules (.ko paths) to insmod first, in this order (e.g. sch_ingress
+#                    and cls_bpf for the netkit tests' tc BPF programs)
+#   DRVNET_FILES     files copied next to TEST (e.g. the BPF objects nk_forward.bpf.o ...); FILE:DIR
+#                    copies FILE into DIR of the tree instead (e.g. ...xdp_dummy.bpf.o:tools/testing/
+#                    selftests/net/lib)
+#   DRVNET_TEST_ENV  NAME=VALUE words added to the test's environment (e.g. LOCAL_PREFIX_V6=...)
+#   (each a space-separated list)
+#   DRVNET_HUGEPAGES 2 MiB huge pages reserved before the run (vm.nr_hugepages), if more than the
+#                    guest has
+#
 # The test's own KTAP lines go to stderr (the log). On stdout, one line per case and variant:
 #   CASE VARIANT NAME ok|fail|skip [REASON]
 # and "RAN VARIANT EXIT" after each run. Nothing here decides whether a case passed: the test does.
@@ -35,6 +46,35 @@ grep -q 'def wait_port_listen(.*deadline=5)' "$u" && grep -q 'timeout=20' "$u" |
 sed -i -e "/def wait_port_listen(/s/deadline=5)/deadline=$wait_s)/" -e "s/timeout=20\([,)]\)/timeout=$wait_s\1/g" "$u"
 dir=$work/$(dirname "$test")
 name=$(basename "$test" .py)
+for m in ${DRVNET_MODULES:-}; do
+    # A module already loaded (or built in) is fine; any other failure shows in the test's skips.
+    grep -q "^$(basename "$m" .ko) " /proc/modules || insmod "$m" || echo "drvnet-guest.sh: insmod $m failed" >&2
+done
+for f in ${DRVNET_FILES:-}; do
+    to=$dir
+    case "$f" in *:*) to=$work/${f#*:} f=${f%%:*} ;; esac
+    cp "$f" "$to/" || { echo "RAN setup 1"; echo "cannot copy $f to $to" >&2; exit 1; }
+done
+read -r -a test_env <<<"${DRVNET_TEST_ENV:-}"
+# The tests reserve 64 huge pages (devmem_lib._reserve_hugepages): exactly two of ncdevmem's 64 MiB
+# udmabufs for rx-page-size 16384. The kernel frees a binding, and so its udmabuf, only when the last
+# of its buffers has come back (a page pool with buffers in flight retries its release every second,
+# page_pool_release_retry in net/core/page_pool.c); under TCG the next run can start before two earlier
+# ones are freed, and its udmabuf fails with ENOMEM. A test that finds enough reserved keeps them.
+hp=${DRVNET_HUGEPAGES:-0}
+if [ "$hp" -gt "$(cat /proc/sys/vm/nr_hugepages)" ]; then
+    echo "$hp" >/proc/sys/vm/nr_hugepages
+    echo "[guest] vm.nr_hugepages $(cat /proc/sys/vm/nr_hugepages) (asked $hp)" >&2
+fi
+# LOCAL_PREFIX_V6 (addresses for namespaces behind netkit): "DUT must be reachable using these
+# addresses from the endpoint" (tools/testing/selftests/drivers/net/README.rst), so the remote routes
+# the prefix to LOCAL_V6, as a lab's router would.
+for kv in "${test_env[@]}"; do
+    case "$kv" in
+        LOCAL_PREFIX_V6=*) ip -n peer -6 route replace "${kv#*=}" via fd99::1 ||
+            { echo "RAN setup 1"; echo "cannot route ${kv#*=} in namespace peer" >&2; exit 1; } ;;
+    esac
+done
 
 for v in "$@"; do
     variant=${v%%=*} bin=${v#*=}
@@ -44,7 +84,7 @@ for v in "$@"; do
     chmod +x "$dir/$binname"
     echo "[guest $(cut -d' ' -f1 /proc/uptime)s] $name with $variant ($bin)" >&2
     (cd "$dir" && env NETIF=eth0 LOCAL_V6=fd99::1 REMOTE_V6=fd99::2 REMOTE_TYPE=netns REMOTE_ARGS=peer \
-        NO_COLOR=1 /usr/bin/python3 "./$name.py") >"$work/$variant.ktap" 2>&1 </dev/null
+        NO_COLOR=1 "${test_env[@]}" /usr/bin/python3 "./$name.py") >"$work/$variant.ktap" 2>&1 </dev/null
     rc=$?
     sed "s/^/[$variant] /" "$work/$variant.ktap" >&2
     # "ok 1 devmem.check_rx", "not ok 2 devmem.check_tx", "ok 5 devmem.check_x # SKIP reason"
