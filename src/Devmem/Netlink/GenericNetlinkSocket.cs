@@ -67,7 +67,7 @@ internal sealed class GenericNetlinkSocket : IDisposable
         if (r.IsError)
         {
             handle.Dispose();
-            throw Io(protocol == NETLINK_GENERIC ? "socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC)" : $"socket(AF_NETLINK, SOCK_RAW, {protocol})", r.Errno);
+            throw Syscalls.Failure(protocol == NETLINK_GENERIC ? "socket(AF_NETLINK, SOCK_RAW, NETLINK_GENERIC)" : $"socket(AF_NETLINK, SOCK_RAW, {protocol})", r.Errno);
         }
 
         handle.Own(r.Int32);
@@ -79,7 +79,7 @@ internal sealed class GenericNetlinkSocket : IDisposable
                 SysResult s = Syscalls.SetSockOpt(handle, sys_socket.SOL_NETLINK, option, &one, sizeof(int));
                 if (s.IsError)
                 {
-                    throw Io($"setsockopt(SOL_NETLINK, {OptionName(option)})", s.Errno);
+                    throw Syscalls.Failure($"setsockopt(SOL_NETLINK, {OptionName(option)})", s.Errno);
                 }
             }
 
@@ -87,14 +87,14 @@ internal sealed class GenericNetlinkSocket : IDisposable
             SysResult b = Syscalls.Bind(handle, &addr, (uint)sizeof(sockaddr_nl));
             if (b.IsError)
             {
-                throw Io("bind(AF_NETLINK)", b.Errno);
+                throw Syscalls.Failure("bind(AF_NETLINK)", b.Errno);
             }
 
             uint len = (uint)sizeof(sockaddr_nl);
             SysResult g = Syscalls.GetSockName(handle, &addr, &len);
             if (g.IsError)
             {
-                throw Io("getsockname(AF_NETLINK)", g.Errno);
+                throw Syscalls.Failure("getsockname(AF_NETLINK)", g.Errno);
             }
 
             return new GenericNetlinkSocket(handle, addr.nl_pid) { _receive = new byte[Math.Max(16, receiveBufferSize)] };
@@ -340,7 +340,7 @@ internal sealed class GenericNetlinkSocket : IDisposable
             SysResult r = Syscalls.SendTo(_handle, p, (nuint)message.Length, 0, &kernel, (uint)sizeof(sockaddr_nl));
             if (r.IsError)
             {
-                throw Io("sendto(netlink)", r.Errno);
+                throw Syscalls.Failure("sendto(netlink)", r.Errno);
             }
         }
     }
@@ -371,7 +371,7 @@ internal sealed class GenericNetlinkSocket : IDisposable
 
             throw r.Errno == Errno.ENOBUFS
                 ? DevmemException.Syscall("recv(netlink)", Errno.ENOBUFS, "the socket's receive queue overflowed and notifications were lost: read them sooner, or resubscribe and dump the state again")
-                : Io("recv(netlink)", r.Errno);
+                : Syscalls.Failure("recv(netlink)", r.Errno);
         }
 
         if (r.Value > _receive.Length)
@@ -392,7 +392,7 @@ internal sealed class GenericNetlinkSocket : IDisposable
         SysResult r = Syscalls.SetSockOpt(_handle, sys_socket.SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, &groupId, sizeof(uint));
         if (r.IsError)
         {
-            throw Io($"setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, {groupId})", r.Errno);
+            throw Syscalls.Failure($"setsockopt(SOL_NETLINK, NETLINK_ADD_MEMBERSHIP, {groupId})", r.Errno);
         }
     }
 
@@ -400,15 +400,8 @@ internal sealed class GenericNetlinkSocket : IDisposable
     internal bool Poll(int timeoutMs)
     {
         SysResult r = Syscalls.Poll(_handle, sys_poll.POLLIN, timeoutMs, out _);
-        return r.IsError ? throw Io("poll(netlink)", r.Errno) : r.Value > 0;
+        return r.IsError ? throw Syscalls.Failure("poll(netlink)", r.Errno) : r.Value > 0;
     }
-
-    internal static DevmemException Io(string call, Errno errno) => DevmemException.Syscall(call, errno, errno switch
-    {
-        Errno.EMFILE or Errno.ENFILE => "too many open files: raise the limit (ulimit -n) or close fds",
-        Errno.EPERM or Errno.EACCES => "run as root or with CAP_NET_ADMIN",
-        _ => null,
-    });
 
     private static string OptionName(int option) => option switch
     {

@@ -3,9 +3,7 @@ using static Devmem.Interop.Netlink;
 namespace Devmem.Netlink;
 
 /// <summary>Who sent a request, for error messages and attribute paths.</summary>
-internal readonly record struct NetlinkRequestContext(string Family, string Operation, NetlinkFamilySpec? Spec, NetlinkOperationSpec? Op)
-{
-}
+internal readonly record struct NetlinkRequestContext(string Family, string Operation, NetlinkFamilySpec? Spec, NetlinkOperationSpec? Op);
 
 /// <summary>
 /// The replies to one request, read from the socket as they are enumerated: the family's messages are

@@ -25,8 +25,8 @@ namespace Devmem.Sys;
 /// <see cref="Errno"/>, read right after the call.</item>
 /// <item><b>Failures become the library's exceptions</b> at the caller, which knows the operation: one of
 /// the named factories of the <see cref="DevmemIOException"/> family (<c>DevmemException.Syscall</c>,
-/// <c>DmabufException.Syscall</c>, <c>EthtoolIoctlException.Failed</c>...). <see cref="Check"/> does it
-/// for calls with nothing more to say.</item>
+/// <c>DmabufException.Syscall</c>, <c>EthtoolIoctlException.Failed</c>...). <see cref="Failure"/> does it
+/// for socket calls with nothing more to say than the hints every such call shares.</item>
 /// </list>
 /// </remarks>
 internal static unsafe class Syscalls
@@ -34,9 +34,13 @@ internal static unsafe class Syscalls
     /// <summary>Takes <paramref name="handle"/>'s reference until the lease is disposed; <see cref="ObjectDisposedException"/> if it is closed.</summary>
     internal static FdLease Enter(SafeHandle handle) => new(handle);
 
-    /// <summary>Throws <see cref="DevmemException"/> for <paramref name="operation"/> when <paramref name="r"/> is an error; else returns it.</summary>
-    internal static SysResult Check(SysResult r, string operation, string? hint = null) =>
-        r.IsError ? throw DevmemException.Syscall(operation, r.Errno, hint) : r;
+    /// <summary>A <see cref="DevmemException"/> for <paramref name="operation"/>, with the hints any socket call shares (fd limits, privileges).</summary>
+    internal static DevmemException Failure(string operation, Errno errno) => DevmemException.Syscall(operation, errno, errno switch
+    {
+        Errno.EMFILE or Errno.ENFILE => "too many open files: raise the limit (ulimit -n) or close fds",
+        Errno.EPERM or Errno.EACCES => "run as root or with CAP_NET_ADMIN",
+        _ => null,
+    });
 
     // ---- Calls that create a descriptor (no handle yet: the caller wraps the number with Own) ----
 

@@ -28,7 +28,7 @@ internal sealed class EthtoolIoctl : IDisposable
         if (r.IsError)
         {
             socket.Dispose();
-            throw GenericNetlinkSocket.Io("socket(AF_INET, SOCK_DGRAM) for SIOCETHTOOL", r.Errno);
+            throw Syscalls.Failure("socket(AF_INET, SOCK_DGRAM) for SIOCETHTOOL", r.Errno);
         }
 
         socket.Own(r.Int32);
