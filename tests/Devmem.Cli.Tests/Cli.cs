@@ -8,18 +8,7 @@ internal static class Cli
     private static readonly string Configuration =
         typeof(Cli).Assembly.GetCustomAttribute<AssemblyConfigurationAttribute>()?.Configuration ?? "Release";
 
-    public static string RepoRoot { get; } = FindRoot();
-
-    private static string FindRoot()
-    {
-        var dir = new DirectoryInfo(AppContext.BaseDirectory);
-        while (dir is not null && !File.Exists(Path.Combine(dir.FullName, "Devmem.slnx")))
-        {
-            dir = dir.Parent;
-        }
-
-        return dir?.FullName ?? throw new InvalidOperationException($"no Devmem.slnx above {AppContext.BaseDirectory}");
-    }
+    public static string RepoRoot => SourceTree.Root;
 
     public static (int ExitCode, string Stdout, string Stderr) Run(string name, string? stdin, params string[] args)
     {

@@ -3,26 +3,7 @@ namespace Devmem.Netlink.Tests;
 // Locating and running the repository's programs and scripts from a test.
 internal static class Tools
 {
-    public static string RepoRoot { get; } = FindRoot();
-
-    private static string FindRoot()
-    {
-        string? env = Environment.GetEnvironmentVariable("DEVMEM_ROOT");
-        if (env is not null && File.Exists(Path.Combine(env, "Devmem.slnx")))
-        {
-            return env;
-        }
-
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "Devmem.slnx")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException("Devmem.slnx not found above " + AppContext.BaseDirectory);
-    }
+    public static string RepoRoot => SourceTree.Root;
 
     /// <summary>samples/devmem-info's built executable (scripts/test.sh builds the solution first).</summary>
     public static string DevmemInfo

@@ -64,7 +64,7 @@ public class ErrorModelTests
     [Fact]
     public void No_code_outside_the_syscall_layer_calls_libc_or_takes_a_handle_reference_by_hand()
     {
-        string src = Path.Combine(RepoRoot(), "src", "Devmem");
+        string src = Path.Combine(SourceTree.Root, "src", "Devmem");
         var offenders = new List<string>();
         foreach (string file in Directory.EnumerateFiles(src, "*.cs", SearchOption.AllDirectories))
         {
@@ -92,23 +92,5 @@ public class ErrorModelTests
         }
 
         Assert.True(offenders.Count == 0, "system calls outside src/Devmem/Sys:\n" + string.Join('\n', offenders));
-    }
-
-    private static string RepoRoot()
-    {
-        if (Environment.GetEnvironmentVariable("DEVMEM_ROOT") is { Length: > 0 } env && File.Exists(Path.Combine(env, "Devmem.slnx")))
-        {
-            return env;
-        }
-
-        for (DirectoryInfo? d = new(AppContext.BaseDirectory); d is not null; d = d.Parent)
-        {
-            if (File.Exists(Path.Combine(d.FullName, "Devmem.slnx")))
-            {
-                return d.FullName;
-            }
-        }
-
-        throw new InvalidOperationException($"cannot find the repository root (Devmem.slnx) above {AppContext.BaseDirectory}; set DEVMEM_ROOT");
     }
 }
