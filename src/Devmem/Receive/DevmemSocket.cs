@@ -391,9 +391,17 @@ public sealed partial class DevmemSocket : IDisposable
     private void ReleaseCore(ReadOnlySpan<DevmemFragment> fragments)
     {
         var problems = default(ReleaseProblems);
-        foreach (ref readonly var f in fragments)
+        if (_copy is null)
         {
-            ReleaseOne(f, ref problems);
+            var kernel = new KernelReleaser(this);
+            _ledger.Queue(fragments, _id, ref kernel, ref problems);
+        }
+        else
+        {
+            foreach (ref readonly var f in fragments)
+            {
+                ReleaseOne(f, ref problems);
+            }
         }
 
         problems.ThrowIfAny();
@@ -401,63 +409,22 @@ public sealed partial class DevmemSocket : IDisposable
 
     private void ReleaseOne(in DevmemFragment f, ref ReleaseProblems problems)
     {
-        if (f.Owner != _id)
+        if (_copy is null)
         {
-            if (problems.Foreign++ == 0)
-            {
-                problems.FirstForeign = f.Token;
-            }
-
-            return;
+            var kernel = new KernelReleaser(this);
+            _ledger.Queue(new ReadOnlySpan<DevmemFragment>(in f), _id, ref kernel, ref problems);
         }
-
-        bool held;
-        if (_copy is not null)
+        else if (f.Owner != _id)
         {
-            held = _ledger.Held.Remove(f.Token);
-            if (held)
-            {
-                _copy.Free(f.Token);
-            }
+            problems.NoteForeign(f.Token);
+        }
+        else if (_ledger.Held.Remove(f.Token))
+        {
+            _copy.Free(f.Token);
         }
         else
         {
-            held = _ledger.TryQueue(f.Token);
-            if (_ledger.PendingFull)
-            {
-                var kernel = new KernelReleaser(this);
-                _ledger.FlushPending(ref kernel);
-            }
-        }
-
-        if (!held && problems.Unknown++ == 0)
-        {
-            problems.FirstUnknown = f.Token;
-        }
-    }
-
-    private struct ReleaseProblems
-    {
-        public int Foreign;
-        public int Unknown;
-        public uint FirstForeign;
-        public uint FirstUnknown;
-
-        public readonly void ThrowIfAny()
-        {
-            int foreign = Foreign, unknown = Unknown;
-            uint firstForeign = FirstForeign, firstUnknown = FirstUnknown;
-            if (foreign > 0)
-            {
-                throw new InvalidOperationException(
-                    $"{foreign} fragment(s) (first token: {firstForeign}) were received on another socket (or not received at all): release a fragment on the DevmemSocket that received it.{(unknown > 0 ? $" Also {unknown} not held any more (released twice)." : "")}");
-            }
-
-            if (unknown > 0)
-            {
-                throw new InvalidOperationException(
-                    $"{unknown} fragment token(s) (first: {firstUnknown}) are not held by this socket any more: released twice.");
-            }
+            problems.NoteUnknown(f.Token);
         }
     }
 
