@@ -71,6 +71,7 @@ public sealed partial class DevmemSocket : IDisposable
     private readonly TokenLedger _ledger;
     private readonly CopyRing? _copy;
     private readonly string? _fallbackReason;
+    private readonly SocketMetrics _metrics;
     private readonly uint _id;
     private byte[] _control = [];
     private int _busy;
@@ -85,6 +86,12 @@ public sealed partial class DevmemSocket : IDisposable
     /// <param name="socket">The connected socket; it stays owned by the caller.</param>
     /// <param name="logger">Where to log what a user needs to know (leaks, shortfalls); none by default.</param>
     public DevmemSocket(Socket socket, ILogger? logger = null)
+        : this(socket, logger, copy: null, reason: null, DevmemMetrics.Default, interfaceName: null)
+    {
+    }
+
+    /// <summary>The constructors' work; <paramref name="interfaceName"/> null looks it up from the socket's local address when a metrics listener first needs it.</summary>
+    private DevmemSocket(Socket socket, ILogger? logger, CopyRing? copy, string? reason, DevmemMetrics metrics, string? interfaceName)
     {
         ArgumentNullException.ThrowIfNull(socket);
         if (socket.ProtocolType != ProtocolType.Tcp)
@@ -102,14 +109,14 @@ public sealed partial class DevmemSocket : IDisposable
         }
         while (id == 0);
         _id = id;
-    }
-
-    private DevmemSocket(Socket socket, CopyRing copy, string reason, ILogger? logger)
-        : this(socket, logger)
-    {
         _copy = copy;
         _fallbackReason = reason;
+        _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: copy is null, interfaceName, socket);
     }
+
+    /// <summary>A zero-copy socket recording on <paramref name="metrics"/> with <paramref name="interfaceName"/> as its tag (<see cref="Setup.DevmemRxSetup.Wrap(Socket, ILogger?)"/>).</summary>
+    internal static DevmemSocket CreateZeroCopy(Socket socket, ILogger? logger, DevmemMetrics metrics, string interfaceName) =>
+        new(socket, logger, copy: null, reason: null, metrics, interfaceName);
 
     /// <summary>The wrapped socket.</summary>
     public Socket Socket => _socket;
@@ -140,13 +147,13 @@ public sealed partial class DevmemSocket : IDisposable
     /// <param name="logger">Where to log; none by default.</param>
     /// <returns>The copy-fallback socket.</returns>
     public static DevmemSocket CreateCopyFallback(Socket socket, DeviceMemory memory, string reason, int slotSize = DefaultSlotSize, ILogger? logger = null) =>
-        CreateCopyFallbackCore(socket, memory, reason, slotSize, logger, logFallback: true);
+        CreateCopyFallbackCore(socket, memory, reason, slotSize, logger, logFallback: true, DevmemMetrics.Default, interfaceName: null);
 
     /// <summary>The copy fallback's default slot size: 64 KiB.</summary>
     public const int DefaultSlotSize = 64 * 1024;
 
     /// <summary>As the public one; <paramref name="logFallback"/> false where the caller (a setup) logged the fallback already.</summary>
-    internal static DevmemSocket CreateCopyFallbackCore(Socket socket, DeviceMemory memory, string reason, int slotSize, ILogger? logger, bool logFallback)
+    internal static DevmemSocket CreateCopyFallbackCore(Socket socket, DeviceMemory memory, string reason, int slotSize, ILogger? logger, bool logFallback, DevmemMetrics metrics, string? interfaceName)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(memory);
@@ -162,7 +169,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
 
         CopyRing ring = CopyRing.For(memory, slotSize, reason, out bool created);
-        var ds = new DevmemSocket(socket, ring, reason, logger);
+        var ds = new DevmemSocket(socket, logger, ring, reason, metrics, interfaceName);
         if (created && logFallback)
         {
             LogFallback(ds._logger, reason, memory.Kind.ToString(), memory.Size);
@@ -359,6 +366,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            RecordReleases();
             Exit();
         }
     }
@@ -384,6 +392,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            RecordReleases();
             Exit();
         }
     }
@@ -441,6 +450,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            RecordReleases();
             Exit();
         }
     }
@@ -465,9 +475,14 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            // Disposed, the socket holds nothing: in zero copy what the flush could not give back the
+            // kernel frees with the socket.
+            _metrics.Released(_ledger.ReleaseCalls, outstanding: 0);
             Exit();
         }
     }
+
+    private void RecordReleases() => _metrics.Released(_ledger.ReleaseCalls, OutstandingTokens);
 
     private void DisposeCore()
     {
@@ -646,7 +661,6 @@ public sealed partial class DevmemSocket : IDisposable
             unsteered = received;
             sink.AddLinear((uint)received);
             UnsteeredBytes += unsteered;
-            DevmemMetrics.UnsteeredBytes.Add(unsteered);
             if (!_warnedUnsteered)
             {
                 _warnedUnsteered = true;
@@ -654,6 +668,7 @@ public sealed partial class DevmemSocket : IDisposable
             }
         }
 
+        _metrics.Received(summary.Fragments, summary.DmabufBytes, copiedBytes: 0, summary.LinearBytes, unsteered, OutstandingTokens);
         result = new DevmemReceiveResult
         {
             Fragments = summary.Fragments,
@@ -748,8 +763,7 @@ public sealed partial class DevmemSocket : IDisposable
 
             sink.RegisterHeld();
 
-            DevmemMetrics.Fragments.Add(used);
-            DevmemMetrics.DmabufBytes.Add(received);
+            _metrics.Received(used, dmabufBytes: 0, copiedBytes: received, linearBytes: 0, unsteeredBytes: 0, OutstandingTokens);
             result = new DevmemReceiveResult { Fragments = used, Segments = sink.Count, DmabufBytes = received };
             return true;
         }

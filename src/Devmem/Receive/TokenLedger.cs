@@ -57,18 +57,6 @@ internal sealed partial class TokenLedger(ILogger logger)
                 $"recvmsg returned {received} bytes but its devmem control messages cover {summary.DmabufBytes + summary.LinearBytes}");
         }
 
-        if (summary.Fragments > 0)
-        {
-            DevmemMetrics.Fragments.Add(summary.Fragments);
-            DevmemMetrics.DmabufBytes.Add(summary.DmabufBytes);
-            DevmemMetrics.TokensOutstanding.Add(summary.Fragments);
-        }
-
-        if (summary.LinearBytes > 0)
-        {
-            DevmemMetrics.LinearBytes.Add(summary.LinearBytes);
-        }
-
         return summary;
     }
 
@@ -158,9 +146,7 @@ internal sealed partial class TokenLedger(ILogger logger)
 
                 int freed = releaser.DontNeed(_batch.AsSpan(0, ranges));
                 ReleaseCalls++;
-                DevmemMetrics.ReleaseCalls.Add(1);
                 freedTotal += freed;
-                DevmemMetrics.TokensOutstanding.Add(-count);
                 if (freed != count)
                 {
                     ReleaseShortfall += count - freed;
