@@ -64,7 +64,7 @@ internal sealed partial class DevmemReceiverService : IHostedService, IAsyncDisp
         catch (Exception e) when (e is DevmemIOException or AggregateException or ArgumentException or SocketException)
         {
             Exception error = e is SocketException se
-                ? new IOException($"Cannot listen on {address}:{o.Port}: {se.SocketErrorCode} ({se.Message}).", se)
+                ? new IOException($"Cannot listen on {address}:{o.Port}: {se.SocketErrorCode} ({se.Message}).{(se.SocketErrorCode == SocketError.AddressAlreadyInUse ? " Another socket listens there: stop it or choose another Devmem:Port." : se.SocketErrorCode == SocketError.AddressNotAvailable ? " The address is not on this host: set Devmem:Address to one of the interface's addresses." : "")}", se)
                 : e;
             CleanUpAfterFailedStart();
             string doctor = DevmemDoctor.Explain(ifname);
@@ -395,6 +395,6 @@ internal sealed partial class DevmemReceiverService : IHostedService, IAsyncDisp
     [LoggerMessage(EventId = 108, Level = LogLevel.Information, Message = "Devmem receiver stopping: no new connections; {Active} open connection(s) drain, then are cancelled")]
     private static partial void LogStopping(ILogger logger, int active);
 
-    [LoggerMessage(EventId = 109, Level = LogLevel.Information, Message = "Devmem receiver stopped: {Interface} unbound and restored")]
+    [LoggerMessage(EventId = 109, Level = LogLevel.Information, Message = "Devmem receiver stopped: the setup on {Interface} is undone (binding closed, NIC restored)")]
     private static partial void LogRestored(ILogger logger, string @interface);
 }

@@ -300,6 +300,21 @@ public sealed class DevmemReceiverHostTests
         await host.StopAsync(ct);
     }
 
+    [Fact]
+    public async Task A_port_already_taken_fails_the_start_saying_so_and_the_health_check_is_unhealthy()
+    {
+        using var taken = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        taken.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        taken.Listen();
+        int port = ((IPEndPoint)taken.LocalEndPoint!).Port;
+        using IHost host = Build(LoSettings(port));
+        var e = await Assert.ThrowsAsync<IOException>(() => host.StartAsync(TestContext.Current.CancellationToken));
+        Assert.Contains($"Cannot listen on 127.0.0.1:{port}: AddressAlreadyInUse", e.Message, StringComparison.Ordinal);
+        Assert.Contains("choose another Devmem:Port", e.Message, StringComparison.Ordinal);
+        Assert.Equal(HealthStatus.Unhealthy, (await HealthAsync(host)).Status);
+        Assert.Equal(DevmemReceiverState.Failed, host.Services.GetRequiredService<DevmemReceiverStatus>().State);
+    }
+
     private static async Task WaitUntil(Func<bool> condition, CancellationToken ct)
     {
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
