@@ -122,22 +122,20 @@ internal sealed class SocketMetrics(DevmemMetrics metrics, bool zeroCopy, string
         return null;
     }
 
-    /// <summary>The name of the interface with index <paramref name="ifindex"/>, or null.</summary>
+    /// <summary>The name of the interface with index <paramref name="ifindex"/> (rtnetlink RTM_GETLINK, <see cref="Netlink.RouteLinks"/>), or null.</summary>
     internal static string? InterfaceName(int ifindex)
     {
         try
         {
-            foreach (NetworkInterface ni in NetworkInterface.GetAllNetworkInterfaces())
+            foreach (Netlink.NetworkLink link in Netlink.RouteLinks.Dump())
             {
-                IPInterfaceProperties p = ni.GetIPProperties();
-                if ((ni.Supports(NetworkInterfaceComponent.IPv4) && p.GetIPv4Properties()?.Index == ifindex) ||
-                    (ni.Supports(NetworkInterfaceComponent.IPv6) && p.GetIPv6Properties()?.Index == ifindex))
+                if (link.Ifindex == ifindex)
                 {
-                    return ni.Name;
+                    return link.Name;
                 }
             }
         }
-        catch (NetworkInformationException)
+        catch (DevmemIOException)
         {
         }
 

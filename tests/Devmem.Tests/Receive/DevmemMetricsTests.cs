@@ -158,6 +158,25 @@ public sealed class DevmemMetricsTests
     }
 }
 
+[Tier(Tier.HostKernel)]
+public sealed class SocketMetricsInterfaceTests
+{
+    [Fact]
+    public void Interface_names_come_from_the_kernel()
+    {
+        int lo = int.Parse(File.ReadAllText("/sys/class/net/lo/ifindex").Trim(), System.Globalization.CultureInfo.InvariantCulture); // sysfs as the oracle
+        Assert.Equal("lo", SocketMetrics.InterfaceName(lo));
+        Assert.Null(SocketMetrics.InterfaceName(int.MaxValue));
+
+        var (client, server) = Loopback.Connect();
+        using (client)
+        using (server)
+        {
+            Assert.Equal("lo", SocketMetrics.InterfaceOf(server));
+        }
+    }
+}
+
 // The per-socket recorder on its own: deltas of outstanding tokens and release calls, recorded once.
 [Tier(Tier.Pure)]
 public sealed class SocketMetricsTests
