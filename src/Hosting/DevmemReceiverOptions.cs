@@ -112,9 +112,11 @@ public sealed class DevmemReceiverOptionsValidator : IValidateOptions<DevmemRece
         {
             problems.Add($"{S}:Address is missing: give the local IP address the flow arrives at, e.g. \"192.168.1.4\".");
         }
-        else if (!IPAddress.TryParse(options.Address, out _))
+        else if (!IPAddress.TryParse(options.Address, out IPAddress? parsed) ||
+                 (parsed.AddressFamily == System.Net.Sockets.AddressFamily.InterNetwork && options.Address.Split('.').Length != 4))
         {
-            problems.Add($"{S}:Address \"{options.Address}\" is not an IP address.");
+            // IPAddress.TryParse takes inet_aton's short forms ("192.168.1" is 192.168.0.1): refused here as a likely typo.
+            problems.Add($"{S}:Address \"{options.Address}\" is not an IP address (IPv4 as four dotted numbers, or IPv6).");
         }
 
         if (options.Port is < 1 or > 65535)

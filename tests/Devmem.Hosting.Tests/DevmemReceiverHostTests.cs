@@ -325,3 +325,97 @@ public sealed class DevmemReceiverHostTests
         }
     }
 }
+
+/// <summary>Throws on the first batch of its first connection; validates the others.</summary>
+internal sealed class ThrowingHandler : IDevmemConnectionHandler
+{
+    private int _thrown;
+
+    public ConcurrentDictionary<long, (long Bytes, Exception? Failure)> Ended { get; } = new();
+
+    public ValueTask OnBatchAsync(DevmemConnection connection, DevmemBatch batch, CancellationToken cancellationToken)
+    {
+        if (connection.Batches == 1 && Interlocked.CompareExchange(ref _thrown, 1, 0) == 0)
+        {
+            throw new InvalidDataException("the application rejects this stream");
+        }
+
+        return ValueTask.CompletedTask;
+    }
+
+    public ValueTask OnDisconnectedAsync(DevmemConnection connection, Exception? failure, CancellationToken cancellationToken)
+    {
+        Ended[connection.Id] = (connection.BytesReceived, failure);
+        return ValueTask.CompletedTask;
+    }
+}
+
+[Tier(Tier.HostKernel)]
+public sealed class DevmemReceiverHandlerFailureTests
+{
+    [Fact]
+    public async Task A_handler_that_throws_ends_only_its_connection_and_every_slot_comes_back()
+    {
+        using var probe = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        probe.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        int port = ((IPEndPoint)probe.LocalEndPoint!).Port;
+        probe.Dispose();
+
+        HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { DisableDefaults = true });
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["Devmem:Interface"] = "lo",
+            ["Devmem:Address"] = "127.0.0.1",
+            ["Devmem:Port"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            ["Devmem:Fallback"] = "Copy",
+            ["Devmem:MemorySize"] = (8 << 20).ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        builder.Services.AddMetrics();
+        builder.AddDevmemReceiver<ThrowingHandler>();
+        using IHost host = builder.Build();
+        var factory = host.Services.GetRequiredService<IMeterFactory>();
+        long outstanding = 0;
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (i, l) =>
+        {
+            if (ReferenceEquals(i.Meter.Scope, factory) && i.Name == DevmemMetrics.RxTokensOutstandingName)
+            {
+                l.EnableMeasurementEvents(i);
+            }
+        };
+        listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref outstanding, v));
+        listener.Start();
+        CancellationToken ct = TestContext.Current.CancellationToken;
+        await host.StartAsync(ct);
+
+        const long Total = 4L << 20;
+        Task[] senders = Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            using var s = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            s.Connect(new IPEndPoint(IPAddress.Loopback, port));
+            try
+            {
+                new NcdevmemPattern(7).Send(s, Total);
+                s.Receive(new byte[1]);
+            }
+            catch (SocketException)
+            {
+                // The rejected connection is closed by the receiver.
+            }
+        }, ct)).ToArray();
+        await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(60), ct);
+        var handler = (ThrowingHandler)host.Services.GetRequiredService<IDevmemConnectionHandler>();
+        var deadline = DateTime.UtcNow.AddSeconds(30);
+        while (handler.Ended.Count < 2 && DateTime.UtcNow < deadline)
+        {
+            await Task.Delay(20, ct);
+        }
+
+        Assert.Equal(0, Interlocked.Read(ref outstanding)); // before stop: the failed connection gave its slots back
+        await host.StopAsync(ct);
+        Assert.Equal(2, handler.Ended.Count);
+        Assert.Single(handler.Ended.Values, e => e.Failure is InvalidDataException { Message: "the application rejects this stream" });
+        Assert.Single(handler.Ended.Values, e => e.Failure is null && e.Bytes == Total);
+        Assert.Equal(0, Interlocked.Read(ref outstanding));
+    }
+}
