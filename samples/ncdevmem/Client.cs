@@ -115,7 +115,7 @@ internal static class Client
 
         using (tx)
         {
-            Console.Error.WriteLine($"got tx dmabuf id={tx.Binding.Id}");
+            Console.Error.WriteLine($"got tx dmabuf id={tx.Binding!.Id}");
             long lines = 0, completions = 0;
             using var input = new LineReader(CliProcess.OpenInput("the client sends standard input"), (int)Math.Min(memory.Size, 1 << 20));
             while (input.Next() is { } line)
@@ -126,17 +126,25 @@ internal static class Client
                 }
 
                 // The previous line's completion has arrived (waited for below), so offset 0 is free again.
+                // The library's async send and completion wait (the same calls a service makes), run to
+                // completion here: stop-and-wait per line, as the kernel tool.
                 memory.CopyFrom(0, line.Span);
-                DevmemTxSend sent = tx.Send(0, line.Length, o.TxChunk);
+                DevmemTxSend sent = tx.SendAsync(0, line.Length, o.TxChunk).AsTask().GetAwaiter().GetResult();
                 Console.Error.WriteLine($"sendmsg_ret={sent.Bytes}");
-                bool done = tx.WaitForCompletion(sent.LastSequence, CompletionWait, completion =>
+                using (var wait = new CancellationTokenSource(CompletionWait))
                 {
-                    completions++;
-                    Console.Error.WriteLine(completion.ToString());
-                });
-                if (!done)
-                {
-                    return Outcome.Fail(o, $"did not receive tx completion (send {sent.LastSequence}, {CompletionWait.TotalMilliseconds} ms)");
+                    try
+                    {
+                        tx.WaitForCompletionAsync(sent.LastSequence, completion =>
+                        {
+                            completions++;
+                            Console.Error.WriteLine(completion.ToString());
+                        }, wait.Token).AsTask().GetAwaiter().GetResult();
+                    }
+                    catch (OperationCanceledException) when (wait.IsCancellationRequested)
+                    {
+                        return Outcome.Fail(o, $"did not receive tx completion (send {sent.LastSequence}, {CompletionWait.TotalMilliseconds} ms)");
+                    }
                 }
 
                 lines++;
@@ -147,7 +155,7 @@ internal static class Client
             if (o.Json)
             {
                 Outcome.JsonPrinted = true;
-                Console.Out.WriteLine($$"""{"mode":"client","ok":true,"transport":"devmem","interface":"{{o.Interface}}","binding_id":{{tx.Binding.Id}},"bytes":{{tx.BytesSent}},"lines":{{lines}},"sends":{{tx.NextSequence}},"completions":{{completions}},"copied_completions":{{tx.CopiedCompletions}}}""");
+                Console.Out.WriteLine($$"""{"mode":"client","ok":true,"transport":"devmem","interface":"{{o.Interface}}","binding_id":{{tx.Binding!.Id}},"bytes":{{tx.BytesSent}},"lines":{{lines}},"sends":{{tx.NextSequence}},"completions":{{completions}},"copied_completions":{{tx.CopiedCompletions}}}""");
             }
         }
 

@@ -169,6 +169,17 @@ internal static class asm_fcntl
     public const int FD_CLOEXEC = 1;
 }
 
+/// <summary>
+/// eventfd(2) flags, glibc <c>sys/eventfd.h</c>: EFD_CLOEXEC and EFD_NONBLOCK are O_CLOEXEC and
+/// O_NONBLOCK (the same on x86_64 and arm64; fs/eventfd.c).
+/// </summary>
+[UapiHeader("sys/eventfd.h")]
+internal static class sys_eventfd
+{
+    public const int EFD_NONBLOCK = 0x800;
+    public const int EFD_CLOEXEC = 0x80000;
+}
+
 /// <summary>mmap(2) protections and flags that differ by architecture, <c>asm/mman.h</c> (generic: <c>asm-generic/mman-common.h</c>).</summary>
 [UapiHeader("asm/mman.h")]
 internal static class asm_mman

@@ -2,7 +2,7 @@ using T = Tmds.Linux.LibC;
 
 namespace Devmem.Interop;
 
-// close(2), poll(2), ioctl(2), fcntl(2), open(2), read(2), pread(2), ftruncate(2).
+// close(2), poll(2), ioctl(2), fcntl(2), open(2), read(2), write(2), eventfd(2), pread(2), ftruncate(2).
 internal static unsafe partial class Libc
 {
     /// <summary>close(2). Whatever it returns, the fd is gone (close(2): do not retry on EINTR).</summary>
@@ -52,6 +52,13 @@ internal static unsafe partial class Libc
     {
         CheckArch();
         return SysResult.FromReturn((nint)(long)T.write(fd, buf, (Tmds.Linux.size_t)(ulong)count));
+    }
+
+    /// <summary>eventfd(2): a new eventfd with counter <paramref name="initval"/>; <paramref name="flags"/> from <see cref="sys_eventfd"/>.</summary>
+    public static SysResult eventfd(uint initval, int flags)
+    {
+        CheckArch();
+        return SysResult.FromReturn(T.eventfd(initval, flags));
     }
 
     /// <summary>pread(2).</summary>

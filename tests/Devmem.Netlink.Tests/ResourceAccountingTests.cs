@@ -216,6 +216,6 @@ public sealed class ResourceAccountingTests
         AssertFlat("DevmemTxSocket.CheckInterface(lo) (refused)", () => Assert.ThrowsAny<Exception>(() => DevmemTxSocket.CheckInterface("lo")));
         using HostMemory memory = HostMemory.Create(4096, "acct-tx");
         AssertFlat("DevmemTxSocket.Connect with host memory (refused)", () =>
-            Assert.Throws<ArgumentException>(() => DevmemTxSocket.Connect(memory, "lo", new IPEndPoint(IPAddress.Loopback, 9), null)));
+            Assert.Throws<ArgumentException>(() => DevmemTxSocket.Connect(memory, "lo", new IPEndPoint(IPAddress.Loopback, 9), localEndPoint: null)));
     }
 }

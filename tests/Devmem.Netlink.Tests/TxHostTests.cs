@@ -1,9 +1,11 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Devmem.Interop;
 using Devmem.Memory;
 using Devmem.Netlink.Netdev;
 using Devmem.Receive;
+using Devmem.Setup;
 using Devmem.Transmit;
 
 namespace Devmem.Netlink.Tests;
@@ -97,5 +99,131 @@ public sealed class TxHostTests
         Assert.Equal(Errno.EFAULT, Send(0, (ulong)DevmemTxControl.MessageLength));
         Assert.Equal(Errno.EINVAL, Send(0x7fff_fff0, (ulong)DevmemTxControl.MessageLength));
         Assert.Equal(Errno.EINVAL, Send(0, 24));
+    }
+
+    [Fact]
+    public void Probe_answers_what_CheckInterface_throws()
+    {
+        DevmemTxProbe lo = DevmemTxSocket.Probe("lo");
+        Assert.False(lo.IsAvailable);
+        Assert.Equal(DevmemFallbackKind.BindTxUnsupported, lo.FallbackKind);
+        if (KernelHasBindTx())
+        {
+            Assert.Equal(Errno.EOPNOTSUPP, lo.Error!.Errno);
+            Assert.Equal("Driver does not support netmem TX", lo.Error.KernelMessage);
+        }
+        else
+        {
+            Assert.IsType<NetlinkNotSupportedException>(lo.Error);
+        }
+
+        DevmemTxProbe missing = DevmemTxSocket.Probe("nosuchif0");
+        Assert.False(missing.IsAvailable);
+        Assert.Null(missing.FallbackKind);   // an error under any policy, not a reason to fall back
+        Assert.Equal(Errno.ENODEV, missing.Error!.Errno);
+        Assert.Contains("ip link", missing.Reason, StringComparison.Ordinal);
+
+        Assert.Throws<ArgumentException>(() => DevmemTxSocket.Probe("has space"));
+    }
+
+    [Fact]
+    public void Without_a_fallback_host_memory_is_still_refused_and_a_missing_interface_is_an_error_under_Copy_too()
+    {
+        using HostMemory memory = HostMemory.Create(1 << 20, "tx-policy");
+        var server = new IPEndPoint(IPAddress.Loopback, 9);
+        Assert.Throws<ArgumentException>(() => DevmemTxSocket.Connect(memory, "lo", server, new DevmemTxOptions()));
+        DevmemException e = Assert.Throws<DevmemException>(() =>
+            DevmemTxSocket.Connect(memory, "nosuchif0", server, new DevmemTxOptions { Fallback = DevmemFallback.Copy }));
+        Assert.Equal("ENODEV", e.ErrnoName);
+    }
+
+    // The copy fallback behind the same calls: host memory is not a dma-buf (NotDmabuf), so with Copy the
+    // socket sends the asked ranges over plain TCP; the receiver must get exactly those bytes, in order.
+    [Fact]
+    public async Task Copy_fallback_sends_the_ranges_asked_for_and_completes_each_send_at_once()
+    {
+        const int size = 8 << 20;
+        using HostMemory memory = HostMemory.Create(size, "tx-copy");
+        byte[] content = new byte[size];
+        new Random(7).NextBytes(content);
+        memory.CopyFrom(0, content);
+
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        var ct = TestContext.Current.CancellationToken;
+        Task<byte[]> received = Task.Run(async () =>
+        {
+            using Socket conn = await listener.AcceptAsync(ct);
+            using var all = new MemoryStream();
+            byte[] buffer = new byte[1 << 16];
+            int n;
+            while ((n = await conn.ReceiveAsync(buffer, SocketFlags.None, ct)) > 0)
+            {
+                all.Write(buffer, 0, n);
+            }
+
+            return all.ToArray();
+        }, ct);
+
+        // The TX instruments, on the static meter (no MeterFactory given): copied bytes with mode=copy and
+        // the interface named in Connect; nothing counted as dma-buf bytes.
+        long copied = 0, dmabuf = 0, sends = 0;
+        using var meters = new MeterListener();
+        meters.InstrumentPublished = (instrument, l) =>
+        {
+            if (instrument.Meter.Name == DevmemMetrics.MeterName && instrument.Name.StartsWith("devmem.tx.", StringComparison.Ordinal))
+            {
+                l.EnableMeasurementEvents(instrument);
+            }
+        };
+        meters.SetMeasurementEventCallback<long>((instrument, value, tags, _) =>
+        {
+            var t = tags.ToArray().ToDictionary(kv => kv.Key, kv => kv.Value as string);
+            if (t.GetValueOrDefault(DevmemMetrics.InterfaceTag) != "lo" || t.GetValueOrDefault(DevmemMetrics.ModeTag) != DevmemMetrics.CopyMode)
+            {
+                return;
+            }
+
+            switch (instrument.Name)
+            {
+                case DevmemMetrics.TxCopiedBytesName: Interlocked.Add(ref copied, value); break;
+                case DevmemMetrics.TxBytesName: Interlocked.Add(ref dmabuf, value); break;
+                case DevmemMetrics.TxSendsName: Interlocked.Add(ref sends, value); break;
+            }
+        });
+        meters.Start();
+
+        var ranges = new (long Offset, long Length)[] { (0, 1), (4096, 3 << 20), (size - 1000, 1000), (12345, 777_777) };
+        var options = new DevmemTxOptions { Fallback = DevmemFallback.Copy, MaxBytesInFlight = 1 << 20 };
+        await using (DevmemTxSocket tx = await DevmemTxSocket.ConnectAsync(memory, "lo", (IPEndPoint)listener.LocalEndPoint!, options, ct))
+        {
+            Assert.False(tx.IsZeroCopy);
+            Assert.Null(tx.Binding);
+            Assert.Equal(DevmemFallbackKind.NotDmabuf, tx.FallbackKind);
+            Assert.Contains("not a dma-buf", tx.FallbackReason, StringComparison.Ordinal);
+            Assert.Equal(1 << 20, tx.MaxBytesInFlight);
+            for (int i = 0; i < ranges.Length; i++)
+            {
+                var (offset, length) = ranges[i];
+                DevmemTxSend sent = i % 2 == 0 ? tx.Send(offset, length) : await tx.SendAsync(offset, length, cancellationToken: ct);
+                Assert.Equal(length, sent.Bytes);
+                Assert.True(tx.IsCompleted(sent.LastSequence));
+                await tx.WaitForCompletionAsync(sent.LastSequence, cancellationToken: ct);
+                Assert.Equal(0, tx.BytesInFlight);
+            }
+
+            await tx.WaitForAllAsync(ct);
+            Assert.Equal(0, tx.OutstandingSends);
+            Assert.Equal(ranges.Sum(r => r.Length), tx.BytesSent);
+            Assert.Equal(tx.BytesSent, Interlocked.Read(ref copied));
+            Assert.Equal(0, Interlocked.Read(ref dmabuf));
+            Assert.Equal(tx.NextSequence, Interlocked.Read(ref sends));
+        }
+
+        byte[] got = await received.WaitAsync(TimeSpan.FromSeconds(60), ct);
+        byte[] expected = ranges.SelectMany(r => content.AsSpan((int)r.Offset, (int)r.Length).ToArray()).ToArray();
+        Assert.Equal(expected.Length, got.Length);
+        Assert.True(expected.AsSpan().SequenceEqual(got), "the receiver got other bytes than the ranges sent");
     }
 }

@@ -55,7 +55,10 @@ public sealed class DevmemMetrics
     /// <summary>Counter (By): payload bytes sent from the dma-buf.</summary>
     public const string TxBytesName = "devmem.tx.bytes";
 
-    /// <summary>Counter ({call}): <c>sendmsg(MSG_ZEROCOPY)</c> calls from the dma-buf.</summary>
+    /// <summary>Counter (By): payload bytes the TX copy fallback sent over plain TCP (copied out of the memory by the CPU).</summary>
+    public const string TxCopiedBytesName = "devmem.tx.copied_bytes";
+
+    /// <summary>Counter ({call}): send calls: <c>sendmsg(MSG_ZEROCOPY)</c> from the dma-buf, or plain sends in the copy fallback (tag <c>devmem.mode</c>).</summary>
     public const string TxSendsName = "devmem.tx.sends";
 
     /// <summary>Counter ({notification}): zerocopy completion notifications read from the error queue.</summary>
@@ -77,7 +80,8 @@ public sealed class DevmemMetrics
         RxReleaseCalls = meter.CreateCounter<long>(RxReleaseCallsName, "{call}", "setsockopt(SO_DEVMEM_DONTNEED) calls made.");
         RxTokensOutstanding = meter.CreateUpDownCounter<long>(RxTokensOutstandingName, "{token}", "Tokens received and not yet given back (zero copy: to the kernel; copy fallback: slots held).");
         TxBytes = meter.CreateCounter<long>(TxBytesName, "By", "Payload bytes sent from the dma-buf (sendmsg with SCM_DEVMEM_DMABUF).");
-        TxSends = meter.CreateCounter<long>(TxSendsName, "{call}", "sendmsg(MSG_ZEROCOPY) calls from the dma-buf.");
+        TxCopiedBytes = meter.CreateCounter<long>(TxCopiedBytesName, "By", "Payload bytes the TX copy fallback sent over plain TCP (copied out of the memory by the CPU).");
+        TxSends = meter.CreateCounter<long>(TxSendsName, "{call}", "Send calls: sendmsg(MSG_ZEROCOPY) from the dma-buf, or plain sends in the copy fallback.");
         TxCompletions = meter.CreateCounter<long>(TxCompletionsName, "{notification}", "Zerocopy completion notifications read from the error queue.");
     }
 
@@ -103,6 +107,8 @@ public sealed class DevmemMetrics
     internal UpDownCounter<long> RxTokensOutstanding { get; }
 
     internal Counter<long> TxBytes { get; }
+
+    internal Counter<long> TxCopiedBytes { get; }
 
     internal Counter<long> TxSends { get; }
 

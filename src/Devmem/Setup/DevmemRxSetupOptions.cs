@@ -19,9 +19,10 @@ public enum DevmemFallback
     Never,
 
     /// <summary>
-    /// Undo the NIC setup and receive by copy into the same memory instead (a ring of slots in its CPU
-    /// mapping, or host memory when no dma-buf provider works), with the same fragment API; one warning
-    /// is logged with the reason.
+    /// Receive: undo the NIC setup and receive by copy into the same memory instead (a ring of slots in
+    /// its CPU mapping, or host memory when no dma-buf provider works), with the same fragment API.
+    /// Transmit (<see cref="Transmit.DevmemTxOptions.Fallback"/>): send the same ranges of the memory over
+    /// plain TCP, copied by the CPU, with the same send and completion API. One warning is logged with the reason.
     /// </summary>
     Copy,
 }
@@ -49,6 +50,12 @@ public enum DevmemFallbackKind
 
     /// <summary>bind-rx refused the NIC itself: EOPNOTSUPP (no queue API, no DMA device) or ENODATA (its page pool cannot take unreadable memory).</summary>
     BindRxUnsupported,
+
+    /// <summary>
+    /// Devmem TX (<see cref="Transmit.DevmemTxSocket"/>): the kernel has no bind-tx (before 6.16), or bind-tx
+    /// refused the NIC (EOPNOTSUPP: "Driver does not support netmem TX", or no DMA device).
+    /// </summary>
+    BindTxUnsupported,
 }
 
 /// <summary>

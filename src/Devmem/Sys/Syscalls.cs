@@ -176,6 +176,56 @@ internal static unsafe class Syscalls
         }
     }
 
+    /// <summary>
+    /// poll(2) on <paramref name="handle"/> for <paramref name="events"/> and on <paramref name="wake"/> (an
+    /// eventfd) for POLLIN, without a timeout; EINTR makes the call again. <paramref name="woken"/> says the
+    /// eventfd was signalled.
+    /// </summary>
+    internal static SysResult PollOrWake(SafeHandle handle, short events, SafeHandle wake, out short revents, out bool woken)
+    {
+        using var fd = Enter(handle);
+        using var wakeFd = Enter(wake);
+        pollfd* p = stackalloc pollfd[2];
+        while (true)
+        {
+            p[0] = new pollfd { fd = fd.Fd, events = events };
+            p[1] = new pollfd { fd = wakeFd.Fd, events = sys_poll.POLLIN };
+            SysResult r = Libc.poll(p, 2, -1);
+            if (!r.IsError || r.Errno != Errno.EINTR)
+            {
+                revents = p[0].revents;
+                woken = p[1].revents != 0;
+                return r;
+            }
+        }
+    }
+
+    internal static SysResult EventFd(uint initial, int flags) => Libc.eventfd(initial, flags);
+
+    /// <summary>read(2), made again on EINTR.</summary>
+    internal static SysResult Read(SafeHandle handle, void* buffer, nuint length)
+    {
+        using var fd = Enter(handle);
+        SysResult r;
+        while ((r = Libc.read(fd.Fd, buffer, length)).IsError && r.Errno == Errno.EINTR)
+        {
+        }
+
+        return r;
+    }
+
+    /// <summary>write(2), made again on EINTR.</summary>
+    internal static SysResult Write(SafeHandle handle, void* buffer, nuint length)
+    {
+        using var fd = Enter(handle);
+        SysResult r;
+        while ((r = Libc.write(fd.Fd, buffer, length)).IsError && r.Errno == Errno.EINTR)
+        {
+        }
+
+        return r;
+    }
+
     /// <summary>ioctl(2), made again on EINTR (and, for <paramref name="retryEagain"/>, on EAGAIN: DMA_BUF_IOCTL_SYNC may wait on fences).</summary>
     internal static SysResult Ioctl(SafeHandle handle, uint request, void* argument, bool retryEagain = false)
     {

@@ -1,41 +1,37 @@
-using System.Runtime.CompilerServices;
-using Devmem.Netlink.Netdev;
+using System.Diagnostics.Metrics;
 using Devmem.Receive;
 
 namespace Devmem.Transmit;
 
 /// <summary>
-/// Records the devmem TX instruments (<see cref="DevmemMetrics"/>, static meter) with the tags
-/// <c>devmem.mode=zero_copy</c> and the binding's interface, looked up once per binding when a listener
-/// first wants a measurement.
+/// Records one <see cref="DevmemTxSocket"/>'s TX instruments (<see cref="DevmemMetrics"/>) with the tags
+/// <c>devmem.mode</c> and the interface, built once per socket when a listener first wants a measurement.
 /// </summary>
-internal static class DevmemTxMetrics
+internal sealed class DevmemTxMetrics(DevmemMetrics metrics, bool zeroCopy, Func<string> interfaceName)
 {
-    private static readonly ConditionalWeakTable<DmabufBinding, KeyValuePair<string, object?>[]> s_tags = new();
+    private KeyValuePair<string, object?>[]? _tags;
 
-    public static void Sent(DmabufBinding binding, long bytes)
+    public void Sent(long bytes)
     {
-        DevmemMetrics m = DevmemMetrics.Default;
-        if (m.TxSends.Enabled)
+        if (metrics.TxSends.Enabled)
         {
-            m.TxSends.Add(1, Tags(binding));
+            metrics.TxSends.Add(1, Tags);
         }
 
-        if (m.TxBytes.Enabled)
+        Counter<long> bytesCounter = zeroCopy ? metrics.TxBytes : metrics.TxCopiedBytes;
+        if (bytesCounter.Enabled)
         {
-            m.TxBytes.Add(bytes, Tags(binding));
+            bytesCounter.Add(bytes, Tags);
         }
     }
 
-    public static void Completed(DmabufBinding binding)
+    public void Completed()
     {
-        DevmemMetrics m = DevmemMetrics.Default;
-        if (m.TxCompletions.Enabled)
+        if (metrics.TxCompletions.Enabled)
         {
-            m.TxCompletions.Add(1, Tags(binding));
+            metrics.TxCompletions.Add(1, Tags);
         }
     }
 
-    private static ReadOnlySpan<KeyValuePair<string, object?>> Tags(DmabufBinding binding) =>
-        s_tags.GetValue(binding, static b => SocketMetrics.Tags(zeroCopy: true, SocketMetrics.InterfaceName(b.Ifindex) ?? $"ifindex {b.Ifindex}"));
+    private ReadOnlySpan<KeyValuePair<string, object?>> Tags => _tags ??= SocketMetrics.Tags(zeroCopy, interfaceName());
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 using System.Net.Sockets;
 using Devmem.Interop;
@@ -7,6 +8,7 @@ using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Receive;
+using Devmem.Setup;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -27,20 +29,37 @@ namespace Devmem.Transmit;
 /// retransmission until the data is acknowledged).
 /// </para>
 /// <para>
-/// Ownership: an instance made by <see cref="Connect"/> owns its socket and binding and closes both on
+/// <see cref="SendAsync"/>, <see cref="WaitForCompletionAsync"/> and <see cref="WaitForAllAsync"/> do the
+/// same without blocking a caller's thread, with cancellation: the socket's send-buffer space and its
+/// error queue are waited for with poll(2) on a thread-pool thread that cancellation wakes at once
+/// (.NET's socket engine cannot wait for an error queue). Every send first waits while more than
+/// <see cref="MaxBytesInFlight"/> bytes are not yet reported complete.
+/// </para>
+/// <para>
+/// With <see cref="DevmemTxOptions.Fallback"/> = <see cref="DevmemFallback.Copy"/>, <see cref="Connect(DeviceMemory, string, IPEndPoint, DevmemTxOptions)"/>
+/// falls back to plain TCP where devmem TX is impossible (<see cref="FallbackKind"/>, <see cref="FallbackReason"/>):
+/// the same calls then copy the ranges out of the memory and send them; a send is complete when the
+/// kernel has taken its bytes, so completions are immediate and <see cref="Binding"/> is null.
+/// </para>
+/// <para>
+/// Ownership: an instance made by <c>Connect</c> owns its socket and binding and closes both on
 /// <see cref="Dispose"/>; one made with the constructor leaves them to the caller. The
 /// <see cref="DeviceMemory"/> always stays the caller's and must outlive this object. Dispose first waits
-/// (at most <see cref="DisposeTimeout"/>) for outstanding completions. Not thread-safe.
+/// (at most <see cref="DisposeTimeout"/>) for outstanding completions; <see cref="DisposeAsync"/> waits
+/// without blocking. Not thread-safe: one call at a time.
 /// </para>
 /// </remarks>
-public sealed partial class DevmemTxSocket : IDisposable
+public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
 {
     /// <summary>The most iovecs one send takes (UIO_MAXIOV; the kernel tool's MAX_IOV).</summary>
     public const int MaxIovecs = 1024;
 
 
+    // Bytes per plain send in the copy fallback (copied out of the memory into a buffer first).
+    private const int CopyChunk = 256 * 1024;
+
     private readonly Socket _socket;
-    private readonly DmabufBinding _binding;
+    private readonly DmabufBinding? _binding;
     private readonly DeviceMemory _memory;
     private readonly bool _owns;
     private readonly ILogger _logger;
@@ -51,6 +70,10 @@ public sealed partial class DevmemTxSocket : IDisposable
     private readonly byte[] _errControl = GC.AllocateArray<byte>(DevmemTxControl.CompletionControlSpace, pinned: true);
 
     private readonly TxCompletionTracker _tracker = new();
+    private readonly DevmemTxMetrics _metrics;
+    private readonly DevmemTxCompletion[] _scratch = new DevmemTxCompletion[8];
+    private byte[]? _copyBuffer;
+    private FdWaiter? _waiter;
     private bool _disposed;
 
     /// <summary>
@@ -64,11 +87,11 @@ public sealed partial class DevmemTxSocket : IDisposable
     /// <param name="logger">Where to log; none by default.</param>
     /// <exception cref="DevmemException">setsockopt(SO_ZEROCOPY) failed.</exception>
     public DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, ILogger? logger = null)
-        : this(socket, binding, memory, owns: false, logger)
+        : this(socket, binding, memory, owns: false, logger, meterFactory: null)
     {
     }
 
-    private DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, bool owns, ILogger? logger)
+    private DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, bool owns, ILogger? logger, IMeterFactory? meterFactory)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(binding);
@@ -93,15 +116,56 @@ public sealed partial class DevmemTxSocket : IDisposable
         _memory = memory;
         _owns = owns;
         _logger = logger ?? NullLogger.Instance;
+        MaxBytesInFlight = memory.Size;
+        _metrics = new DevmemTxMetrics(DevmemMetrics.For(meterFactory), zeroCopy: true, () => SocketMetrics.InterfaceName(binding.Ifindex) ?? $"ifindex {binding.Ifindex}");
         DevmemTxControl.WriteBindingId(_control, binding.Id);
         SetIntOption(asm_socket.SO_ZEROCOPY, 1, "setsockopt(SO_ZEROCOPY)", "Devmem TX needs SO_ZEROCOPY (Linux 4.14+ for TCP).");
+    }
+
+    // The copy fallback: a plain connected TCP socket, owned.
+    private DevmemTxSocket(Socket socket, DeviceMemory memory, string interfaceName, DevmemFallbackKind kind, string reason, ILogger? logger, IMeterFactory? meterFactory)
+    {
+        _metrics = new DevmemTxMetrics(DevmemMetrics.For(meterFactory), zeroCopy: false, () => interfaceName);
+        _socket = socket;
+        _memory = memory;
+        _owns = true;
+        _logger = logger ?? NullLogger.Instance;
+        MaxBytesInFlight = memory.Size;
+        FallbackKind = kind;
+        FallbackReason = reason;
     }
 
     /// <summary>The connected socket.</summary>
     public Socket Socket => _socket;
 
-    /// <summary>The TX binding whose id every send carries.</summary>
-    public DmabufBinding Binding => _binding;
+    /// <summary>The TX binding whose id every send carries; null in the copy fallback.</summary>
+    public DmabufBinding? Binding => _binding;
+
+    /// <summary>True when sends go from device memory (devmem TX); false in the copy fallback.</summary>
+    public bool IsZeroCopy => _binding is not null;
+
+    /// <summary>Why the copy fallback is in use (null in zero copy).</summary>
+    public DevmemFallbackKind? FallbackKind { get; }
+
+    /// <summary>The reason for the copy fallback, in the kernel's words where it gave them (null in zero copy).</summary>
+    public string? FallbackReason { get; }
+
+    /// <summary>
+    /// The most bytes of sends not yet reported complete before a send waits for completions (default: the
+    /// memory's size); 0 for no bound. A single send larger than the bound waits until nothing is in flight.
+    /// </summary>
+    public long MaxBytesInFlight
+    {
+        get;
+        set
+        {
+            ArgumentOutOfRangeException.ThrowIfNegative(value);
+            field = value;
+        }
+    }
+
+    /// <summary>Bytes of sends not yet reported complete: the regions the NIC may still read.</summary>
+    public long BytesInFlight => _tracker.BytesInFlight;
 
     /// <summary>The dma-buf the payload comes from.</summary>
     public DeviceMemory Memory => _memory;
@@ -138,18 +202,64 @@ public sealed partial class DevmemTxSocket : IDisposable
     /// support netmem TX", EOPNOTSUPP, for virtio_net, veth, loopback).</exception>
     /// <exception cref="DevmemException">No such interface, or a socket option failed.</exception>
     /// <exception cref="SocketException">bind or connect failed.</exception>
-    public static DevmemTxSocket Connect(DeviceMemory memory, string interfaceName, IPEndPoint server, IPEndPoint? localEndPoint = null, ILogger? logger = null)
+    public static DevmemTxSocket Connect(DeviceMemory memory, string interfaceName, IPEndPoint server, IPEndPoint? localEndPoint = null, ILogger? logger = null) =>
+        Connect(memory, interfaceName, server, new DevmemTxOptions { LocalEndPoint = localEndPoint, Logger = logger });
+
+    /// <summary>
+    /// As <see cref="Connect(DeviceMemory, string, IPEndPoint, IPEndPoint?, ILogger?)"/>, with
+    /// <paramref name="options"/>: with <see cref="DevmemTxOptions.Fallback"/> = <see cref="DevmemFallback.Copy"/>,
+    /// where devmem TX is impossible (memory that is not a dma-buf, a kernel without bind-tx, a driver
+    /// without netmem TX) it connects a plain TCP socket instead and logs one warning with the reason.
+    /// </summary>
+    /// <param name="memory">The memory to send from; stays the caller's.</param>
+    /// <param name="interfaceName">The NIC to send through.</param>
+    /// <param name="server">Where to connect.</param>
+    /// <param name="options">Fallback policy, local address, bytes-in-flight bound, logger.</param>
+    /// <returns>A connected socket, zero copy or (see <see cref="IsZeroCopy"/>) the copy fallback.</returns>
+    /// <exception cref="NetlinkNotSupportedException">No bind-tx (before 6.16) and no fallback allowed.</exception>
+    /// <exception cref="NetlinkException">bind-tx refused, with the kernel's message (and no fallback allowed, or a refusal no fallback covers).</exception>
+    /// <exception cref="DevmemException">No such interface, or a socket option failed.</exception>
+    /// <exception cref="SocketException">bind or connect failed.</exception>
+    public static DevmemTxSocket Connect(DeviceMemory memory, string interfaceName, IPEndPoint server, DevmemTxOptions options)
+    {
+        ValueTask<DevmemTxSocket> connect = ConnectCoreAsync(memory, interfaceName, server, options, synchronous: true, CancellationToken.None);
+        System.Diagnostics.Debug.Assert(connect.IsCompleted, "a synchronous connect completes before it returns");
+        return connect.GetAwaiter().GetResult();
+    }
+
+    /// <summary>
+    /// <see cref="Connect(DeviceMemory, string, IPEndPoint, DevmemTxOptions)"/> with the TCP connect awaited
+    /// (the netlink bind is a quick local call and is made synchronously).
+    /// </summary>
+    /// <param name="memory">The memory to send from; stays the caller's.</param>
+    /// <param name="interfaceName">The NIC to send through.</param>
+    /// <param name="server">Where to connect.</param>
+    /// <param name="options">Fallback policy, local address, bytes-in-flight bound, logger.</param>
+    /// <param name="cancellationToken">Cancels the connect; whatever was set up is closed.</param>
+    /// <returns>A connected socket, zero copy or the copy fallback.</returns>
+    public static ValueTask<DevmemTxSocket> ConnectAsync(DeviceMemory memory, string interfaceName, IPEndPoint server, DevmemTxOptions options, CancellationToken cancellationToken = default) =>
+        ConnectCoreAsync(memory, interfaceName, server, options, synchronous: false, cancellationToken);
+
+    private static async ValueTask<DevmemTxSocket> ConnectCoreAsync(DeviceMemory memory, string interfaceName, IPEndPoint server, DevmemTxOptions options, bool synchronous, CancellationToken cancellationToken)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(server);
+        ArgumentNullException.ThrowIfNull(options);
         int ifindex = GetInterfaceIndex(interfaceName);
         if (!memory.IsDmabuf)
         {
-            throw new ArgumentException($"{memory.Kind} memory is not a dma-buf: bind-tx needs one.", nameof(memory));
+            string why = $"{memory.Kind} memory is not a dma-buf: bind-tx needs one.";
+            if (options.Fallback != DevmemFallback.Copy)
+            {
+                throw new ArgumentException(why, nameof(memory));
+            }
+
+            return await ConnectCopyAsync(memory, interfaceName, server, options, DevmemFallbackKind.NotDmabuf, why, synchronous, cancellationToken).ConfigureAwait(false);
         }
 
         var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
         DmabufBinding? binding = null;
+        DevmemTxSocket? tx = null;
         try
         {
             // SO_BINDTODEVICE first (as the kernel tool): the route of every send must leave through the
@@ -162,21 +272,103 @@ public sealed partial class DevmemTxSocket : IDisposable
                 binding = netdev.BindTx(ifindex, memory.DmabufHandle);
             }
 
-            if (localEndPoint is not null)
+            if (options.LocalEndPoint is { } local)
             {
-                socket.Bind(Mapped(localEndPoint));
+                socket.Bind(Mapped(local));
             }
 
-            var tx = new DevmemTxSocket(socket, binding, memory, owns: true, logger);
+            tx = new DevmemTxSocket(socket, binding, memory, owns: true, options.Logger, options.MeterFactory);
+            if (options.MaxBytesInFlight is { } max)
+            {
+                tx.MaxBytesInFlight = max;
+            }
+
             LogBound(tx._logger, binding.Id, interfaceName, server);
-            socket.Connect(Mapped(server));
+            if (synchronous)
+            {
+                socket.Connect(Mapped(server));
+            }
+            else
+            {
+                await socket.ConnectAsync(Mapped(server), cancellationToken).ConfigureAwait(false);
+            }
+
             return tx;
+        }
+        catch (Exception e) when (options.Fallback == DevmemFallback.Copy && tx is null && DevmemTxOptions.FallbackKindOf(e) is { } kind)
+        {
+            socket.Dispose();
+            binding?.Dispose();
+            return await ConnectCopyAsync(memory, interfaceName, server, options, kind, e.Message, synchronous, cancellationToken).ConfigureAwait(false);
         }
         catch
         {
             socket.Dispose();
             binding?.Dispose();
             throw;
+        }
+    }
+
+    private static async ValueTask<DevmemTxSocket> ConnectCopyAsync(DeviceMemory memory, string interfaceName, IPEndPoint server, DevmemTxOptions options, DevmemFallbackKind kind, string reason, bool synchronous, CancellationToken cancellationToken)
+    {
+        ILogger logger = options.Logger ?? NullLogger.Instance;
+        LogFallback(logger, kind, reason);
+        var socket = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
+        try
+        {
+            if (options.LocalEndPoint is { } local)
+            {
+                socket.Bind(Mapped(local));
+            }
+
+            if (synchronous)
+            {
+                socket.Connect(Mapped(server));
+            }
+            else
+            {
+                await socket.ConnectAsync(Mapped(server), cancellationToken).ConfigureAwait(false);
+            }
+
+            var tx = new DevmemTxSocket(socket, memory, interfaceName, kind, reason, logger, options.MeterFactory);
+            if (options.MaxBytesInFlight is { } max)
+            {
+                tx.MaxBytesInFlight = max;
+            }
+
+            return tx;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Whether devmem TX is possible on <paramref name="interfaceName"/>, as <see cref="CheckInterface"/>
+    /// asks the kernel, answered instead of thrown: available, or why not (the errno and the kernel's
+    /// message) and whether <see cref="DevmemFallback.Copy"/> would fall back on it.
+    /// </summary>
+    /// <param name="interfaceName">The interface.</param>
+    /// <returns>The answer; never throws for what the kernel says.</returns>
+    /// <exception cref="ArgumentException">The name is not a valid interface name (a caller's mistake, not the host's answer).</exception>
+    public static DevmemTxProbe Probe(string interfaceName)
+    {
+        ArgumentNullException.ThrowIfNull(interfaceName);
+        if (InterfaceNames.Problem(interfaceName) is { } problem)
+        {
+            throw new ArgumentException(InterfaceNames.Describe(interfaceName, problem), nameof(interfaceName));
+        }
+
+        try
+        {
+            CheckInterface(interfaceName);
+            return new DevmemTxProbe(interfaceName, IsAvailable: true, FallbackKind: null, Error: null);
+        }
+        catch (DevmemIOException e)
+        {
+            return new DevmemTxProbe(interfaceName, IsAvailable: false, DevmemTxOptions.FallbackKindOf(e), e);
         }
     }
 
@@ -225,6 +417,75 @@ public sealed partial class DevmemTxSocket : IDisposable
     /// <exception cref="DevmemException">sendmsg failed; the message names the errno and the likely cause.</exception>
     public DevmemTxSend Send(long offset, long length, int chunkSize = 0)
     {
+        CheckSend(offset, length, chunkSize);
+        uint first = _tracker.Next;
+        long sent = 0;
+        while (sent < length)
+        {
+            long left = length - sent;
+            while (MustWaitForRoom(left))
+            {
+                WaitForCompletions(_scratch, Timeout.InfiniteTimeSpan);
+            }
+
+            sent += IsZeroCopy
+                ? SendOnce(offset + sent, left, chunkSize, nonBlocking: false)
+                : SendCopy(offset + sent, left);
+        }
+
+        return new DevmemTxSend(first, unchecked(_tracker.Next - 1), sent);
+    }
+
+    /// <summary>
+    /// <see cref="Send"/> without blocking: waits for room in the socket's send buffer, and for
+    /// completions while more than <see cref="MaxBytesInFlight"/> bytes are in flight, asynchronously.
+    /// </summary>
+    /// <param name="offset">Byte offset into the dma-buf.</param>
+    /// <param name="length">Bytes to send (positive).</param>
+    /// <param name="chunkSize">Bytes per iovec; 0 for one iovec.</param>
+    /// <param name="cancellationToken">Cancels the wait. Bytes already handed to the kernel stay sent
+    /// (<see cref="BytesSent"/>): after a cancellation the stream's position is the caller's to settle (close the connection).</param>
+    /// <returns>The sends' sequence numbers: wait for them before writing the region again.</returns>
+    /// <exception cref="ArgumentOutOfRangeException">As <see cref="Send"/>.</exception>
+    /// <exception cref="DevmemException">sendmsg failed; the message names the errno and the likely cause.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public async ValueTask<DevmemTxSend> SendAsync(long offset, long length, int chunkSize = 0, CancellationToken cancellationToken = default)
+    {
+        CheckSend(offset, length, chunkSize);
+        uint first = _tracker.Next;
+        long sent = 0;
+        while (sent < length)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            long left = length - sent;
+            if (MustWaitForRoom(left))
+            {
+                await ReadCompletionsAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (!IsZeroCopy)
+            {
+                sent += await SendCopyAsync(offset + sent, left, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            long n = SendOnce(offset + sent, left, chunkSize, nonBlocking: true);
+            if (n < 0)
+            {
+                // The send buffer is full: wait for room (POLLOUT) or a completion (POLLERR), then try again.
+                await WaitAsync(sys_poll.POLLOUT, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            sent += n;
+        }
+
+        return new DevmemTxSend(first, unchecked(_tracker.Next - 1), sent);
+    }
+
+    private void CheckSend(long offset, long length, int chunkSize)
+    {
         ObjectDisposedException.ThrowIf(_disposed, this);
         ArgumentOutOfRangeException.ThrowIfNegative(offset);
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(length);
@@ -239,15 +500,66 @@ public sealed partial class DevmemTxSocket : IDisposable
         {
             throw new ArgumentOutOfRangeException(nameof(chunkSize), $"can't partition {length} bytes into maximum of {MaxIovecs} chunks of {chunkSize} bytes");
         }
+    }
 
-        uint first = _tracker.Next;
-        long sent = 0;
-        while (sent < length)
+    // The bytes-in-flight bound: wait while sending 'next' more would pass it, unless nothing is in
+    // flight (a send larger than the bound then goes alone).
+    private bool MustWaitForRoom(long next) =>
+        MaxBytesInFlight > 0 && _tracker.BytesInFlight > 0 && _tracker.BytesInFlight + Math.Min(next, MaxBytesInFlight) > MaxBytesInFlight;
+
+    /// <summary>
+    /// Waits until send <paramref name="sequence"/> is complete, without blocking a thread (in the copy
+    /// fallback it already is); each completion read is passed to <paramref name="onCompletion"/>.
+    /// </summary>
+    /// <param name="sequence">A number from <see cref="DevmemTxSend"/>.</param>
+    /// <param name="onCompletion">Called for each completion read, or null.</param>
+    /// <param name="cancellationToken">Cancels the wait (the send itself is not undone).</param>
+    /// <exception cref="DevmemException">As <see cref="WaitForCompletions"/>.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public async ValueTask WaitForCompletionAsync(uint sequence, Action<DevmemTxCompletion>? onCompletion = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        while (!IsCompleted(sequence))
         {
-            sent += SendOnce(offset + sent, length - sent, chunkSize);
+            int n = await ReadCompletionsAsync(cancellationToken).ConfigureAwait(false);
+            for (int i = 0; i < n; i++)
+            {
+                onCompletion?.Invoke(_scratch[i]);
+            }
+        }
+    }
+
+    /// <summary>Waits until every send so far is complete, without blocking a thread.</summary>
+    /// <param name="cancellationToken">Cancels the wait.</param>
+    /// <exception cref="DevmemException">As <see cref="WaitForCompletions"/>.</exception>
+    /// <exception cref="OperationCanceledException">Cancelled.</exception>
+    public async ValueTask WaitForAllAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        while (_tracker.Outstanding > 0)
+        {
+            await ReadCompletionsAsync(cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    // Reads what the error queue holds into _scratch; if nothing, waits for POLLERR first. Returns how
+    // many completions were read (at least one).
+    private async ValueTask<int> ReadCompletionsAsync(CancellationToken cancellationToken)
+    {
+        int n;
+        while ((n = ReadCompletions(_scratch)) == 0)
+        {
+            await WaitAsync(0, cancellationToken).ConfigureAwait(false);
         }
 
-        return new DevmemTxSend(first, unchecked(_tracker.Next - 1), sent);
+        return n;
+    }
+
+    private async ValueTask WaitAsync(short events, CancellationToken cancellationToken)
+    {
+        _waiter ??= new FdWaiter();
+        short revents = await _waiter.WaitAsync(_socket.SafeHandle, events, cancellationToken).ConfigureAwait(false);
+        CheckRevents(revents);
     }
 
     /// <summary>Whether the kernel has reported send <paramref name="sequence"/> complete.</summary>
@@ -367,16 +679,88 @@ public sealed partial class DevmemTxSocket : IDisposable
         }
         finally
         {
-            _disposed = true;
-            if (_owns)
-            {
-                _socket.Dispose();
-                _binding.Dispose();
-            }
+            Close();
         }
     }
 
-    private unsafe long SendOnce(long offset, long length, int chunkSize)
+    /// <summary>
+    /// <see cref="Dispose"/> without blocking a thread: waits (at most <see cref="DisposeTimeout"/>) for
+    /// outstanding completions asynchronously, then closes what this object owns.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_disposed)
+        {
+            return;
+        }
+
+        try
+        {
+            if (OutstandingSends > 0)
+            {
+                using var timeout = new CancellationTokenSource(DisposeTimeout);
+                try
+                {
+                    await WaitForAllAsync(timeout.Token).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException) when (timeout.IsCancellationRequested)
+                {
+                    LogOutstanding(_logger, OutstandingSends, DisposeTimeout.TotalMilliseconds);
+                }
+            }
+        }
+        catch (Exception e) when (e is DevmemException or ObjectDisposedException)
+        {
+            LogDisposeWaitFailed(_logger, e.Message);
+        }
+        finally
+        {
+            Close();
+        }
+    }
+
+    private void Close()
+    {
+        _disposed = true;
+        _waiter?.Dispose();
+        if (_owns)
+        {
+            _socket.Dispose();
+            _binding?.Dispose();
+        }
+    }
+
+    // The copy fallback's send: up to CopyChunk bytes copied out of the memory, one plain send (blocking).
+    // A plain send is complete when it returns: the kernel has its own copy.
+    private long SendCopy(long offset, long length)
+    {
+        int n = (int)Math.Min(length, CopyChunk);
+        byte[] buffer = _copyBuffer ??= new byte[CopyChunk];
+        _memory.CopyTo(offset, buffer.AsSpan(0, n));
+        int sent = _socket.Send(buffer, 0, n, SocketFlags.None);
+        return CountCopySend(sent);
+    }
+
+    private async ValueTask<long> SendCopyAsync(long offset, long length, CancellationToken cancellationToken)
+    {
+        int n = (int)Math.Min(length, CopyChunk);
+        byte[] buffer = _copyBuffer ??= new byte[CopyChunk];
+        _memory.CopyTo(offset, buffer.AsSpan(0, n));
+        int sent = await _socket.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, cancellationToken).ConfigureAwait(false);
+        return CountCopySend(sent);
+    }
+
+    private long CountCopySend(int sent)
+    {
+        uint seq = _tracker.Sent(sent);
+        _tracker.Complete(seq, seq);
+        BytesSent += sent;
+        _metrics.Sent(sent);
+        return sent;
+    }
+
+    // One sendmsg; with nonBlocking, -1 when the send buffer is full (EAGAIN) and nothing was sent.
+    private unsafe long SendOnce(long offset, long length, int chunkSize, bool nonBlocking)
     {
         int count;
         if (chunkSize > 0)
@@ -407,7 +791,12 @@ public sealed partial class DevmemTxSocket : IDisposable
             msg.msg_controllen = (nuint)DevmemTxControl.Space;
             // EINTR before anything was queued gives the sequence number back (net/core/skbuff.c
             // msg_zerocopy_put_abort), so the retry in Syscalls.SendMsg keeps the numbering.
-            r = Syscalls.SendMsg(_socket.SafeHandle, &msg, sys_socket.MSG_ZEROCOPY | sys_socket.MSG_NOSIGNAL);
+            r = Syscalls.SendMsg(_socket.SafeHandle, &msg, sys_socket.MSG_ZEROCOPY | sys_socket.MSG_NOSIGNAL | (nonBlocking ? sys_socket.MSG_DONTWAIT : 0));
+        }
+
+        if (r.IsError && nonBlocking && r.Errno == Errno.EAGAIN)
+        {
+            return -1;
         }
 
         if (r.IsError)
@@ -415,9 +804,9 @@ public sealed partial class DevmemTxSocket : IDisposable
             throw DevmemException.Syscall("sendmsg(MSG_ZEROCOPY, SCM_DEVMEM_DMABUF)", r.Errno, SendHint(r.Errno));
         }
 
-        _tracker.Sent();
+        _tracker.Sent(r.Value);
         BytesSent += r.Value;
-        DevmemTxMetrics.Sent(_binding, r.Value);
+        _metrics.Sent(r.Value);
         return r.Value;
     }
 
@@ -473,7 +862,7 @@ public sealed partial class DevmemTxSocket : IDisposable
 
     private void Complete(DevmemTxCompletion c)
     {
-        DevmemTxMetrics.Completed(_binding);
+        _metrics.Completed();
         if (c.Copied)
         {
             CopiedCompletions++;
@@ -485,7 +874,7 @@ public sealed partial class DevmemTxSocket : IDisposable
 
     // poll(2) for POLLERR (always reported, whatever events asks). A pending socket error (the connection
     // failed) also raises POLLERR with nothing on the error queue: read SO_ERROR and report it.
-    private unsafe void PollError(int timeoutMs)
+    private void PollError(int timeoutMs)
     {
         // A signal returns as a timeout (Syscalls.Poll); the callers' deadline loops decide.
         SysResult r = Syscalls.Poll(_socket.SafeHandle, 0, timeoutMs, out short revents);
@@ -494,11 +883,16 @@ public sealed partial class DevmemTxSocket : IDisposable
             throw DevmemException.Syscall("poll(POLLERR)", r.Errno);
         }
 
-        if (r.Int32 == 0)
+        if (r.Int32 != 0)
         {
-            return;
+            CheckRevents(revents);
         }
+    }
 
+    // What a poll reported, beyond the events waited for: a pending socket error (the connection failed)
+    // raises POLLERR with nothing on the error queue (read SO_ERROR and report it); a hang-up or a closed fd.
+    private unsafe void CheckRevents(short revents)
+    {
         if ((revents & sys_poll.POLLERR) != 0)
         {
             int err = 0;
@@ -509,7 +903,7 @@ public sealed partial class DevmemTxSocket : IDisposable
                 throw DevmemException.Syscall("the connection", (Errno)err, "The socket reported an error while waiting for zerocopy completions.");
             }
         }
-        else if ((revents & (sys_poll.POLLHUP | sys_poll.POLLNVAL)) != 0)
+        else if ((revents & (sys_poll.POLLHUP | sys_poll.POLLNVAL)) != 0 && _tracker.Outstanding > 0)
         {
             throw DevmemException.Condition("poll(POLLERR)", "poll(POLLERR) reported the socket hung up or closed while waiting for zerocopy completions.");
         }
@@ -565,4 +959,7 @@ public sealed partial class DevmemTxSocket : IDisposable
 
     [LoggerMessage(EventId = 23, Level = LogLevel.Warning, Message = "waiting for devmem TX completions at dispose failed: {Reason}")]
     private static partial void LogDisposeWaitFailed(ILogger logger, string reason);
+
+    [LoggerMessage(EventId = 24, Level = LogLevel.Warning, Message = "devmem TX is not possible ({Kind}: {Reason}); sending over plain TCP instead (DevmemFallback.Copy)")]
+    private static partial void LogFallback(ILogger logger, DevmemFallbackKind kind, string reason);
 }

@@ -11,6 +11,13 @@ internal sealed class TxCompletionTracker
 {
     private readonly List<(uint First, uint Last)> _ahead = new(16);
 
+    // Bytes of each send not yet retired, in send order from _bytesFirst (a ring from _bytesHead);
+    // a completed send's entry is -1 until the ones before it complete too.
+    private long[] _bytes = new long[64];
+    private int _bytesHead;
+    private int _bytesCount;
+    private uint _bytesFirst;
+
     /// <summary>A tracker for a socket that has sent nothing (the kernel numbers from 0).</summary>
     public TxCompletionTracker()
     {
@@ -21,7 +28,11 @@ internal sealed class TxCompletionTracker
     {
         Next = start;
         Low = start;
+        _bytesFirst = start;
     }
+
+    /// <summary>Bytes of the sends not yet reported complete (what the NIC may still read).</summary>
+    public long BytesInFlight { get; private set; }
 
     public uint Next { get; private set; }
 
@@ -41,11 +52,27 @@ internal sealed class TxCompletionTracker
         }
     }
 
-    /// <summary>Counts one successful sendmsg; returns its sequence number.</summary>
-    public uint Sent()
+    /// <summary>Counts one successful sendmsg of <paramref name="bytes"/> bytes (positive); returns its sequence number.</summary>
+    public uint Sent(long bytes)
     {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(bytes);
         uint seq = Next;
         Next = unchecked(Next + 1);
+        if (_bytesCount == _bytes.Length)
+        {
+            var grown = new long[_bytes.Length * 2];
+            for (int i = 0; i < _bytesCount; i++)
+            {
+                grown[i] = _bytes[(_bytesHead + i) % _bytes.Length];
+            }
+
+            _bytes = grown;
+            _bytesHead = 0;
+        }
+
+        _bytes[(_bytesHead + _bytesCount) % _bytes.Length] = bytes;
+        _bytesCount++;
+        BytesInFlight += bytes;
         return seq;
     }
 
@@ -70,6 +97,7 @@ internal sealed class TxCompletionTracker
     /// <summary>Records the completed range [first, last] (inclusive).</summary>
     public void Complete(uint first, uint last)
     {
+        RetireBytes(first, last);
         if (!Before(Low, first))
         {
             // Touches or overlaps the completed prefix.
@@ -98,6 +126,30 @@ internal sealed class TxCompletionTracker
             }
 
             _ahead.RemoveAt(0);
+        }
+    }
+
+    // Subtracts the bytes of the sends in [first, last] not counted yet, then drops the completed entries
+    // at the front. Numbers outside what was sent (a notification for sends this tracker never saw) are ignored.
+    private void RetireBytes(uint first, uint last)
+    {
+        long from = Math.Max(0L, unchecked((int)(first - _bytesFirst)));
+        long to = Math.Min(_bytesCount - 1L, unchecked((int)(last - _bytesFirst)));
+        for (long i = from; i <= to; i++)
+        {
+            ref long entry = ref _bytes[(_bytesHead + (int)i) % _bytes.Length];
+            if (entry > 0)
+            {
+                BytesInFlight -= entry;
+                entry = -1;
+            }
+        }
+
+        while (_bytesCount > 0 && _bytes[_bytesHead] < 0)
+        {
+            _bytesHead = (_bytesHead + 1) % _bytes.Length;
+            _bytesCount--;
+            _bytesFirst = unchecked(_bytesFirst + 1);
         }
     }
 
