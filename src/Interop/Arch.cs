@@ -41,8 +41,8 @@ internal static class LinuxArch
             throw new PlatformNotSupportedException(
                 $"devmem TCP for .NET supports Linux on x86_64 and arm64 only; this is {RuntimeInformation.OSDescription} " +
                 $"on {RuntimeInformation.ProcessArchitecture}. Socket option numbers (SOL_SOCKET, SO_DEVMEM_*), ioctl " +
-                "numbers and errno values differ on other architectures and have not been checked there " +
-                "(see src/Interop/Arch.cs).");
+                "numbers and errno values differ on other architectures (their kernel headers renumber them) and " +
+                "have not been checked there.");
         }
     }
 }

@@ -259,7 +259,7 @@ public sealed class DoctorTests
         Assert.Contains(lines, l => l.StartsWith("lo (ifindex 1): devmem RX not possible", StringComparison.Ordinal));
         Assert.Contains(lines, l => l.StartsWith("  ✗ queue management API", StringComparison.Ordinal));
         Assert.Contains("Zero copy (devmem TCP RX) is not possible on lo:", r.Stdout, StringComparison.Ordinal);
-        Assert.Equal("Run 'devmem-info doctor' for every check and its fix.", lines[^1]);
+        Assert.DoesNotContain("devmem-info", DevmemDoctor.Explain("lo"), StringComparison.Ordinal); // the library's text names no CLI a package user does not have
         Assert.Equal(DevmemDoctor.Explain("lo"), string.Join('\n', lines.SkipWhile(l => !l.StartsWith("Zero copy", StringComparison.Ordinal))));
     }
 

@@ -338,7 +338,7 @@ internal sealed class DoctorDeviceChecks
 
         return support switch
         {
-            DriverRxSupport.TestNic => "testnic is the project's software test NIC (tests/testnic): it proves the kernel path, not hardware",
+            DriverRxSupport.TestNic => "testnic is the Devmem project's software test NIC: it proves the kernel path, not hardware",
             DriverRxSupport.Supported => driver switch
             {
                 "bnxt_en" => "bnxt_en supports devmem RX when BNXT_SUPPORTS_QUEUE_API holds (PF, ntuple VNIC, firmware VNIC_RE_FLUSH), else EOPNOTSUPP",

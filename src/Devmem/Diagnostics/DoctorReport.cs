@@ -195,7 +195,6 @@ public sealed class DoctorReport
             sb.Append("\n  no network interface in this network namespace");
         }
 
-        sb.Append("\nRun 'devmem-info doctor' for every check and its fix.");
         return sb.ToString();
 
         static void Line(StringBuilder sb, string where, DoctorCheck c)

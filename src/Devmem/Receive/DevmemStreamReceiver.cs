@@ -149,7 +149,7 @@ public sealed class DevmemStreamReceiver
             if (r.UnsteeredBytes > 0 && _options.StopOnUnsteered)
             {
                 return totals.Result(DevmemStreamEnd.Unsteered,
-                    $"flow steering error: {r.UnsteeredBytes} bytes arrived as ordinary data, not in the dma-buf; check the flow rule and RSS (devmem-info doctor)");
+                    $"flow steering error: {r.UnsteeredBytes} bytes arrived as ordinary data, not in the dma-buf; check the flow rule and RSS (DevmemDoctor.Examine checks both)");
             }
 
             if (r.LinearBytes > 0 && _options.StopOnLinear)

@@ -13,7 +13,7 @@ namespace Devmem.Setup;
 /// </summary>
 internal static class DevmemRxPlan
 {
-    internal const string NeedsDevmemNic = "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels; see docs/hardware.md)";
+    internal const string NeedsDevmemNic = "devmem RX needs a NIC whose driver supports it (bnxt_en, gve, mlx5_core, fbnic on 7.x kernels)";
 
     /// <summary>
     /// The interface exists in this network namespace, has a parent device, and its driver is not known
@@ -60,7 +60,7 @@ internal static class DevmemRxPlan
         catch (EthtoolIoctlException e) when (e.Errno == Interop.Errno.ENODEV)
         {
             throw DevmemSetupException.From(DevmemSetupStep.Check, interfaceName, "no such interface in this network namespace", e,
-                "list the interfaces with 'ip link' (or 'devmem-info doctor')");
+                "list the interfaces with 'ip link' (or DevmemDoctor.Examine())");
         }
     }
 
