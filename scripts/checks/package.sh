@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# NuGet packages: `dotnet pack` at the root makes exactly the library packages (Devmem; Devmem.Hosting
-# once src/Hosting exists), each with its .snupkg, readme and metadata; a fresh console project outside
+# NuGet packages: `dotnet pack` at the root makes exactly the library packages (Devmem, Devmem.Interop;
+# Devmem.Hosting once src/Hosting exists), each with its .snupkg, readme and metadata; a fresh console project outside
 # the repository, which sees nothing of it but those packages, adds them with `dotnet add package`,
 # publishes with PublishAot and TreatWarningsAsErrors, and its native binary receives 256 MiB over
 # loopback in the copy fallback, validated, and runs the doctor (scripts/checks/package-consumer).
@@ -45,7 +45,7 @@ if [ -z "$version" ]; then
 fi
 
 # --- pack at the root ---------------------------------------------------------------------------
-expected=(Devmem)
+expected=(Devmem Devmem.Interop)
 [ -f "$root/src/Hosting/Devmem.Hosting.csproj" ] && expected+=(Devmem.Hosting)
 feed=$work/feed
 log "dotnet pack (Release) at the root, version $version"
@@ -70,28 +70,31 @@ for p in "${expected[@]}"; do
     nuspec=$(unzip -p "$pkg" "$p.nuspec" | tr -d '\r')
     problems=()
     need=("lib/net10.0/$p.dll" "lib/net10.0/$p.xml" README.md)
-    [ "$p" = Devmem ] && need+=(lib/net10.0/Devmem.Interop.dll lib/net10.0/Devmem.Interop.xml)
     for f in "${need[@]}"; do grep -qxF "$f" <<<"$files" || problems+=("no $f"); done
     grep -q '\.pdb$' <<<"$files" && problems+=("a .pdb in the .nupkg (symbols belong in the .snupkg)")
     syms=$(unzip -Z1 "$feed/$p.$version.snupkg" 2>/dev/null)
     grep -qxF "lib/net10.0/$p.pdb" <<<"$syms" || problems+=("no lib/net10.0/$p.pdb in the .snupkg")
-    [ "$p" = Devmem ] && { grep -qxF lib/net10.0/Devmem.Interop.pdb <<<"$syms" || problems+=("no Devmem.Interop.pdb in the .snupkg"); }
     grep -q '<readme>README.md</readme>' <<<"$nuspec" || problems+=("no <readme>")
     grep -q '<license type="expression">MIT</license>' <<<"$nuspec" || problems+=("no MIT licence expression")
     grep -qE '<description>.{80,}</description>' <<<"$nuspec" || problems+=("no real description")
     grep -qE '<tags>[^<]*devmem[^<]*</tags>' <<<"$nuspec" || problems+=("no tags")
     grep -qE '<repository type="git"[^>]* commit="[0-9a-f]{40}"' <<<"$nuspec" || problems+=("no repository commit")
-    grep -q 'dependency id="Devmem.Interop"' <<<"$nuspec" && problems+=("a dependency on Devmem.Interop (it ships inside Devmem)")
+    [ "$(grep -c '\.dll$' <<<"$files")" = 1 ] || problems+=("more than its own assembly")
     case $p in
-        Devmem) deps=(Microsoft.Extensions.Logging.Abstractions Tmds.LibC) ;;
+        Devmem) deps=(Devmem.Interop Microsoft.Extensions.Logging.Abstractions) ;;
+        Devmem.Interop) deps=(Tmds.LibC) ;;
         Devmem.Hosting) deps=(Devmem) ;;
     esac
     for d in "${deps[@]}"; do grep -q "dependency id=\"$d\"" <<<"$nuspec" || problems+=("no dependency on $d"); done
-    if [ "$p" = Devmem.Hosting ] && ! grep -q "dependency id=\"Devmem\" version=\"$version\"" <<<"$nuspec"; then
+    # Devmem calls Devmem.Interop's internals: exactly its own version ([0.1.0]), not a minimum.
+    if [ "$p" = Devmem ] && ! grep -q "dependency id=\"Devmem.Interop\" version=\"\[$version\]\"" <<<"$nuspec"; then
+        problems+=("its Devmem.Interop dependency is not exactly [$version]")
+    fi
+    if [ "$p" = Devmem.Hosting ] && ! grep -qE "dependency id=\"Devmem\" version=\"\[?$version\]?\"" <<<"$nuspec"; then
         problems+=("its Devmem dependency is not version $version")
     fi
     if [ ${#problems[@]} -eq 0 ]; then
-        pass "contents: $p $version has lib/net10.0 assemblies and XML docs, README.md, symbols in the .snupkg, description, tags, MIT, commit, dependencies ${deps[*]}"
+        pass "contents: $p $version has lib/net10.0/$p.dll and XML docs, README.md, its .pdb in the .snupkg, description, tags, MIT, commit, dependencies ${deps[*]}"
     else
         fail "contents: $p $version: $(IFS=';'; echo "${problems[*]}")"
     fi
@@ -109,7 +112,8 @@ sources=$(cd "$work" && dotnet nuget list source --format short 2>/dev/null | aw
 user_packages=${NUGET_PACKAGES:-$HOME/.nuget/packages}
 unset NUGET_PACKAGES
 fallback=""
-if [ -d "$user_packages" ] && [ ! -e "$user_packages/devmem/$version" ] && [ ! -e "$user_packages/devmem.hosting/$version" ]; then
+if [ -d "$user_packages" ] && [ ! -e "$user_packages/devmem/$version" ] && [ ! -e "$user_packages/devmem.interop/$version" ] &&
+        [ ! -e "$user_packages/devmem.hosting/$version" ]; then
     fallback="<fallbackPackageFolders><add key=\"user\" value=\"$user_packages\" /></fallbackPackageFolders>"
 fi
 {
@@ -156,13 +160,16 @@ fi
 
 grep -q '^covered' <<<"$hosting" || echo "0 0 1 package consumer: Devmem.Hosting $hosting" >>"$out"
 
-# The Devmem the consumer restored is the one just packed, from the local feed.
-restored=$work/packages/devmem/$version/devmem.$version.nupkg
-if [ -f "$restored" ] && cmp -s "$restored" "$feed/Devmem.$version.nupkg"; then
-    pass "consumer: restored Devmem $version from the local feed, byte for byte the package just made"
-else
-    fail "consumer: the restored Devmem $version is not the package just made (looked for $restored)"
-fi
+# The Devmem packages the consumer restored are the ones just packed, from the local feed.
+for p in Devmem Devmem.Interop; do
+    lower=$(tr '[:upper:]' '[:lower:]' <<<"$p")
+    restored=$work/packages/$lower/$version/$lower.$version.nupkg
+    if [ -f "$restored" ] && cmp -s "$restored" "$feed/$p.$version.nupkg"; then
+        pass "consumer: restored $p $version from the local feed, byte for byte the package just made"
+    else
+        fail "consumer: the restored $p $version is not the package just made (looked for $restored)"
+    fi
+done
 
 log "consumer: dotnet publish (PublishAot, TreatWarningsAsErrors)"
 if ! (cd "$app" && dotnet publish -c Release -r linux-x64 -p:PublishAot=true -p:TreatWarningsAsErrors=true \
