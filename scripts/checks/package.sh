@@ -5,8 +5,8 @@
 # publishes with PublishAot and TreatWarningsAsErrors, and its native binary receives 256 MiB over
 # loopback in the copy fallback, validated, and runs the doctor (scripts/checks/package-consumer).
 #   scripts/checks/package.sh RESULTFILE
-# Appends "FAILED PASSED SKIPPED label" lines to RESULTFILE (see scripts/test.sh). About 2 minutes on
-# the shared 2-core machine (docs/design.md "NuGet packages" has the measurement).
+# Appends "FAILED PASSED SKIPPED label" lines to RESULTFILE (see scripts/test.sh). 35-50 s after a
+# build, about 2 minutes from a fresh clone, on the shared 2-core machine (docs/design.md "NuGet packages").
 set -uo pipefail
 
 out=${1:?usage: package.sh RESULTFILE}
