@@ -16,7 +16,7 @@ namespace Devmem.Benchmarks;
 /// <remarks>
 /// <para>
 /// The C# side runs the shipped step itself: <see cref="TokenLedger"/>, the code DevmemSocket runs
-/// between its two syscalls (<see cref="TokenLedger.Accept"/> after recvmsg, <see cref="TokenLedger.TryQueue"/>
+/// between its two syscalls (<see cref="TokenLedger.Accept"/> after recvmsg, <see cref="TokenLedger.Queue"/>
 /// on release, its flush before setsockopt). Left out on both sides: the syscalls and the socket
 /// handle's reference around them. <c>setsockopt(SO_DEVMEM_DONTNEED)</c> is replaced on both sides by a
 /// stub that reads the ranges and returns the tokens they cover (the ledger's <see cref="ITokenReleaser"/>).
@@ -136,27 +136,13 @@ public unsafe class CmsgWalkBenchmarks
         return TokenLedger.Accept(control, received, ref sink, owner: 0).Fragments;
     }
 
-    // DevmemSocket.Release in zero-copy mode.
+    // DevmemSocket.Release in zero-copy mode: the ledger's batched release with the stub for the syscall.
     private void Release(ReadOnlySpan<DevmemFragment> fragments)
     {
         var stub = default(StubReleaser);
-        int unknown = 0;
-        foreach (ref readonly var f in fragments)
-        {
-            if (!_ledger.TryQueue(f.Token))
-            {
-                unknown++;
-            }
-            else if (_ledger.PendingFull)
-            {
-                _ledger.FlushPending(ref stub);
-            }
-        }
-
-        if (unknown > 0)
-        {
-            throw new InvalidOperationException($"{unknown} fragment token(s) are not held");
-        }
+        var problems = default(ReleaseProblems);
+        _ledger.Queue(fragments, owner: 0, ref stub, ref problems);
+        problems.ThrowIfAny();
     }
 
     private readonly struct StubReleaser : ITokenReleaser

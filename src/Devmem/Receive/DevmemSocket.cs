@@ -71,6 +71,7 @@ public sealed partial class DevmemSocket : IDisposable
     private readonly TokenLedger _ledger;
     private readonly CopyRing? _copy;
     private readonly string? _fallbackReason;
+    private readonly SocketMetrics _metrics;
     private readonly uint _id;
     private byte[] _control = [];
     private int _busy;
@@ -85,6 +86,12 @@ public sealed partial class DevmemSocket : IDisposable
     /// <param name="socket">The connected socket; it stays owned by the caller.</param>
     /// <param name="logger">Where to log what a user needs to know (leaks, shortfalls); none by default.</param>
     public DevmemSocket(Socket socket, ILogger? logger = null)
+        : this(socket, logger, copy: null, reason: null, DevmemMetrics.Default, interfaceName: null)
+    {
+    }
+
+    /// <summary>The constructors' work; <paramref name="interfaceName"/> null looks it up from the socket's local address when a metrics listener first needs it.</summary>
+    private DevmemSocket(Socket socket, ILogger? logger, CopyRing? copy, string? reason, DevmemMetrics metrics, string? interfaceName)
     {
         ArgumentNullException.ThrowIfNull(socket);
         if (socket.ProtocolType != ProtocolType.Tcp)
@@ -102,14 +109,14 @@ public sealed partial class DevmemSocket : IDisposable
         }
         while (id == 0);
         _id = id;
-    }
-
-    private DevmemSocket(Socket socket, CopyRing copy, string reason, ILogger? logger)
-        : this(socket, logger)
-    {
         _copy = copy;
         _fallbackReason = reason;
+        _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: copy is null, interfaceName, socket);
     }
+
+    /// <summary>A zero-copy socket recording on <paramref name="metrics"/> with <paramref name="interfaceName"/> as its tag (<see cref="Setup.DevmemRxSetup.Wrap(Socket, ILogger?)"/>).</summary>
+    internal static DevmemSocket CreateZeroCopy(Socket socket, ILogger? logger, DevmemMetrics metrics, string interfaceName) =>
+        new(socket, logger, copy: null, reason: null, metrics, interfaceName);
 
     /// <summary>The wrapped socket.</summary>
     public Socket Socket => _socket;
@@ -140,13 +147,13 @@ public sealed partial class DevmemSocket : IDisposable
     /// <param name="logger">Where to log; none by default.</param>
     /// <returns>The copy-fallback socket.</returns>
     public static DevmemSocket CreateCopyFallback(Socket socket, DeviceMemory memory, string reason, int slotSize = DefaultSlotSize, ILogger? logger = null) =>
-        CreateCopyFallbackCore(socket, memory, reason, slotSize, logger, logFallback: true);
+        CreateCopyFallbackCore(socket, memory, reason, slotSize, logger, logFallback: true, DevmemMetrics.Default, interfaceName: null);
 
     /// <summary>The copy fallback's default slot size: 64 KiB.</summary>
     public const int DefaultSlotSize = 64 * 1024;
 
     /// <summary>As the public one; <paramref name="logFallback"/> false where the caller (a setup) logged the fallback already.</summary>
-    internal static DevmemSocket CreateCopyFallbackCore(Socket socket, DeviceMemory memory, string reason, int slotSize, ILogger? logger, bool logFallback)
+    internal static DevmemSocket CreateCopyFallbackCore(Socket socket, DeviceMemory memory, string reason, int slotSize, ILogger? logger, bool logFallback, DevmemMetrics metrics, string? interfaceName)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(memory);
@@ -162,7 +169,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
 
         CopyRing ring = CopyRing.For(memory, slotSize, reason, out bool created);
-        var ds = new DevmemSocket(socket, ring, reason, logger);
+        var ds = new DevmemSocket(socket, logger, ring, reason, metrics, interfaceName);
         if (created && logFallback)
         {
             LogFallback(ds._logger, reason, memory.Kind.ToString(), memory.Size);
@@ -359,6 +366,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            RecordReleases();
             Exit();
         }
     }
@@ -384,6 +392,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            RecordReleases();
             Exit();
         }
     }
@@ -391,9 +400,17 @@ public sealed partial class DevmemSocket : IDisposable
     private void ReleaseCore(ReadOnlySpan<DevmemFragment> fragments)
     {
         var problems = default(ReleaseProblems);
-        foreach (ref readonly var f in fragments)
+        if (_copy is null)
         {
-            ReleaseOne(f, ref problems);
+            var kernel = new KernelReleaser(this);
+            _ledger.Queue(fragments, _id, ref kernel, ref problems);
+        }
+        else
+        {
+            foreach (ref readonly var f in fragments)
+            {
+                ReleaseOne(f, ref problems);
+            }
         }
 
         problems.ThrowIfAny();
@@ -401,63 +418,22 @@ public sealed partial class DevmemSocket : IDisposable
 
     private void ReleaseOne(in DevmemFragment f, ref ReleaseProblems problems)
     {
-        if (f.Owner != _id)
+        if (_copy is null)
         {
-            if (problems.Foreign++ == 0)
-            {
-                problems.FirstForeign = f.Token;
-            }
-
-            return;
+            var kernel = new KernelReleaser(this);
+            _ledger.Queue(new ReadOnlySpan<DevmemFragment>(in f), _id, ref kernel, ref problems);
         }
-
-        bool held;
-        if (_copy is not null)
+        else if (f.Owner != _id)
         {
-            held = _ledger.Held.Remove(f.Token);
-            if (held)
-            {
-                _copy.Free(f.Token);
-            }
+            problems.NoteForeign(f.Token);
+        }
+        else if (_ledger.Held.Remove(f.Token))
+        {
+            _copy.Free(f.Token);
         }
         else
         {
-            held = _ledger.TryQueue(f.Token);
-            if (_ledger.PendingFull)
-            {
-                var kernel = new KernelReleaser(this);
-                _ledger.FlushPending(ref kernel);
-            }
-        }
-
-        if (!held && problems.Unknown++ == 0)
-        {
-            problems.FirstUnknown = f.Token;
-        }
-    }
-
-    private struct ReleaseProblems
-    {
-        public int Foreign;
-        public int Unknown;
-        public uint FirstForeign;
-        public uint FirstUnknown;
-
-        public readonly void ThrowIfAny()
-        {
-            int foreign = Foreign, unknown = Unknown;
-            uint firstForeign = FirstForeign, firstUnknown = FirstUnknown;
-            if (foreign > 0)
-            {
-                throw new InvalidOperationException(
-                    $"{foreign} fragment(s) (first token: {firstForeign}) were received on another socket (or not received at all): release a fragment on the DevmemSocket that received it.{(unknown > 0 ? $" Also {unknown} not held any more (released twice)." : "")}");
-            }
-
-            if (unknown > 0)
-            {
-                throw new InvalidOperationException(
-                    $"{unknown} fragment token(s) (first: {firstUnknown}) are not held by this socket any more: released twice.");
-            }
+            problems.NoteUnknown(f.Token);
         }
     }
 
@@ -474,6 +450,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            RecordReleases();
             Exit();
         }
     }
@@ -498,9 +475,14 @@ public sealed partial class DevmemSocket : IDisposable
         }
         finally
         {
+            // Disposed, the socket holds nothing: in zero copy what the flush could not give back the
+            // kernel frees with the socket.
+            _metrics.Released(_ledger.ReleaseCalls, outstanding: 0);
             Exit();
         }
     }
+
+    private void RecordReleases() => _metrics.Released(_ledger.ReleaseCalls, OutstandingTokens);
 
     private void DisposeCore()
     {
@@ -679,7 +661,6 @@ public sealed partial class DevmemSocket : IDisposable
             unsteered = received;
             sink.AddLinear((uint)received);
             UnsteeredBytes += unsteered;
-            DevmemMetrics.UnsteeredBytes.Add(unsteered);
             if (!_warnedUnsteered)
             {
                 _warnedUnsteered = true;
@@ -687,6 +668,7 @@ public sealed partial class DevmemSocket : IDisposable
             }
         }
 
+        _metrics.Received(summary.Fragments, summary.DmabufBytes, copiedBytes: 0, summary.LinearBytes, unsteered, OutstandingTokens);
         result = new DevmemReceiveResult
         {
             Fragments = summary.Fragments,
@@ -781,8 +763,7 @@ public sealed partial class DevmemSocket : IDisposable
 
             sink.RegisterHeld();
 
-            DevmemMetrics.Fragments.Add(used);
-            DevmemMetrics.DmabufBytes.Add(received);
+            _metrics.Received(used, dmabufBytes: 0, copiedBytes: received, linearBytes: 0, unsteeredBytes: 0, OutstandingTokens);
             result = new DevmemReceiveResult { Fragments = used, Segments = sink.Count, DmabufBytes = received };
             return true;
         }

@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Runtime.CompilerServices;
 using Devmem.Interop;
 using Microsoft.Extensions.Logging;
@@ -56,40 +57,64 @@ internal sealed partial class TokenLedger(ILogger logger)
                 $"recvmsg returned {received} bytes but its devmem control messages cover {summary.DmabufBytes + summary.LinearBytes}");
         }
 
-        if (summary.Fragments > 0)
-        {
-            DevmemMetrics.Fragments.Add(summary.Fragments);
-            DevmemMetrics.DmabufBytes.Add(summary.DmabufBytes);
-            DevmemMetrics.TokensOutstanding.Add(summary.Fragments);
-        }
-
-        if (summary.LinearBytes > 0)
-        {
-            DevmemMetrics.LinearBytes.Add(summary.LinearBytes);
-        }
-
         return summary;
     }
 
     /// <summary>
-    /// Moves a held token to the pending batch; false when the token is not held. When
-    /// <see cref="PendingFull"/> becomes true the caller flushes (<see cref="FlushPending"/>): kept apart so
-    /// that this per-fragment step stays small enough to inline.
+    /// Zero-copy release of a batch (<c>DevmemSocket.Release</c>): each fragment received by
+    /// <paramref name="owner"/> and still held moves to the pending batch, which goes to the kernel through
+    /// <paramref name="releaser"/> each time it holds one call's worth; the others are noted in
+    /// <paramref name="problems"/> and left alone. The batch's state stays in locals for the loop: this runs
+    /// once per fragment (the cmsg benchmark in docs/performance.md calls this very method).
     /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    public bool TryQueue(uint token)
+    public void Queue<TReleaser>(ReadOnlySpan<DevmemFragment> fragments, uint owner, ref TReleaser releaser, ref ReleaseProblems problems)
+        where TReleaser : ITokenReleaser, allows ref struct
     {
-        if (!Held.Remove(token))
+        int count = PendingCount;
+        int i = 0;
+        while (true)
         {
-            return false;
+            count = QueueUntilFull(fragments, ref i, owner, Held, _pending, count, ref problems);
+            if (count < _pending.Length)
+            {
+                break;
+            }
+
+            PendingCount = count;
+            count = 0;
+            FlushPending(ref releaser);
         }
 
-        _pending[PendingCount++] = token;
-        return true;
+        PendingCount = count;
     }
 
-    /// <summary>The pending batch holds one kernel call's worth of tokens: flush it before queueing more.</summary>
-    public bool PendingFull => PendingCount == _pending.Length;
+    // The per-fragment loop, in a method with no call in it so that the JIT keeps its state in registers
+    // (with the flush's call in the same loop it spilled them once per fragment). Stops at the end of
+    // fragments or when pending is full; returns the new pending count.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static int QueueUntilFull(ReadOnlySpan<DevmemFragment> fragments, ref int next, uint owner, TokenSet held, uint[] pending, int count, ref ReleaseProblems problems)
+    {
+        int i = next;
+        for (; i < fragments.Length && count < pending.Length; i++)
+        {
+            ref readonly DevmemFragment f = ref fragments[i];
+            if (f.Owner != owner)
+            {
+                problems.NoteForeign(f.Token);
+            }
+            else if (!held.Remove(f.Token))
+            {
+                problems.NoteUnknown(f.Token);
+            }
+            else
+            {
+                pending[count++] = f.Token;
+            }
+        }
+
+        next = i;
+        return count;
+    }
 
     /// <summary>Sends the pending batch to the kernel; returns the tokens freed.</summary>
     public int FlushPending<TReleaser>(ref TReleaser releaser)
@@ -121,9 +146,7 @@ internal sealed partial class TokenLedger(ILogger logger)
 
                 int freed = releaser.DontNeed(_batch.AsSpan(0, ranges));
                 ReleaseCalls++;
-                DevmemMetrics.ReleaseCalls.Add(1);
                 freedTotal += freed;
-                DevmemMetrics.TokensOutstanding.Add(-count);
                 if (freed != count)
                 {
                     ReleaseShortfall += count - freed;
@@ -145,4 +168,53 @@ internal sealed partial class TokenLedger(ILogger logger)
 
     [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "SO_DEVMEM_DONTNEED freed {Freed} of {Count} tokens: the kernel did not hold the others for this socket")]
     private static partial void LogShortfall(ILogger logger, int count, int freed);
+}
+
+/// <summary>What a release found wrong, reported after the whole batch was handled (<see cref="ThrowIfAny"/>).</summary>
+internal struct ReleaseProblems
+{
+    private int _foreign;
+    private int _unknown;
+    private uint _firstForeign;
+    private uint _firstUnknown;
+
+    /// <summary>A fragment received on another socket, or made by hand.</summary>
+    public void NoteForeign(uint token)
+    {
+        if (_foreign++ == 0)
+        {
+            _firstForeign = token;
+        }
+    }
+
+    /// <summary>A fragment of this socket whose token is not held any more (released twice).</summary>
+    public void NoteUnknown(uint token)
+    {
+        if (_unknown++ == 0)
+        {
+            _firstUnknown = token;
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public readonly void ThrowIfAny()
+    {
+        if ((_foreign | _unknown) != 0)
+        {
+            Throw();
+        }
+    }
+
+    [DoesNotReturn]
+    private readonly void Throw()
+    {
+        if (_foreign > 0)
+        {
+            throw new InvalidOperationException(
+                $"{_foreign} fragment(s) (first token: {_firstForeign}) were received on another socket (or not received at all): release a fragment on the DevmemSocket that received it.{(_unknown > 0 ? $" Also {_unknown} not held any more (released twice)." : "")}");
+        }
+
+        throw new InvalidOperationException(
+            $"{_unknown} fragment token(s) (first: {_firstUnknown}) are not held by this socket any more: released twice.");
+    }
 }

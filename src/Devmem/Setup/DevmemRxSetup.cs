@@ -42,6 +42,7 @@ public sealed partial class DevmemRxSetup : IDisposable
     private readonly ILogger _logger;
     private readonly DeviceMemory _memory;
     private readonly DevmemRxSetupOptions _options;
+    private readonly DevmemMetrics _metrics;
     private DevmemSetupSignals? _signals;
     private EthtoolClient? _ethtool;
     private DevmemRxSteps? _steps;
@@ -57,6 +58,7 @@ public sealed partial class DevmemRxSetup : IDisposable
     {
         _memory = memory;
         _options = options;
+        _metrics = DevmemMetrics.For(options.MeterFactory);
         _logger = logger;
         InterfaceName = options.InterfaceName;
         _undo = new DevmemSetupUndo(options.InterfaceName, logger);
@@ -231,8 +233,8 @@ public sealed partial class DevmemRxSetup : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return IsZeroCopy
-            ? new DevmemSocket(socket, logger)
-            : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", DevmemSocket.DefaultSlotSize, logger, logFallback: false);
+            ? DevmemSocket.CreateZeroCopy(socket, logger, _metrics, InterfaceName)
+            : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", DevmemSocket.DefaultSlotSize, logger, logFallback: false, _metrics, InterfaceName);
     }
 
     /// <summary>
@@ -248,8 +250,8 @@ public sealed partial class DevmemRxSetup : IDisposable
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
         return IsZeroCopy
-            ? new DevmemSocket(socket, logger)
-            : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", copySlotSize, logger, logFallback: false);
+            ? DevmemSocket.CreateZeroCopy(socket, logger, _metrics, InterfaceName)
+            : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", copySlotSize, logger, logFallback: false, _metrics, InterfaceName);
     }
 
     /// <summary>Unbinds (closes the binding's netlink socket), then undoes each change in reverse order.</summary>

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using System.Net;
 
 namespace Devmem.Setup;
@@ -112,4 +113,11 @@ public sealed class DevmemRxSetupOptions
     /// (<see cref="AppDomain.ProcessExit"/>) is always registered.
     /// </summary>
     public bool UndoOnSignals { get; init; } = true;
+
+    /// <summary>
+    /// Where the sockets this setup wraps record their metrics: the "Devmem" meter made by this factory
+    /// (e.g. the one <c>services.AddMetrics()</c> registers), or, when null (the default), the library's
+    /// static "Devmem" meter. The instruments and their tags: <see cref="Receive.DevmemMetrics"/>.
+    /// </summary>
+    public IMeterFactory? MeterFactory { get; init; }
 }

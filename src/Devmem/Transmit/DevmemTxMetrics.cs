@@ -1,17 +1,41 @@
-using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using Devmem.Netlink.Netdev;
 using Devmem.Receive;
 
 namespace Devmem.Transmit;
 
-/// <summary>The devmem TX instruments, on the library's meter (<see cref="DevmemMetrics.MeterName"/>).</summary>
+/// <summary>
+/// Records the devmem TX instruments (<see cref="DevmemMetrics"/>, static meter) with the tags
+/// <c>devmem.mode=zero_copy</c> and the binding's interface, looked up once per binding when a listener
+/// first wants a measurement.
+/// </summary>
 internal static class DevmemTxMetrics
 {
-    internal static readonly Counter<long> Bytes =
-        DevmemMetrics.Meter.CreateCounter<long>("devmem.tx.bytes", "By", "Payload bytes sent from the dma-buf (sendmsg with SCM_DEVMEM_DMABUF).");
+    private static readonly ConditionalWeakTable<DmabufBinding, KeyValuePair<string, object?>[]> s_tags = new();
 
-    internal static readonly Counter<long> Sends =
-        DevmemMetrics.Meter.CreateCounter<long>("devmem.tx.sends", "{call}", "sendmsg(MSG_ZEROCOPY) calls from the dma-buf.");
+    public static void Sent(DmabufBinding binding, long bytes)
+    {
+        DevmemMetrics m = DevmemMetrics.Default;
+        if (m.TxSends.Enabled)
+        {
+            m.TxSends.Add(1, Tags(binding));
+        }
 
-    internal static readonly Counter<long> Completions =
-        DevmemMetrics.Meter.CreateCounter<long>("devmem.tx.completions", "{notification}", "Zerocopy completion notifications read from the error queue.");
+        if (m.TxBytes.Enabled)
+        {
+            m.TxBytes.Add(bytes, Tags(binding));
+        }
+    }
+
+    public static void Completed(DmabufBinding binding)
+    {
+        DevmemMetrics m = DevmemMetrics.Default;
+        if (m.TxCompletions.Enabled)
+        {
+            m.TxCompletions.Add(1, Tags(binding));
+        }
+    }
+
+    private static ReadOnlySpan<KeyValuePair<string, object?>> Tags(DmabufBinding binding) =>
+        s_tags.GetValue(binding, static b => SocketMetrics.Tags(zeroCopy: true, SocketMetrics.InterfaceName(b.Ifindex) ?? $"ifindex {b.Ifindex}"));
 }

@@ -417,8 +417,7 @@ public sealed partial class DevmemTxSocket : IDisposable
 
         _tracker.Sent();
         BytesSent += r.Value;
-        DevmemTxMetrics.Sends.Add(1);
-        DevmemTxMetrics.Bytes.Add(r.Value);
+        DevmemTxMetrics.Sent(_binding, r.Value);
         return r.Value;
     }
 
@@ -474,7 +473,7 @@ public sealed partial class DevmemTxSocket : IDisposable
 
     private void Complete(DevmemTxCompletion c)
     {
-        DevmemTxMetrics.Completions.Add(1);
+        DevmemTxMetrics.Completed(_binding);
         if (c.Copied)
         {
             CopiedCompletions++;
