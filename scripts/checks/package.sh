@@ -161,7 +161,9 @@ fi
 grep -q '^covered' <<<"$hosting" || echo "0 0 1 package consumer: Devmem.Hosting $hosting" >>"$out"
 
 # The Devmem packages the consumer restored are the ones just packed, from the local feed.
-for p in Devmem Devmem.Interop; do
+restored_ids=(Devmem Devmem.Interop)
+grep -q '^covered' <<<"$hosting" && restored_ids+=(Devmem.Hosting)
+for p in "${restored_ids[@]}"; do
     lower=$(tr '[:upper:]' '[:lower:]' <<<"$p")
     restored=$work/packages/$lower/$version/$lower.$version.nupkg
     if [ -f "$restored" ] && cmp -s "$restored" "$feed/$p.$version.nupkg"; then
