@@ -5,7 +5,7 @@
 # publishes with PublishAot and TreatWarningsAsErrors, and its native binary receives 256 MiB over
 # loopback in the copy fallback, validated, and runs the doctor (scripts/checks/package-consumer).
 #   scripts/checks/package.sh RESULTFILE
-# Appends "FAILED PASSED SKIPPED label" lines to RESULTFILE (see scripts/test.sh). 35-50 s after a
+# Appends "FAILED PASSED SKIPPED label" lines to RESULTFILE (see scripts/test.sh). 35-85 s after a
 # build, about 2 minutes from a fresh clone, on the shared 2-core machine (docs/design.md "NuGet packages").
 set -uo pipefail
 
