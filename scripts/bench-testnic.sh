@@ -1,16 +1,34 @@
 #!/usr/bin/env bash
-# Zero-copy receive on the software devmem NIC (tests/testnic) inside a qemu guest: our ncdevmem
-# server vs the kernel's ncdevmem, same sender, alternating runs in one guest boot.
-#   scripts/bench-testnic.sh [MIB [ROUNDS]]      (defaults 256 MiB, 3 rounds; kernel: the newest)
+# On the software devmem NIC (tests/testnic) inside a qemu guest, alternating runs in one guest boot:
+#   scripts/bench-testnic.sh [MIB [ROUNDS]]      zero-copy receive: our ncdevmem server vs the kernel's,
+#                                                same sender (defaults 256 MiB, 3 rounds)
+#   scripts/bench-testnic.sh tx [LINES [PERIOD [ROUNDS]]]
+#                                                devmem TX: our ncdevmem client vs the kernel's, both
+#                                                stop-and-wait per line, same receiver (the kernel's server,
+#                                                validating); defaults 20000 lines of 250 bytes, 3 rounds
+# Kernel: the newest (BENCH_KERNEL overrides; TX needs 7.x).
 # Not part of scripts/test.sh. Results go in docs/performance.md. The testnic emulates the NIC's DMA
 # with a CPU copy under TCG: the numbers compare the two receivers on the same kernel path, they say
 # nothing about hardware throughput.
 set -uo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-mib=${1:-256} rounds=${2:-3} kernel=${BENCH_KERNEL:-latest}
+kernel=${BENCH_KERNEL:-latest}
 cd "$root"
 dotnet build -c Release samples/ncdevmem -v q -nologo >/dev/null || { echo "build failed" >&2; exit 1; }
 ncd=$(scripts/vm/build-ncdevmem.sh --kernel "$kernel") || exit 1
+if [ "${1:-}" = tx ]; then
+    lines=${2:-20000} period=${3:-250} rounds=${4:-3}
+    out=$(scripts/vm/run.sh --kernel "$kernel" --nic testnic --timeout 1800 -- scripts/bench/testnic-tx-guest.sh "$ncd" "$lines" "$period" "$rounds")
+    echo "$out" | grep '^RUN '
+    echo "$out" | awk -v period="$period" '
+        /^RUN (kernel|ours|ours-async) [0-9.]+ / { n[$2]++; s[$2] += $3; b[$2] += $4; c[$2] += $5 }
+        END {
+            printf "%-10s %5s %12s %16s %18s\n", "client", "runs", "KB/s (mean)", "lines/s (mean)", "completions/GiB"
+            for (t in n) printf "%-10s %5d %12.1f %16.0f %18.0f\n", t, n[t], b[t] / 1000 / s[t], b[t] / period / s[t], c[t] / (b[t] / 1073741824)
+        }'
+    exit 0
+fi
+mib=${1:-256} rounds=${2:-3}
 out=$(scripts/vm/run.sh --kernel "$kernel" --nic testnic --timeout 1800 -- scripts/bench/testnic-guest.sh "$kernel" "$ncd" "$mib" "$rounds")
 echo "$out" | grep '^RUN '
 echo "$out" | awk -v mib="$mib" '

@@ -117,6 +117,7 @@ internal static class Client
         {
             Console.Error.WriteLine($"got tx dmabuf id={tx.Binding!.Id}");
             long lines = 0, completions = 0;
+            using var wait = new CancellationTokenSource();
             using var input = new LineReader(CliProcess.OpenInput("the client sends standard input"), (int)Math.Min(memory.Size, 1 << 20));
             while (input.Next() is { } line)
             {
@@ -126,25 +127,14 @@ internal static class Client
                 }
 
                 // The previous line's completion has arrived (waited for below), so offset 0 is free again.
-                // The library's async send and completion wait (the same calls a service makes), run to
-                // completion here: stop-and-wait per line, as the kernel tool.
                 memory.CopyFrom(0, line.Span);
-                DevmemTxSend sent = tx.SendAsync(0, line.Length, o.TxChunk).AsTask().GetAwaiter().GetResult();
+                DevmemTxSend sent = o.Async
+                    ? tx.SendAsync(0, line.Length, o.TxChunk).AsTask().GetAwaiter().GetResult()
+                    : tx.Send(0, line.Length, o.TxChunk);
                 Console.Error.WriteLine($"sendmsg_ret={sent.Bytes}");
-                using (var wait = new CancellationTokenSource(CompletionWait))
+                if (!WaitForCompletion(tx, sent.LastSequence, o.Async, wait, () => completions++))
                 {
-                    try
-                    {
-                        tx.WaitForCompletionAsync(sent.LastSequence, completion =>
-                        {
-                            completions++;
-                            Console.Error.WriteLine(completion.ToString());
-                        }, wait.Token).AsTask().GetAwaiter().GetResult();
-                    }
-                    catch (OperationCanceledException) when (wait.IsCancellationRequested)
-                    {
-                        return Outcome.Fail(o, $"did not receive tx completion (send {sent.LastSequence}, {CompletionWait.TotalMilliseconds} ms)");
-                    }
+                    return Outcome.Fail(o, $"did not receive tx completion (send {sent.LastSequence}, {CompletionWait.TotalMilliseconds} ms)");
                 }
 
                 lines++;
@@ -160,6 +150,39 @@ internal static class Client
         }
 
         return 0;
+    }
+
+    // Stop-and-wait for one send's completion, printing each completion as the kernel's client does:
+    // blocking (the kernel tool's poll loop) or, with --async, through the library's async wait (the
+    // same CancellationTokenSource reused per line as its timeout).
+    private static bool WaitForCompletion(DevmemTxSocket tx, uint sequence, bool useAsync, CancellationTokenSource wait, Action counted)
+    {
+        void Print(DevmemTxCompletion completion)
+        {
+            counted();
+            Console.Error.WriteLine(completion.ToString());
+        }
+
+        if (!useAsync)
+        {
+            return tx.WaitForCompletion(sequence, CompletionWait, Print);
+        }
+
+        if (!wait.TryReset())
+        {
+            throw new InvalidOperationException("the completion timeout could not be reset");
+        }
+
+        wait.CancelAfter(CompletionWait);
+        try
+        {
+            tx.WaitForCompletionAsync(sequence, Print, wait.Token).AsTask().GetAwaiter().GetResult();
+            return true;
+        }
+        catch (OperationCanceledException) when (wait.IsCancellationRequested)
+        {
+            return false;
+        }
     }
 
     private static int RunPlain(Options o, string? fallbackReason)

@@ -63,6 +63,9 @@ internal sealed record Options
 
     public bool Json { get; init; }
 
+    /// <summary>--async: the devmem TX client sends and waits with the library's async calls (SendAsync, WaitForCompletionAsync).</summary>
+    public bool Async { get; init; }
+
     public bool Verbose { get; init; }
 
     public long DemoBytes { get; init; } = 1L << 30;
@@ -123,6 +126,9 @@ internal sealed record Options
                         break;
                     case "--json":
                         o = o with { Json = Switch() };
+                        break;
+                    case "--async":
+                        o = o with { Async = Switch() };
                         break;
                     case "--verbose":
                         o = o with { Verbose = Switch() };

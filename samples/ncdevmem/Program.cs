@@ -11,7 +11,7 @@ internal static class Program
     private const string Usage = """
         Usage: ncdevmem -f IFNAME [-l] -s ADDR -p PORT [-c ADDR] [-v N] [-t START] [-q COUNT]
                         [-z CHUNK] [-n] [-L] [-b SIZE] [--provider P] [--fallback never|copy]
-                        [--tx auto|devmem|plain] [--json]
+                        [--tx auto|devmem|plain] [--async] [--json]
                ncdevmem --demo [--json] [--demo-bytes SIZE]
                ncdevmem --help
 
@@ -45,6 +45,9 @@ internal static class Program
           --fallback never|copy     copy when zero copy is impossible (default never)
           --tx auto|devmem|plain    client transport: devmem TX where possible, else plain TCP
                                     (auto, the default); devmem only; plain TCP only
+          --async                   devmem TX client: send and wait for each completion with the
+                                    library's async calls (SendAsync, WaitForCompletionAsync), as a
+                                    service does, instead of blocking calls as the kernel's client
           --json                    print a JSON summary on stdout at the end (also on a
                                     failure or a signal: "ok": false and the "error")
           --verbose                 more log lines on stderr

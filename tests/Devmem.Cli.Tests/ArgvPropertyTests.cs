@@ -42,6 +42,7 @@ public sealed partial class ArgvPropertyTests
         { "ncdevmem", "--demo-bytes", ["-f", "lo"], "1099511627777" },
         { "ncdevmem", "--json", ["-f", "lo"], "2" },
         { "ncdevmem", "--verbose", ["-f", "lo"], "2" },
+        { "ncdevmem", "--async", ["-f", "lo", "-s", "127.0.0.1", "-p", "9"], "2" },
         { "ncdevmem", "--demo", ["-f", "lo"], "2" },
         { "ncdevmem", "--help", ["-f", "lo"], "2" },
         { "devmem-info", "--ifname", ["doctor"], "abcdefghijklmnop" },

@@ -180,10 +180,12 @@ if [ "$series" != 6.12 ]; then
     else
         fail "kernel ncdevmem server (for our devmem TX client) did not start"
     fi
-    # The same with -z 2: each 7-byte line goes as four iovecs (offsets 0, 2, 4, 6), as the kernel tool's -z.
+    # The same with -z 2: each 7-byte line goes as four iovecs (offsets 0, 2, 4, 6), as the kernel tool's -z;
+    # and --async: sent and waited for with the library's SendAsync/WaitForCompletionAsync (FdWaiter's
+    # poll on the error queue), the path a service takes.
     if start_server 5309 -v 7; then
         yes "$pattern" | head -n 100 >/tmp/otxz.in
-        ip netns exec peer "$ours" -f eth1 -s 10.99.0.1 -p 5309 --tx devmem -z 2 </tmp/otxz.in >/tmp/otxz.out 2>/tmp/otxz.err
+        ip netns exec peer "$ours" -f eth1 -s 10.99.0.1 -p 5309 --tx devmem -z 2 --async </tmp/otxz.in >/tmp/otxz.out 2>/tmp/otxz.err
         crc=$?
         wait "$srv"
         rc=$?
@@ -191,7 +193,7 @@ if [ "$series" != 6.12 ]; then
         total=$(grep -ho "total_received=[0-9]*" /tmp/srv.out /tmp/srv.err | cut -d= -f2 | sort -n | tail -n 1)
         if [ "$crc" = 0 ] && [ "$rc" = 0 ] && grep -q "^ncdevmem: tx ok" /tmp/otxz.err && [ "$ncompl" = 100 ] &&
             [ "${total:-0}" = "$(stat -c %s /tmp/otxz.in)" ] && ! grep -q "Failed validation" /tmp/srv.out /tmp/srv.err; then
-            pass "kernel ncdevmem server validated our devmem TX client with -z 2 (4 iovecs per line): 100 lines, $ncompl 'tx complete', $total bytes"
+            pass "kernel ncdevmem server validated our devmem TX client with -z 2 --async (4 iovecs per line, the async send and completion wait): 100 lines, $ncompl 'tx complete', $total bytes"
         else
             fail "kernel server <- our devmem TX client -z 2: client exit $crc, server exit $rc, $ncompl completions, ${total:-0} bytes: $(grep -v '^tx complete\|^sendmsg_ret' /tmp/otxz.err | tail -n 3 | tr '\n' ' ')"
         fi
