@@ -117,7 +117,6 @@ internal static class Client
         {
             Console.Error.WriteLine($"got tx dmabuf id={tx.Binding!.Id}");
             long lines = 0, completions = 0;
-            using var wait = new CancellationTokenSource();
             using var input = new LineReader(CliProcess.OpenInput("the client sends standard input"), (int)Math.Min(memory.Size, 1 << 20));
             while (input.Next() is { } line)
             {
@@ -132,7 +131,7 @@ internal static class Client
                     ? tx.SendAsync(0, line.Length, o.TxChunk).AsTask().GetAwaiter().GetResult()
                     : tx.Send(0, line.Length, o.TxChunk);
                 Console.Error.WriteLine($"sendmsg_ret={sent.Bytes}");
-                if (!WaitForCompletion(tx, sent.LastSequence, o.Async, wait, () => completions++))
+                if (!WaitForCompletion(tx, sent.LastSequence, o.Async, () => completions++))
                 {
                     return Outcome.Fail(o, $"did not receive tx completion (send {sent.LastSequence}, {CompletionWait.TotalMilliseconds} ms)");
                 }
@@ -153,9 +152,9 @@ internal static class Client
     }
 
     // Stop-and-wait for one send's completion, printing each completion as the kernel's client does:
-    // blocking (the kernel tool's poll loop) or, with --async, through the library's async wait (the
-    // same CancellationTokenSource reused per line as its timeout).
-    private static bool WaitForCompletion(DevmemTxSocket tx, uint sequence, bool useAsync, CancellationTokenSource wait, Action counted)
+    // blocking (the kernel tool's poll loop) or, with --async, through the library's async wait with a
+    // CancellationTokenSource as its timeout.
+    private static bool WaitForCompletion(DevmemTxSocket tx, uint sequence, bool useAsync, Action counted)
     {
         void Print(DevmemTxCompletion completion)
         {
@@ -168,12 +167,7 @@ internal static class Client
             return tx.WaitForCompletion(sequence, CompletionWait, Print);
         }
 
-        if (!wait.TryReset())
-        {
-            throw new InvalidOperationException("the completion timeout could not be reset");
-        }
-
-        wait.CancelAfter(CompletionWait);
+        using var wait = new CancellationTokenSource(CompletionWait);
         try
         {
             tx.WaitForCompletionAsync(sequence, Print, wait.Token).AsTask().GetAwaiter().GetResult();
