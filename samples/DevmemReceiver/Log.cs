@@ -31,6 +31,9 @@ internal static partial class Log
     [LoggerMessage(EventId = 8, Level = LogLevel.Error, Message = "DevmemReceiver did not start (exit 1): {Reason}")]
     public static partial void StartFailed(ILogger logger, string reason);
 
+    [LoggerMessage(EventId = 11, Level = LogLevel.Error, Message = "DevmemReceiver's stop failed (exit 1): {Reason}")]
+    public static partial void StopFailed(ILogger logger, string reason);
+
     [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "Every finished connection validated: exit 0")]
     public static partial void AllValidated(ILogger logger);
 

@@ -7,40 +7,22 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
-// Configuration the usual way: appsettings.json (beside the program), appsettings.{Environment}.json,
-// DOTNET_/environment variables (Devmem__Port=5201) and the command line (--Devmem:Port=5201).
-HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+IHost host;
+try
 {
-    Args = args,
-    ContentRootPath = AppContext.BaseDirectory,
-});
-
-// The host's own "Hosting failed to start" error carries the exception's stack trace; the sample says
-// what went wrong in one line (event 8) instead.
-builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
-// The health check service logs every non-Healthy result each period (an Unhealthy one with its
-// exception's stack trace); the sample's publisher logs each change once (event 6) instead.
-builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
-
-builder.Services.AddOptions<ReceiverOptions>().Bind(builder.Configuration.GetSection(DevmemReceiverOptions.SectionName)).ValidateOnStart();
-builder.Services.AddSingleton<IValidateOptions<ReceiverOptions>, ReceiverOptionsValidator>();
-builder.Services.AddSingleton<ConnectionTally>();
-builder.Services.AddSingleton<DevmemMeterTotals>();
-
-builder.AddDevmemReceiver<PatternHandler>();   // DevmemReceiverOptions from "Devmem", validated on start
-
-builder.Services.AddHealthChecks().AddDevmem();
-builder.Services.AddSingleton<HealthLogPublisher>();
-builder.Services.AddSingleton<IHealthCheckPublisher>(sp => sp.GetRequiredService<HealthLogPublisher>());
-builder.Services.Configure<HealthCheckPublisherOptions>(o =>
+    host = Build(args);
+}
+#pragma warning disable CA1031 // A configuration file that does not parse is bad input too: one line, exit 1.
+catch (Exception e)
+#pragma warning restore CA1031
 {
-    o.Delay = TimeSpan.FromSeconds(1);
-    o.Period = TimeSpan.FromSeconds(10);
-});
-builder.Services.AddSingleton<HealthAtStop>();
-builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthAtStop>()); // after the receiver: stops first
+    // No logger yet: the configuration that configures it failed.
+    string reason = e.InnerException is { } inner ? $"{e.Message} {inner.Message}" : e.Message;
+    await Console.Error.WriteLineAsync($"DevmemReceiver did not start (exit 1): {reason}").ConfigureAwait(false);
+    return 1;
+}
 
-using IHost host = builder.Build();
+using IHost disposeHost = host;
 ILogger logger = host.Services.GetRequiredService<ILoggerFactory>().CreateLogger(Log.Category);
 DevmemMeterTotals totals = host.Services.GetRequiredService<DevmemMeterTotals>(); // listening before the first socket
 ConnectionTally tally = host.Services.GetRequiredService<ConnectionTally>();
@@ -67,10 +49,21 @@ Log.Ready(logger, status.State != DevmemReceiverState.Running ? $"not receiving 
 // SIGTERM, SIGINT (Ctrl-C) and SIGQUIT stop the host (its console lifetime): the receiver stops accepting,
 // lets open connections drain for Devmem:DrainTimeout, cancels the rest, releases every token, and
 // disposes the setup (unbind, NIC restored).
-await host.WaitForShutdownAsync().ConfigureAwait(false);
+bool stopFailed = false;
+try
+{
+    await host.WaitForShutdownAsync().ConfigureAwait(false);
+}
+#pragma warning disable CA1031 // As at the start: one line and exit 1, no stack trace.
+catch (Exception e)
+#pragma warning restore CA1031
+{
+    Log.StopFailed(logger, Describe(e));
+    stopFailed = true;
+}
 
 long failed = tally[ConnectionOutcome.Failed];
-int exit = failed == 0 ? 0 : 1;
+int exit = failed == 0 && !stopFailed ? 0 : 1;
 string health = host.Services.GetRequiredService<HealthAtStop>().Status?.ToString() ?? "unknown";
 Log.Summary(logger, tally.Total, tally[ConnectionOutcome.Validated], tally[ConnectionOutcome.Received], tally[ConnectionOutcome.CutShort], failed,
     totals[DevmemMetrics.RxDmabufBytesName] + totals[DevmemMetrics.RxCopiedBytesName] + totals[DevmemMetrics.RxLinearBytesName],
@@ -81,7 +74,7 @@ if (exit == 0)
 {
     Log.AllValidated(logger);
 }
-else
+else if (failed > 0)
 {
     Log.NotAllValidated(logger, failed);
 }
@@ -96,3 +89,41 @@ static string Describe(Exception e) => e switch
     AggregateException a => string.Join(" ", a.InnerExceptions.Select(Describe)),
     _ => e.Message,
 };
+
+static IHost Build(string[] args)
+{
+    // Configuration the usual way: appsettings.json (beside the program), appsettings.{Environment}.json,
+    // DOTNET_/environment variables (Devmem__Port=5201) and the command line (--Devmem:Port=5201).
+    HostApplicationBuilder builder = Host.CreateApplicationBuilder(new HostApplicationBuilderSettings
+    {
+        Args = args,
+        ContentRootPath = AppContext.BaseDirectory,
+    });
+
+    // The host's own "Hosting failed to start" error carries the exception's stack trace; the sample says
+    // what went wrong in one line (event 8) instead.
+    builder.Logging.AddFilter("Microsoft.Extensions.Hosting.Internal.Host", LogLevel.Critical);
+    // The health check service logs every non-Healthy result each period (an Unhealthy one with its
+    // exception's stack trace); the sample's publisher logs each change once (event 6) instead.
+    builder.Logging.AddFilter("Microsoft.Extensions.Diagnostics.HealthChecks.DefaultHealthCheckService", LogLevel.Critical);
+
+    builder.Services.AddOptions<ReceiverOptions>().Bind(builder.Configuration.GetSection(DevmemReceiverOptions.SectionName)).ValidateOnStart();
+    builder.Services.AddSingleton<IValidateOptions<ReceiverOptions>, ReceiverOptionsValidator>();
+    builder.Services.AddSingleton<ConnectionTally>();
+    builder.Services.AddSingleton<DevmemMeterTotals>();
+
+    builder.AddDevmemReceiver<PatternHandler>();   // DevmemReceiverOptions from "Devmem", validated on start
+
+    builder.Services.AddHealthChecks().AddDevmem();
+    builder.Services.AddSingleton<HealthLogPublisher>();
+    builder.Services.AddSingleton<IHealthCheckPublisher>(sp => sp.GetRequiredService<HealthLogPublisher>());
+    builder.Services.Configure<HealthCheckPublisherOptions>(o =>
+    {
+        o.Delay = TimeSpan.FromSeconds(1);
+        o.Period = TimeSpan.FromSeconds(10);
+    });
+    builder.Services.AddSingleton<HealthAtStop>();
+    builder.Services.AddHostedService(sp => sp.GetRequiredService<HealthAtStop>()); // after the receiver: stops first
+
+    return builder.Build();
+}

@@ -77,6 +77,7 @@ public sealed class DevmemReceiverTests
         await receiver.WaitForAsync("receiving (copy fallback)", count: 4);
         receiver.Signal("TERM");
         await receiver.WaitForAsync("Devmem.Hosting.DevmemReceiver[108]"); // stopping: no new connections, the open ones drain
+        await Task.Delay(500, ct); // the listener closes right after that line
         using (var late = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
             Assert.Throws<SocketException>(() => late.Connect(new IPEndPoint(IPAddress.Loopback, port)));
