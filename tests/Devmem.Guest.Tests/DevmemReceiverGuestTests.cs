@@ -32,7 +32,7 @@ public sealed class DevmemReceiverGuestTests
         Guest.Require();
         Assert.SkipUnless(Guest.Nic == "testnic", $"this needs the software devmem NIC (scripts/vm/run.sh --nic testnic); the harness booted --nic {Guest.Nic}");
         const long Half = 7L << 20; // a whole number of 7-byte periods: the second half continues the pattern
-        const int Port = 5304;
+        const int Port = 5320;
         string go = $"/tmp/devmem-receiver-go-{Port}";
         File.Delete(go);
         // Jumbo frames: fewer packets under TCG, as TestnicGuestTests.
