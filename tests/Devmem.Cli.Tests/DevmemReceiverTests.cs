@@ -97,6 +97,7 @@ public sealed class DevmemReceiverTests
         Assert.Equal(8 * Half, DevmemReceiverProcess.SummaryValue(log, "copied"));
         Assert.Equal(0, DevmemReceiverProcess.SummaryValue(log, "dmabuf"));
         Assert.Contains("health while running Degraded", log, StringComparison.Ordinal);
+        Assert.Contains("DevmemReceiver[6] Health Degraded: devmem Degraded: Receiving by copy on lo", log, StringComparison.Ordinal);
         Assert.DoesNotContain("DevmemReceiver[10]", log, StringComparison.Ordinal);
         Assert.Contains("DevmemReceiver[9] Every finished connection validated: exit 0", log, StringComparison.Ordinal);
         Assert.Contains("Devmem.Hosting.DevmemReceiver[109]", log, StringComparison.Ordinal); // the setup undone
@@ -187,6 +188,22 @@ public sealed class DevmemReceiverTests
         string line = Assert.Single(log.Split('\n', StringSplitOptions.RemoveEmptyEntries));
         Assert.Contains("DevmemReceiver[8] DevmemReceiver did not start (exit 1): ", line, StringComparison.Ordinal);
         Assert.Contains(expected, line, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Environment_variables_configure_it_too_and_the_command_line_wins()
+    {
+        // Devmem__Port from the environment is bad; the command line's good port overrides it, and the
+        // environment's ValidatePeriod (bad) is what fails the start.
+        using var receiver = new DevmemReceiverProcess(
+            ["--Devmem:Port=5201"],
+            [new("Devmem__Interface", "lo"), new("Devmem__Address", "127.0.0.1"), new("Devmem__Port", "70000"), new("Devmem__ValidatePeriod", "300")]);
+        (int code, string log) = await receiver.ExitAsync(60);
+        TestContext.Current.SendDiagnosticMessage(log);
+        Assert.True(code == 1, log);
+        string line = Assert.Single(log.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+        Assert.Contains("Devmem:ValidatePeriod 300 must be 0 (no validation) or a pattern period from 2 to 256", line, StringComparison.Ordinal);
+        Assert.DoesNotContain("Port", line, StringComparison.Ordinal);
     }
 
     [Fact]

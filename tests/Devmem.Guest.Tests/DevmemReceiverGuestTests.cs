@@ -78,6 +78,7 @@ public sealed class DevmemReceiverGuestTests
             Assert.Equal(0, DevmemReceiverProcess.SummaryValue(log, "tokens outstanding"));
             Assert.True(DevmemReceiverProcess.SummaryValue(log, "release calls") > 0, log);
             Assert.Contains("health while running Healthy", log, StringComparison.Ordinal);
+            Assert.Contains("DevmemReceiver[6] Health Healthy: devmem Healthy: Receiving by zero copy on eth0", log, StringComparison.Ordinal);
             Assert.Contains("Devmem.Hosting.DevmemReceiver[109]", log, StringComparison.Ordinal);
             Assert.Equal(before, DevmemNicState.Capture(Ifname).ToString());
         }

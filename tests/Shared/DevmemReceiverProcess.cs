@@ -18,10 +18,16 @@ internal sealed class DevmemReceiverProcess : IDisposable
     private readonly TaskCompletionSource _stderrClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public DevmemReceiverProcess(params string[] args)
+        : this(args, [])
+    {
+    }
+
+    /// <summary>Starts the program with <paramref name="args"/> and <paramref name="environment"/> added to the test's environment.</summary>
+    public DevmemReceiverProcess(string[] args, IEnumerable<KeyValuePair<string, string?>> environment)
     {
         string exe = Path.Combine(SourceTree.Root, "samples", "DevmemReceiver", "bin", "Release", "net10.0", "DevmemReceiver");
         Assert.True(File.Exists(exe), $"{exe} is not built (dotnet build -c Release Devmem.slnx)");
-        _p = ProcessRunner.Start(exe, args);
+        _p = ProcessRunner.Start(exe, args, environment: environment);
         _p.StandardInput.Close();
         _p.OutputDataReceived += (_, e) => Append(e.Data, _stdoutClosed);
         _p.ErrorDataReceived += (_, e) => Append(e.Data, _stderrClosed);
