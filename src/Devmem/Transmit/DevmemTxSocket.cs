@@ -521,7 +521,7 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
         ObjectDisposedException.ThrowIf(_disposed, this);
         while (!IsCompleted(sequence))
         {
-            int n = await ReadCompletionsAsync(cancellationToken).ConfigureAwait(false);
+            int n = await ReadCompletionsAsync(cancellationToken, sequence).ConfigureAwait(false);
             for (int i = 0; i < n; i++)
             {
                 onCompletion?.Invoke(_scratch[i]);
@@ -544,10 +544,10 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
 
     // Reads what the error queue holds into _scratch; if nothing, waits for POLLERR first. Returns how
     // many completions were read (at least one).
-    private async ValueTask<int> ReadCompletionsAsync(CancellationToken cancellationToken)
+    private async ValueTask<int> ReadCompletionsAsync(CancellationToken cancellationToken, uint? until = null)
     {
         int n;
-        while ((n = ReadCompletions(_scratch)) == 0)
+        while ((n = ReadCompletions(_scratch, until)) == 0)
         {
             try
             {
@@ -556,7 +556,7 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
             catch (OperationCanceledException)
             {
                 // A timeout that fires as the completion arrives: what is already queued still counts.
-                n = ReadCompletions(_scratch);
+                n = ReadCompletions(_scratch, until);
                 if (n > 0)
                 {
                     return n;
@@ -628,6 +628,7 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
     /// <returns>False on timeout.</returns>
     public bool WaitForCompletion(uint sequence, TimeSpan timeout, Action<DevmemTxCompletion>? onCompletion = null)
     {
+        ObjectDisposedException.ThrowIf(_disposed, this);
         long deadline = Environment.TickCount64 + (long)Math.Ceiling(timeout.TotalMilliseconds);
         Span<DevmemTxCompletion> got = stackalloc DevmemTxCompletion[8];
         while (!IsCompleted(sequence))
@@ -638,7 +639,10 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
                 return false;
             }
 
-            int n = WaitForCompletions(got, TimeSpan.FromMilliseconds(left));
+            // poll first (it returns at once when a completion is queued), then read only until this send
+            // is complete: sendmsg, poll, recvmsg per stop-and-wait send, as the kernel's client.
+            PollError((int)Math.Min(left, int.MaxValue));
+            int n = ReadCompletions(got, sequence);
             for (int i = 0; i < n; i++)
             {
                 onCompletion?.Invoke(got[i]);
@@ -835,7 +839,9 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
         _ => null,
     };
 
-    private unsafe int ReadCompletions(Span<DevmemTxCompletion> completions)
+    // Reads queued completions into 'completions' until the error queue is empty (EAGAIN), the span is
+    // full, or (with 'until') that send is complete: a stop-and-wait caller then makes no extra recvmsg.
+    private unsafe int ReadCompletions(Span<DevmemTxCompletion> completions, uint? until = null)
     {
         int n = 0;
         fixed (byte* control = _errControl)
@@ -868,6 +874,10 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
 
                 Complete(c);
                 completions[n++] = c;
+                if (until is { } target && IsCompleted(target))
+                {
+                    break;
+                }
             }
         }
 
