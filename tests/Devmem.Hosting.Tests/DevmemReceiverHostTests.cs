@@ -205,18 +205,7 @@ public sealed class DevmemReceiverHostTests
         var settings = LoSettings(port);
         settings["Devmem:DrainTimeout"] = "00:00:00";
         using IHost host = Build(settings);
-        var factory = host.Services.GetRequiredService<IMeterFactory>();
-        long outstanding = 0;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (i, l) =>
-        {
-            if (ReferenceEquals(i.Meter.Scope, factory) && i.Name == DevmemMetrics.RxTokensOutstandingName)
-            {
-                l.EnableMeasurementEvents(i);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref outstanding, v));
-        listener.Start();
+        using var outstanding = new TokensOutstanding(host.Services.GetRequiredService<IMeterFactory>());
         CancellationToken ct = TestContext.Current.CancellationToken;
         await host.StartAsync(ct);
 
@@ -247,7 +236,7 @@ public sealed class DevmemReceiverHostTests
             Assert.Equal(0, r.Errors);
             Assert.True(r.Bytes > 0);
         });
-        Assert.Equal(0, Interlocked.Read(ref outstanding));
+        Assert.Equal(0, outstanding.Value);
         await Task.WhenAll(senders).WaitAsync(TimeSpan.FromSeconds(20), ct);
     }
 
@@ -373,18 +362,7 @@ public sealed class DevmemReceiverHandlerFailureTests
         builder.Services.AddMetrics();
         builder.AddDevmemReceiver<ThrowingHandler>();
         using IHost host = builder.Build();
-        var factory = host.Services.GetRequiredService<IMeterFactory>();
-        long outstanding = 0;
-        using var listener = new MeterListener();
-        listener.InstrumentPublished = (i, l) =>
-        {
-            if (ReferenceEquals(i.Meter.Scope, factory) && i.Name == DevmemMetrics.RxTokensOutstandingName)
-            {
-                l.EnableMeasurementEvents(i);
-            }
-        };
-        listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref outstanding, v));
-        listener.Start();
+        using var outstanding = new TokensOutstanding(host.Services.GetRequiredService<IMeterFactory>());
         CancellationToken ct = TestContext.Current.CancellationToken;
         await host.StartAsync(ct);
 
@@ -411,11 +389,35 @@ public sealed class DevmemReceiverHandlerFailureTests
             await Task.Delay(20, ct);
         }
 
-        Assert.Equal(0, Interlocked.Read(ref outstanding)); // before stop: the failed connection gave its slots back
+        Assert.Equal(0, outstanding.Value); // before stop: the failed connection gave its slots back
         await host.StopAsync(ct);
         Assert.Equal(2, handler.Ended.Count);
         Assert.Single(handler.Ended.Values, e => e.Failure is InvalidDataException { Message: "the application rejects this stream" });
         Assert.Single(handler.Ended.Values, e => e.Failure is null && e.Bytes == Total);
-        Assert.Equal(0, Interlocked.Read(ref outstanding));
+        Assert.Equal(0, outstanding.Value);
     }
+}
+
+// devmem.rx.tokens_outstanding on the host's meter factory, summed as a listener sees it.
+internal sealed class TokensOutstanding : IDisposable
+{
+    private readonly MeterListener _listener = new();
+    private long _value;
+
+    public TokensOutstanding(IMeterFactory factory)
+    {
+        _listener.InstrumentPublished = (i, l) =>
+        {
+            if (ReferenceEquals(i.Meter.Scope, factory) && i.Name == DevmemMetrics.RxTokensOutstandingName)
+            {
+                l.EnableMeasurementEvents(i);
+            }
+        };
+        _listener.SetMeasurementEventCallback<long>((_, v, _, _) => Interlocked.Add(ref _value, v));
+        _listener.Start();
+    }
+
+    public long Value => Interlocked.Read(ref _value);
+
+    public void Dispose() => _listener.Dispose();
 }
