@@ -10,6 +10,7 @@ namespace Devmem.Tests.Receive;
 // The copy fallback end to end on the host kernel: a plain TCP stream over loopback, received into host
 // memory (memfd) through the same fragment API, validated with the kernel ncdevmem's pattern.
 [Tier(Tier.HostKernel)]
+[Collection(StaticMeterTests.Name)]
 public sealed class CopyFallbackTests
 {
     private static Task SendPattern(Socket client, long total, int period) =>

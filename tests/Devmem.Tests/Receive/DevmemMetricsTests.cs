@@ -41,6 +41,7 @@ internal sealed class MeasurementRecorder : IDisposable
 // the instruments read back with a MeterListener on the meter of an IMeterFactory from a service collection,
 // so tests running in parallel on the static meter cannot disturb the sums.
 [Tier(Tier.HostKernel)]
+[Collection(StaticMeterTests.Name)]
 public sealed class DevmemMetricsTests
 {
     [Fact]

@@ -9,6 +9,7 @@ namespace Devmem.Tests.Receive;
 // bound, so recvmsg(MSG_SOCK_DEVMEM) must behave as a plain recv (net/ipv4/tcp.c: readable skbs are
 // copied normally, without devmem cmsgs, even with the flag).
 [Tier(Tier.HostKernel)]
+[Collection(StaticMeterTests.Name)]
 public sealed class DevmemSocketLoopbackTests : IDisposable
 {
     private readonly Socket _client;
