@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using System.Net;
 using System.Net.Sockets;
 using Devmem.Interop;
 using Devmem.Sys;
@@ -13,21 +12,10 @@ namespace Devmem.Tests.Core;
 [Tier(Tier.HostKernel)]
 public sealed class FdWaiterTests
 {
-    private static (Socket Listener, Socket Client, Socket Server) Pair()
-    {
-        var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
-        var client = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        client.Connect(listener.LocalEndPoint!);
-        return (listener, client, listener.Accept());
-    }
-
     [Fact]
     public async Task A_wait_returns_the_events_poll_reported_once_they_happen()
     {
-        var (listener, client, server) = Pair();
-        using (listener)
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (var waiter = new FdWaiter())
@@ -48,8 +36,7 @@ public sealed class FdWaiterTests
     [Fact]
     public async Task Cancellation_ends_a_wait_at_once_and_the_next_wait_still_waits()
     {
-        var (listener, client, server) = Pair();
-        using (listener)
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         using (var waiter = new FdWaiter())
@@ -75,8 +62,7 @@ public sealed class FdWaiterTests
     [Fact]
     public async Task Disposing_the_waiter_ends_a_wait_with_ObjectDisposedException()
     {
-        var (listener, client, server) = Pair();
-        using (listener)
+        var (client, server) = Loopback.Connect();
         using (client)
         using (server)
         {

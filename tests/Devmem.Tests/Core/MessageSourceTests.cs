@@ -14,8 +14,9 @@ public partial class MessageSourceTests
     [GeneratedRegex("""\$?@?"(?:[^"\\]|\\.)*" """, RegexOptions.IgnorePatternWhitespace)]
     private static partial Regex StringLiteral();
 
-    // Repository paths and the repository's CLIs.
-    [GeneratedRegex(@"(?<![\w.-])(docs|scripts|samples|tests|src|bench)/|devmem-info|\.cache/|kernel-api\.md|STYLE\.md|shared/reference")]
+    // Repository paths and the repository's CLIs: the top-level folders (and the workspace folder beside
+    // them), any Markdown file (the repository's documents), anything reached through a parent directory.
+    [GeneratedRegex(@"(?<![\w.-])(docs|scripts|samples|tests|src|bench|shared)/|devmem-info|\.cache/|\w\.md\b|\.\./")]
     private static partial Regex RepositoryReference();
 
     [Fact]
