@@ -87,11 +87,11 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
     /// <param name="logger">Where to log; none by default.</param>
     /// <exception cref="DevmemException">setsockopt(SO_ZEROCOPY) failed.</exception>
     public DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, ILogger? logger = null)
-        : this(socket, binding, memory, owns: false, logger, meterFactory: null)
+        : this(socket, binding, memory, owns: false, logger, meterFactory: null, maxBytesInFlight: null)
     {
     }
 
-    private DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, bool owns, ILogger? logger, IMeterFactory? meterFactory)
+    private DevmemTxSocket(Socket socket, DmabufBinding binding, DeviceMemory memory, bool owns, ILogger? logger, IMeterFactory? meterFactory, long? maxBytesInFlight)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ArgumentNullException.ThrowIfNull(binding);
@@ -116,21 +116,21 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
         _memory = memory;
         _owns = owns;
         _logger = logger ?? NullLogger.Instance;
-        MaxBytesInFlight = memory.Size;
+        MaxBytesInFlight = maxBytesInFlight ?? memory.Size;
         _metrics = new DevmemTxMetrics(DevmemMetrics.For(meterFactory), zeroCopy: true, () => SocketMetrics.InterfaceName(binding.Ifindex) ?? $"ifindex {binding.Ifindex}");
         DevmemTxControl.WriteBindingId(_control, binding.Id);
         SetIntOption(asm_socket.SO_ZEROCOPY, 1, "setsockopt(SO_ZEROCOPY)", "Devmem TX needs SO_ZEROCOPY (Linux 4.14+ for TCP).");
     }
 
     // The copy fallback: a plain connected TCP socket, owned.
-    private DevmemTxSocket(Socket socket, DeviceMemory memory, string interfaceName, DevmemFallbackKind kind, string reason, ILogger? logger, IMeterFactory? meterFactory)
+    private DevmemTxSocket(Socket socket, DeviceMemory memory, string interfaceName, DevmemFallbackKind kind, string reason, ILogger? logger, IMeterFactory? meterFactory, long? maxBytesInFlight)
     {
         _metrics = new DevmemTxMetrics(DevmemMetrics.For(meterFactory), zeroCopy: false, () => interfaceName);
         _socket = socket;
         _memory = memory;
         _owns = true;
         _logger = logger ?? NullLogger.Instance;
-        MaxBytesInFlight = memory.Size;
+        MaxBytesInFlight = maxBytesInFlight ?? memory.Size;
         FallbackKind = kind;
         FallbackReason = reason;
     }
@@ -277,22 +277,9 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
                 socket.Bind(Mapped(local));
             }
 
-            tx = new DevmemTxSocket(socket, binding, memory, owns: true, options.Logger, options.MeterFactory);
-            if (options.MaxBytesInFlight is { } max)
-            {
-                tx.MaxBytesInFlight = max;
-            }
-
+            tx = new DevmemTxSocket(socket, binding, memory, owns: true, options.Logger, options.MeterFactory, options.MaxBytesInFlight);
             LogBound(tx._logger, binding.Id, interfaceName, server);
-            if (synchronous)
-            {
-                socket.Connect(Mapped(server));
-            }
-            else
-            {
-                await socket.ConnectAsync(Mapped(server), cancellationToken).ConfigureAwait(false);
-            }
-
+            await ConnectSocketAsync(socket, server, synchronous, cancellationToken).ConfigureAwait(false);
             return tx;
         }
         catch (Exception e) when (options.Fallback == DevmemFallback.Copy && tx is null && DevmemTxOptions.FallbackKindOf(e) is { } kind)
@@ -321,27 +308,26 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
                 socket.Bind(Mapped(local));
             }
 
-            if (synchronous)
-            {
-                socket.Connect(Mapped(server));
-            }
-            else
-            {
-                await socket.ConnectAsync(Mapped(server), cancellationToken).ConfigureAwait(false);
-            }
-
-            var tx = new DevmemTxSocket(socket, memory, interfaceName, kind, reason, logger, options.MeterFactory);
-            if (options.MaxBytesInFlight is { } max)
-            {
-                tx.MaxBytesInFlight = max;
-            }
-
-            return tx;
+            await ConnectSocketAsync(socket, server, synchronous, cancellationToken).ConfigureAwait(false);
+            return new DevmemTxSocket(socket, memory, interfaceName, kind, reason, logger, options.MeterFactory, options.MaxBytesInFlight);
         }
         catch
         {
             socket.Dispose();
             throw;
+        }
+    }
+
+    // The TCP connect of both paths: blocking for Connect, awaited for ConnectAsync.
+    private static async ValueTask ConnectSocketAsync(Socket socket, IPEndPoint server, bool synchronous, CancellationToken cancellationToken)
+    {
+        if (synchronous)
+        {
+            socket.Connect(Mapped(server));
+        }
+        else
+        {
+            await socket.ConnectAsync(Mapped(server), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -750,22 +736,19 @@ public sealed partial class DevmemTxSocket : IDisposable, IAsyncDisposable
 
     // The copy fallback's send: up to CopyChunk bytes copied out of the memory, one plain send (blocking).
     // A plain send is complete when it returns: the kernel has its own copy.
-    private long SendCopy(long offset, long length)
-    {
-        int n = (int)Math.Min(length, CopyChunk);
-        byte[] buffer = _copyBuffer ??= new byte[CopyChunk];
-        _memory.CopyTo(offset, buffer.AsSpan(0, n));
-        int sent = _socket.Send(buffer, 0, n, SocketFlags.None);
-        return CountCopySend(sent);
-    }
+    private long SendCopy(long offset, long length) =>
+        CountCopySend(_socket.Send(CopyOut(offset, length).Span, SocketFlags.None));
 
-    private async ValueTask<long> SendCopyAsync(long offset, long length, CancellationToken cancellationToken)
+    private async ValueTask<long> SendCopyAsync(long offset, long length, CancellationToken cancellationToken) =>
+        CountCopySend(await _socket.SendAsync(CopyOut(offset, length), SocketFlags.None, cancellationToken).ConfigureAwait(false));
+
+    // Up to CopyChunk bytes of [offset, offset + length) copied out of the memory into the send buffer.
+    private ReadOnlyMemory<byte> CopyOut(long offset, long length)
     {
         int n = (int)Math.Min(length, CopyChunk);
         byte[] buffer = _copyBuffer ??= new byte[CopyChunk];
         _memory.CopyTo(offset, buffer.AsSpan(0, n));
-        int sent = await _socket.SendAsync(buffer.AsMemory(0, n), SocketFlags.None, cancellationToken).ConfigureAwait(false);
-        return CountCopySend(sent);
+        return buffer.AsMemory(0, n);
     }
 
     private long CountCopySend(int sent)
