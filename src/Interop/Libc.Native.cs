@@ -12,6 +12,10 @@ internal static unsafe partial class Libc
     /// numbers such as DMA_HEAP_IOCTL_ALLOC (0xC0184800) do not fit an int.</item>
     /// <item><c>sendmsg</c>/<c>recvmsg</c>: they take this assembly's ABI-checked <see cref="msghdr"/>
     /// (Tmds.LibC's is a different type), on the receive hot path.</item>
+    /// <item><c>syscall</c>: io_uring_setup, io_uring_enter and io_uring_register have no glibc wrapper
+    /// (nor a Tmds.LibC one). glibc's <c>syscall</c> is variadic; on x86_64 and arm64 it is written in
+    /// assembly and reads its arguments from the integer registers, so a fixed six-argument signature
+    /// passes them as the variadic call would.</item>
     /// <item><c>statx</c>: fstat's <c>struct stat</c> differs between x86_64 and arm64, and Tmds.LibC's
     /// fstat goes through glibc's <c>__fxstat</c>, a compatibility symbol since glibc 2.33; statx's
     /// struct is the same on every architecture.</item>
@@ -34,6 +38,10 @@ internal static unsafe partial class Libc
         [LibraryImport(LibraryNames.Libc, EntryPoint = "recvmsg", SetLastError = true)]
         [UapiHeader("sys/socket.h")]
         internal static partial nint recvmsg(int fd, msghdr* msg, int flags);
+
+        [LibraryImport(LibraryNames.Libc, EntryPoint = "syscall", SetLastError = true)]
+        [UapiHeader("unistd.h")]
+        internal static partial long syscall(long number, long a1, long a2, long a3, long a4, long a5, long a6);
 
         [LibraryImport(LibraryNames.Libc, EntryPoint = "statx", SetLastError = true)]
         [UapiHeader("sys/stat.h")]

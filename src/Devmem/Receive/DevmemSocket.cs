@@ -4,6 +4,7 @@ using System.Runtime.CompilerServices;
 using Devmem.Interop;
 using Devmem.Sys;
 using Devmem.Memory;
+using Devmem.Zcrx;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -70,6 +71,7 @@ public sealed partial class DevmemSocket : IDisposable
     private readonly ILogger _logger;
     private readonly TokenLedger _ledger;
     private readonly CopyRing? _copy;
+    private readonly ZcrxConnection? _zcrx;
     private readonly string? _fallbackReason;
     private readonly SocketMetrics _metrics;
     private readonly uint _id;
@@ -91,7 +93,7 @@ public sealed partial class DevmemSocket : IDisposable
     }
 
     /// <summary>The constructors' work; <paramref name="interfaceName"/> null looks it up from the socket's local address when a metrics listener first needs it.</summary>
-    private DevmemSocket(Socket socket, ILogger? logger, CopyRing? copy, string? reason, DevmemMetrics metrics, string? interfaceName)
+    private DevmemSocket(Socket socket, ILogger? logger, CopyRing? copy, string? reason, DevmemMetrics metrics, string? interfaceName, ZcrxConnection? zcrx = null)
     {
         ArgumentNullException.ThrowIfNull(socket);
         if (socket.ProtocolType != ProtocolType.Tcp)
@@ -110,9 +112,15 @@ public sealed partial class DevmemSocket : IDisposable
         while (id == 0);
         _id = id;
         _copy = copy;
+        _zcrx = zcrx;
         _fallbackReason = reason;
-        _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: copy is null, interfaceName, socket);
+        _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: IsZeroCopy, interfaceName, socket);
     }
+
+    /// <summary>A socket receiving through an io_uring zcrx instance (<see cref="ZcrxInstance.Wrap"/>).</summary>
+    internal static DevmemSocket CreateZcrx(Socket socket, ZcrxConnection connection, ILogger? logger) =>
+        new(socket, logger, copy: null, reason: connection.Queue.IsNoDevice ? "the zcrx instance has no NIC (ZCRX_REG_NODEV): the kernel copies every byte into its area" : null,
+            DevmemMetrics.Default, interfaceName: null, connection);
 
     /// <summary>A zero-copy socket recording on <paramref name="metrics"/> with <paramref name="interfaceName"/> as its tag (<see cref="Setup.DevmemRxSetup.Wrap(Socket, ILogger?)"/>).</summary>
     internal static DevmemSocket CreateZeroCopy(Socket socket, ILogger? logger, DevmemMetrics metrics, string interfaceName) =>
@@ -125,7 +133,10 @@ public sealed partial class DevmemSocket : IDisposable
     /// True when payload arrives by zero copy (the NIC writes into the bound dma-buf); false in the copy
     /// fallback, where each receive copies into the provider's memory.
     /// </summary>
-    public bool IsZeroCopy => _copy is null;
+    public bool IsZeroCopy => _copy is null && (_zcrx is null || !_zcrx.Queue.IsNoDevice);
+
+    /// <summary>The io_uring zcrx instance this socket receives through; null for a devmem (or copy-fallback) socket.</summary>
+    public ZcrxInstance? Zcrx => _zcrx?.Queue;
 
     /// <summary>In the copy fallback, why zero copy was not possible; null in zero-copy mode.</summary>
     public string? FallbackReason => _fallbackReason;
@@ -267,6 +278,12 @@ public sealed partial class DevmemSocket : IDisposable
                     continue;
                 }
 
+                if (_zcrx is not null)
+                {
+                    _zcrx.WaitForData();
+                    continue;
+                }
+
                 WaitReadable();
             }
         }
@@ -326,6 +343,12 @@ public sealed partial class DevmemSocket : IDisposable
             {
                 _waitForSlot = false;
                 await _copy!.WaitForFreeAsync(cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (_zcrx is not null)
+            {
+                await _zcrx.WaitForDataAsync(cancellationToken).ConfigureAwait(false);
                 continue;
             }
 
@@ -400,7 +423,7 @@ public sealed partial class DevmemSocket : IDisposable
     private void ReleaseCore(ReadOnlySpan<DevmemFragment> fragments)
     {
         var problems = default(ReleaseProblems);
-        if (_copy is null)
+        if (_copy is null && _zcrx is null)
         {
             var kernel = new KernelReleaser(this);
             _ledger.Queue(fragments, _id, ref kernel, ref problems);
@@ -418,7 +441,7 @@ public sealed partial class DevmemSocket : IDisposable
 
     private void ReleaseOne(in DevmemFragment f, ref ReleaseProblems problems)
     {
-        if (_copy is null)
+        if (_copy is null && _zcrx is null)
         {
             var kernel = new KernelReleaser(this);
             _ledger.Queue(new ReadOnlySpan<DevmemFragment>(in f), _id, ref kernel, ref problems);
@@ -429,7 +452,14 @@ public sealed partial class DevmemSocket : IDisposable
         }
         else if (_ledger.Held.Remove(f.Token))
         {
-            _copy.Free(f.Token);
+            if (_zcrx is not null)
+            {
+                _zcrx.Return(f.Token, f.Length);
+            }
+            else
+            {
+                _copy!.Free(f.Token);
+            }
         }
         else
         {
@@ -486,6 +516,20 @@ public sealed partial class DevmemSocket : IDisposable
 
     private void DisposeCore()
     {
+        if (_zcrx is not null)
+        {
+            var held = new List<uint>((int)Math.Min(_ledger.Held.Count, int.MaxValue));
+            _ledger.Held.Drain(held);
+            if (held.Count > 0)
+            {
+                LogLeak(_logger, held.Count);
+            }
+
+            _zcrx.Close(CollectionsMarshal.AsSpan(held));
+            _disposed = true;
+            return;
+        }
+
         if (_copy is not null)
         {
             if (_ledger.Held.Count > 0)
@@ -587,6 +631,11 @@ public sealed partial class DevmemSocket : IDisposable
         if (capacity == 0)
         {
             throw new ArgumentException("Give room for at least one fragment (or segment): the span is empty.");
+        }
+
+        if (_zcrx is not null)
+        {
+            return TryReceiveZcrx(ref sink, capacity, out result);
         }
 
         if (linear.Length == 0)
@@ -771,6 +820,41 @@ public sealed partial class DevmemSocket : IDisposable
         {
             ring.Give(slots[used..k]);
         }
+    }
+
+    /// <summary>
+    /// zcrx: takes the completions the queue's loop thread received for this socket. Every byte arrives in
+    /// the area (the kernel copies what the NIC left in host memory, headers included), so nothing lands
+    /// in the linear buffer.
+    /// </summary>
+    private bool TryReceiveZcrx<TSink>(ref TSink sink, int capacity, out DevmemReceiveResult result)
+        where TSink : IReceiveSink, allows ref struct
+    {
+        const int Batch = 64;
+        int room = Math.Min(capacity, Batch);
+        Span<ulong> offsets = stackalloc ulong[Batch];
+        Span<uint> lengths = stackalloc uint[Batch];
+        Span<uint> tokens = stackalloc uint[Batch];
+        int n = _zcrx!.Take(offsets[..room], lengths[..room], tokens[..room], out bool ended);
+        if (n == 0)
+        {
+            result = ended ? DevmemReceiveResult.End : default;
+            return ended;
+        }
+
+        uint id = _zcrx.Queue.Id;
+        long bytes = 0;
+        for (int i = 0; i < n; i++)
+        {
+            sink.AddFragment(new DevmemFragment(id, offsets[i] & ZcrxInstance.AreaOffsetMask, lengths[i], tokens[i], _id));
+            bytes += lengths[i];
+        }
+
+        sink.RegisterHeld();
+        bool copied = _zcrx.Queue.IsNoDevice;
+        _metrics.Received(n, copied ? 0 : bytes, copied ? bytes : 0, linearBytes: 0, unsteeredBytes: 0, OutstandingTokens);
+        result = new DevmemReceiveResult { Fragments = n, Segments = sink.Count, DmabufBytes = bytes };
+        return true;
     }
 
     private void WaitReadable()

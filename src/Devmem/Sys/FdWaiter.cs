@@ -109,18 +109,4 @@ internal sealed class FdWaiter : IDisposable
             // Disposed: the next loop turn reports it.
         }
     }
-
-    private sealed class SafeEventFdHandle : SafeHandle
-    {
-        public SafeEventFdHandle()
-            : base(invalidHandleValue: -1, ownsHandle: true)
-        {
-        }
-
-        public override bool IsInvalid => handle < 0;
-
-        internal void Own(int fd) => SetHandle(fd);
-
-        protected override bool ReleaseHandle() => Syscalls.Close((int)handle);
-    }
 }

@@ -266,6 +266,44 @@ internal static unsafe class Syscalls
         return Libc.mmap(null, length, protection, flags, fd.Fd, 0);
     }
 
+    /// <summary>mmap(2) of <paramref name="length"/> bytes of <paramref name="handle"/> at <paramref name="offset"/>, read/write, MAP_SHARED|MAP_POPULATE (an io_uring's rings).</summary>
+    internal static SysResult MapShared(SafeHandle handle, nuint length, long offset)
+    {
+        using var fd = Enter(handle);
+        return Libc.mmap(null, length, asm_mman.PROT_READ | asm_mman.PROT_WRITE, linux_mman.MAP_SHARED | asm_mman.MAP_POPULATE, fd.Fd, offset);
+    }
+
+    /// <summary>mmap(2) of <paramref name="length"/> bytes of zeroed anonymous memory, read/write, private.</summary>
+    internal static SysResult MapAnonymous(nuint length) =>
+        Libc.mmap(null, length, asm_mman.PROT_READ | asm_mman.PROT_WRITE, linux_mman.MAP_PRIVATE | asm_mman.MAP_ANONYMOUS | asm_mman.MAP_POPULATE, -1, 0);
+
+    // ---- io_uring (src/Devmem/Zcrx) ----
+
+    /// <summary>io_uring_setup(2): the new ring's fd (the caller owns it).</summary>
+    internal static SysResult IoUringSetup(uint entries, io_uring_params* parameters) => Libc.io_uring_setup(entries, parameters);
+
+    /// <summary>
+    /// io_uring_enter(2). EINTR is returned, not retried: what was submitted before the signal is already
+    /// consumed from the SQ ring, so the caller re-reads the rings and calls again with what is left.
+    /// </summary>
+    internal static SysResult IoUringEnter(SafeHandle ring, uint toSubmit, uint minComplete, uint flags)
+    {
+        using var fd = Enter(ring);
+        return Libc.io_uring_enter(fd.Fd, toSubmit, minComplete, flags);
+    }
+
+    /// <summary>io_uring_register(2) on <paramref name="ring"/>, made again on EINTR.</summary>
+    internal static SysResult IoUringRegister(SafeHandle ring, uint opcode, void* argument, uint count)
+    {
+        using var fd = Enter(ring);
+        SysResult r;
+        while ((r = Libc.io_uring_register(fd.Fd, opcode, argument, count)).IsError && r.Errno == Errno.EINTR)
+        {
+        }
+
+        return r;
+    }
+
     internal static SysResult Fstatx(SafeHandle handle, uint mask, statx* result)
     {
         using var fd = Enter(handle);

@@ -1,0 +1,263 @@
+using System.Net.Sockets;
+using Devmem.Interop;
+
+namespace Devmem.Zcrx;
+
+/// <summary>
+/// One socket's share of a <see cref="ZcrxInstance"/>: the buffers the queue's loop thread received for it
+/// (RECV_ZC completions, in stream order) until its <see cref="Receive.DevmemSocket"/> takes them, and the
+/// buffers the application holds, by token, until it releases them into the refill ring.
+/// </summary>
+/// <remarks>
+/// Two threads meet here: the loop thread appends completions (<see cref="Post"/>, <see cref="Terminate"/>),
+/// the socket's caller takes them and gives buffers back. One lock covers both; the socket's caller is
+/// one at a time (DevmemSocket's rule). Tokens are indexes into a table of area offsets (token = index
+/// + 1, never 0), reused lowest-freed-first, so the table grows only to the most buffers held at once.
+/// </remarks>
+internal sealed class ZcrxConnection
+{
+    private readonly object _lock = new();
+    private readonly ZcrxInstance _queue;
+    private ulong[] _pendingOff = new ulong[256];
+    private uint[] _pendingLen = new uint[256];
+    private int _pendingHead;
+    private int _pendingCount;
+    private ulong[] _heldOff = new ulong[256];
+    private int[] _freeTokens = new int[256];
+    private int _freeCount;
+    private int _tableUsed;
+    private int _held;
+    private bool _ended;
+    private Errno _error;
+    private bool _closed;
+    private TaskCompletionSource? _waiter;
+
+    public ZcrxConnection(ZcrxInstance queue, Socket socket, ulong id)
+    {
+        _queue = queue;
+        Socket = socket;
+        Id = id;
+    }
+
+    public Socket Socket { get; }
+
+    /// <summary>The RECV_ZC request's user_data.</summary>
+    public ulong Id { get; }
+
+    public ZcrxInstance Queue => _queue;
+
+    /// <summary>True once the socket side closed: completions still arriving go straight back to the refill ring.</summary>
+    public bool IsClosed => Volatile.Read(ref _closed);
+
+    /// <summary>Buffers taken by the application and not yet released.</summary>
+    public int Held
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _held;
+            }
+        }
+    }
+
+    // ---- the loop thread ----
+
+    /// <summary>A completion: <paramref name="length"/> bytes at area offset <paramref name="offset"/> (area bits included, for the refill).</summary>
+    public void Post(ulong offset, uint length)
+    {
+        TaskCompletionSource? wake;
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                _queue.Refill(offset, length);
+                return;
+            }
+
+            if (_pendingCount == _pendingOff.Length)
+            {
+                Grow();
+            }
+
+            int i = (_pendingHead + _pendingCount) % _pendingOff.Length;
+            _pendingOff[i] = offset;
+            _pendingLen[i] = length;
+            _pendingCount++;
+            wake = _waiter;
+            _waiter = null;
+            if (_pendingCount == 1)
+            {
+                Monitor.PulseAll(_lock);
+            }
+        }
+
+        wake?.TrySetResult();
+    }
+
+    private void Grow()
+    {
+        int n = _pendingOff.Length;
+        var off = new ulong[n * 2];
+        var len = new uint[n * 2];
+        for (int k = 0; k < _pendingCount; k++)
+        {
+            off[k] = _pendingOff[(_pendingHead + k) % n];
+            len[k] = _pendingLen[(_pendingHead + k) % n];
+        }
+
+        _pendingOff = off;
+        _pendingLen = len;
+        _pendingHead = 0;
+    }
+
+    /// <summary>The request ended: <paramref name="errno"/> <see cref="Errno.None"/> for the end of the stream.</summary>
+    public void Terminate(Errno errno)
+    {
+        TaskCompletionSource? wake;
+        lock (_lock)
+        {
+            _ended = true;
+            _error = errno;
+            wake = _waiter;
+            _waiter = null;
+            Monitor.PulseAll(_lock);
+        }
+
+        wake?.TrySetResult();
+    }
+
+    // ---- the socket's caller ----
+
+    /// <summary>
+    /// Takes up to <paramref name="offsets"/>.Length completions, giving each a token. Returns the count;
+    /// 0 with <paramref name="ended"/> at the end of the stream; throws the request's error once every
+    /// completion before it was taken.
+    /// </summary>
+    public int Take(Span<ulong> offsets, Span<uint> lengths, Span<uint> tokens, out bool ended)
+    {
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_closed, this);
+            int n = Math.Min(offsets.Length, _pendingCount);
+            for (int k = 0; k < n; k++)
+            {
+                ulong off = _pendingOff[_pendingHead];
+                offsets[k] = off;
+                lengths[k] = _pendingLen[_pendingHead];
+                tokens[k] = NewToken(off);
+                _pendingHead = (_pendingHead + 1) % _pendingOff.Length;
+                _pendingCount--;
+            }
+
+            ended = n == 0 && _ended && _error == Errno.None;
+            if (n == 0 && _ended && _error != Errno.None)
+            {
+                throw _error == Errno.ECANCELED && _queue.IsDisposed
+                    ? new ObjectDisposedException(nameof(ZcrxInstance), "The zcrx instance was disposed while this socket was receiving through it.")
+                    : ZcrxException.ReceiveFailed(_error);
+            }
+
+            return n;
+        }
+    }
+
+    private uint NewToken(ulong offset)
+    {
+        int index;
+        if (_freeCount > 0)
+        {
+            index = _freeTokens[--_freeCount];
+        }
+        else
+        {
+            if (_tableUsed == _heldOff.Length)
+            {
+                Array.Resize(ref _heldOff, _heldOff.Length * 2);
+                Array.Resize(ref _freeTokens, _freeTokens.Length * 2);
+            }
+
+            index = _tableUsed++;
+        }
+
+        _heldOff[index] = offset;
+        _held++;
+        return (uint)index + 1;
+    }
+
+    /// <summary>Gives the buffer of <paramref name="token"/> back to the kernel (one refill entry, no system call).</summary>
+    public void Return(uint token, uint length)
+    {
+        lock (_lock)
+        {
+            int index = (int)token - 1;
+            _queue.Refill(_heldOff[index], length);
+            _freeTokens[_freeCount++] = index;
+            _held--;
+        }
+    }
+
+    /// <summary>Blocks until a completion or the end is there.</summary>
+    public void WaitForData()
+    {
+        lock (_lock)
+        {
+            while (_pendingCount == 0 && !_ended && !_closed)
+            {
+                Monitor.Wait(_lock);
+            }
+        }
+    }
+
+    /// <summary>Completes when a completion or the end is there.</summary>
+    public Task WaitForDataAsync(CancellationToken cancellationToken)
+    {
+        Task task;
+        lock (_lock)
+        {
+            if (_pendingCount > 0 || _ended || _closed)
+            {
+                return Task.CompletedTask;
+            }
+
+            _waiter ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            task = _waiter.Task;
+        }
+
+        return cancellationToken.CanBeCanceled ? task.WaitAsync(cancellationToken) : task;
+    }
+
+    /// <summary>
+    /// The socket side is done: every buffer still queued goes back to the refill ring, the held ones
+    /// named by <paramref name="heldTokens"/> too, and the loop cancels the request.
+    /// </summary>
+    public void Close(ReadOnlySpan<uint> heldTokens)
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            foreach (uint token in heldTokens)
+            {
+                int index = (int)token - 1;
+                _queue.Refill(_heldOff[index], 0);
+                _held--;
+            }
+
+            while (_pendingCount > 0)
+            {
+                _queue.Refill(_pendingOff[_pendingHead], _pendingLen[_pendingHead]);
+                _pendingHead = (_pendingHead + 1) % _pendingOff.Length;
+                _pendingCount--;
+            }
+
+            Volatile.Write(ref _closed, true);
+            Monitor.PulseAll(_lock);
+        }
+
+        _queue.Cancel(this);
+    }
+}

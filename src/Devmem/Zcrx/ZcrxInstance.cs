@@ -1,0 +1,651 @@
+using System.Net.Sockets;
+using System.Runtime.InteropServices;
+using Devmem.Interop;
+using Devmem.Memory;
+using Devmem.Netlink.Netdev;
+using Devmem.Receive;
+using Devmem.Sys;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Devmem.Zcrx;
+
+/// <summary>
+/// An io_uring zero-copy receive (zcrx) instance on one NIC RX queue: the NIC writes payload of the flows
+/// steered to that queue into <see cref="Memory"/> (host memory or a dma-buf), and each socket wrapped by
+/// <see cref="Wrap"/> receives it as the same <see cref="DevmemFragment"/>s and
+/// <see cref="DevmemSegment"/>s a devmem socket gives, released the same way.
+/// </summary>
+/// <remarks>
+/// <para>
+/// Engine: one io_uring per queue (<c>IORING_SETUP_SINGLE_ISSUER | DEFER_TASKRUN</c>, 32-byte CQEs, as
+/// zcrx requires: io_uring/zcrx.c <c>io_register_zcrx</c>), owned by one thread this object starts,
+/// which registers the instance (<c>IORING_REGISTER_ZCRX_IFQ</c>), keeps a multishot
+/// <c>IORING_OP_RECV_ZC</c> armed on every wrapped socket and hands each completion to its socket.
+/// Released fragments go back through the refill ring, memory shared with the kernel: no system call
+/// per release or per batch.
+/// </para>
+/// <para>
+/// Lifetime: the kernel unregisters the instance (and the queue returns to the driver's own buffers)
+/// when the ring closes, on <see cref="Dispose"/>. Fragments are invalid from then on. <see cref="Memory"/>
+/// stays the caller's and must outlive this object. The instance needs CAP_NET_ADMIN.
+/// </para>
+/// <para>
+/// The NIC must be set up as for devmem: header split on with hds-thresh 0, RSS away from the queue and
+/// a flow rule to it (<see cref="Setup.DevmemRxSetup"/> with <c>Engine = DevmemRxEngine.Zcrx</c> does it
+/// and opens the queue).
+/// </para>
+/// </remarks>
+public sealed unsafe partial class ZcrxInstance : IDisposable
+{
+    private const ulong WakeTag = 1;
+    private const ulong CancelTag = 2;
+    private const ulong FirstConnectionId = 16;
+    private const uint MaxRefillEntries = 32768; // IO_RQ_MAX_ENTRIES, io_uring/zcrx.c
+
+    private readonly ZcrxOptions _options;
+    private readonly ILogger _logger;
+    private readonly Thread _thread;
+    private readonly ManualResetEventSlim _ready = new();
+    private readonly SafeEventFdHandle _wake = new();
+    private readonly Lock _commandsLock = new();
+    private readonly List<(ZcrxConnection Connection, bool Arm)> _commands = [];
+    private readonly Lock _rqLock = new();
+    private readonly List<(ulong Off, uint Len)> _refillOverflow = [];
+    private Exception? _startError;
+    private SafeMappingHandle? _region;
+    private uint* _rqHead;
+    private uint* _rqTail;
+    private io_uring_zcrx_rqe* _rqes;
+    private uint _rqMask;
+    private uint _rqTailLocal;
+    private zcrx_stats* _stats;
+    private ulong _areaToken;
+    private long _nextId = (long)FirstConnectionId;
+    private long _refilled;
+    private volatile bool _stopping;
+    private int _disposed;
+
+    private ZcrxInstance(DeviceMemory memory, ZcrxOptions options)
+    {
+        Memory = memory;
+        _options = options;
+        _logger = options.Logger ?? NullLogger.Instance;
+        _thread = new Thread(Run) { IsBackground = true, Name = "zcrx " + options.Describe(null) };
+    }
+
+    /// <summary>
+    /// Creates the io_uring and registers a zcrx instance on the queue <paramref name="options"/> name, with
+    /// <paramref name="memory"/> as its area.
+    /// </summary>
+    /// <param name="memory">The area: host memory (<see cref="HostMemory"/>, any page-aligned mapping the
+    /// provider made) or a dma-buf (udmabuf, dma-heap, CUDA; 6.16 and later). Stays the caller's.</param>
+    /// <param name="options">The queue and the instance's parameters.</param>
+    /// <returns>The registered queue.</returns>
+    /// <exception cref="ZcrxException">The kernel refused: the message has its errno and what to do;
+    /// <see cref="ZcrxException.Unsupported"/> says when zcrx is impossible here.</exception>
+    public static ZcrxInstance Open(DeviceMemory memory, ZcrxOptions options)
+    {
+        ArgumentNullException.ThrowIfNull(memory);
+        ArgumentNullException.ThrowIfNull(options);
+        ObjectDisposedException.ThrowIf(memory.IsDisposed, memory);
+        if (!memory.IsDmabuf && !memory.HasCpuMapping)
+        {
+            throw new ArgumentException("A zcrx area is host memory mapped into this process or a dma-buf; this memory is neither.", nameof(memory));
+        }
+
+        if (options.IsNoDevice && memory.IsDmabuf)
+        {
+            throw new ArgumentException("A zcrx instance without a NIC (NoDevice) copies into host memory (the kernel cannot attach a dma-buf without a device): give it HostMemory.", nameof(memory));
+        }
+
+        if (options.RxBufferLength is uint len && (len < Environment.SystemPageSize || (len & (len - 1)) != 0))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), len, $"RxBufferLength is a power of two of at least a page ({Environment.SystemPageSize} bytes).");
+        }
+
+        var q = new ZcrxInstance(memory, options);
+        q._thread.Start();
+        q._ready.Wait();
+        if (q._startError is not null)
+        {
+            q._thread.Join();
+            q._ready.Dispose();
+            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(q._startError);
+        }
+
+        LogOpened(q._logger, q.Id, options.InterfaceIndex, options.QueueId, memory.Kind, memory.Size, q.RxBufferLength, q.RefillEntries);
+        return q;
+    }
+
+    /// <summary>The area the NIC writes into; fragment offsets are offsets in it.</summary>
+    public DeviceMemory Memory { get; }
+
+    /// <summary>The kernel's id of the instance (zcrx_id); fragments carry it as their <see cref="DevmemFragment.DmabufId"/>.</summary>
+    public uint Id { get; private set; }
+
+    /// <summary>The interface index; 0 without a NIC.</summary>
+    public int InterfaceIndex => _options.InterfaceIndex;
+
+    /// <summary>The RX queue; 0 without a NIC.</summary>
+    public uint QueueId => _options.QueueId;
+
+    /// <summary>True for an instance without a NIC (<see cref="ZcrxOptions.NoDevice"/>): every byte is copied by the kernel.</summary>
+    public bool IsNoDevice => _options.IsNoDevice;
+
+    /// <summary>The buffer size the kernel uses (a page unless <see cref="ZcrxOptions.RxBufferLength"/> asked for more).</summary>
+    public uint RxBufferLength { get; private set; }
+
+    /// <summary>Entries of the refill ring, as the kernel rounded them.</summary>
+    public uint RefillEntries { get; private set; }
+
+    /// <summary>Buffers given back through the refill ring so far.</summary>
+    public long BuffersReturned => Interlocked.Read(ref _refilled);
+
+    /// <summary>True once disposed.</summary>
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    /// <summary>
+    /// The kernel's count of what it copied instead of receiving by zero copy (<c>struct zcrx_stats</c>:
+    /// headers, and payload that did not arrive in the area's buffers); null where the kernel keeps no
+    /// such statistics (before 7.3).
+    /// </summary>
+    public ZcrxCopyStats? CopyStats => _stats is null || IsDisposed ? null
+        : new ZcrxCopyStats(Volatile.Read(ref *(long*)&_stats->copy_count), Volatile.Read(ref *(long*)&_stats->copy_bytes));
+
+    /// <summary>
+    /// Wraps a connected TCP socket (accepted by the caller, its flow steered to this queue) so that it
+    /// receives through this instance. The socket stays the caller's; dispose the returned socket before
+    /// closing it.
+    /// </summary>
+    /// <param name="socket">The connected socket.</param>
+    /// <param name="logger">Where the socket logs; none by default.</param>
+    /// <returns>A <see cref="DevmemSocket"/> whose receives come from this instance.</returns>
+    public DevmemSocket Wrap(Socket socket, ILogger? logger = null)
+    {
+        ArgumentNullException.ThrowIfNull(socket);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (socket.ProtocolType != ProtocolType.Tcp)
+        {
+            throw new ArgumentException($"zcrx receives on TCP sockets; this one is {socket.ProtocolType}.", nameof(socket));
+        }
+
+        var connection = new ZcrxConnection(this, socket, (ulong)Interlocked.Increment(ref _nextId));
+        var ds = DevmemSocket.CreateZcrx(socket, connection, logger ?? _options.Logger);
+        Post(connection, arm: true);
+        return ds;
+    }
+
+    /// <summary>Gives one buffer back to the kernel: a refill-ring entry (the area token ORed in), published with a release store of the tail.</summary>
+    internal void Refill(ulong offset, uint length)
+    {
+        lock (_rqLock)
+        {
+            if (_rqes is null)
+            {
+                return; // disposed: the ring and its buffers are gone
+            }
+
+            if (_refillOverflow.Count > 0)
+            {
+                FlushOverflowLocked();
+            }
+
+            if (!TryPushLocked(offset, length))
+            {
+                _refillOverflow.Add((offset, length));
+            }
+
+            Volatile.Write(ref *_rqTail, _rqTailLocal);
+        }
+    }
+
+    private bool TryPushLocked(ulong offset, uint length)
+    {
+        if (_rqTailLocal - Volatile.Read(ref *_rqHead) > _rqMask)
+        {
+            return false;
+        }
+
+        io_uring_zcrx_rqe* rqe = &_rqes[_rqTailLocal & _rqMask];
+        rqe->off = (offset & AreaOffsetMask) | _areaToken;
+        rqe->len = length;
+        rqe->__pad = 0;
+        _rqTailLocal++;
+        _refilled++;
+        return true;
+    }
+
+    private void FlushOverflowLocked()
+    {
+        int k = 0;
+        while (k < _refillOverflow.Count && TryPushLocked(_refillOverflow[k].Off, _refillOverflow[k].Len))
+        {
+            k++;
+        }
+
+        _refillOverflow.RemoveRange(0, k);
+    }
+
+    /// <summary>The offset bits of a CQE's or refill entry's <c>off</c> (below IORING_ZCRX_AREA_SHIFT).</summary>
+    internal const ulong AreaOffsetMask = (1UL << linux_io_uring_zcrx.IORING_ZCRX_AREA_SHIFT) - 1;
+
+    /// <summary>The socket side of <paramref name="connection"/> closed: cancel its request.</summary>
+    internal void Cancel(ZcrxConnection connection)
+    {
+        if (!IsDisposed)
+        {
+            Post(connection, arm: false);
+        }
+    }
+
+    private void Post(ZcrxConnection connection, bool arm)
+    {
+        lock (_commandsLock)
+        {
+            _commands.Add((connection, arm));
+        }
+
+        Wake();
+    }
+
+    private void Wake()
+    {
+        ulong one = 1;
+        try
+        {
+            Syscalls.Write(_wake, &one, sizeof(ulong));
+        }
+        catch (ObjectDisposedException)
+        {
+        }
+    }
+
+    /// <summary>
+    /// Stops the loop and closes the ring: the kernel unregisters the instance and the queue goes back to
+    /// the driver's buffers. Sockets still wrapped end with <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        _stopping = true;
+        Wake();
+        if (Thread.CurrentThread != _thread)
+        {
+            _thread.Join();
+        }
+
+        _ready.Dispose();
+    }
+
+    /// <summary>The loop thread: creates and registers everything (SINGLE_ISSUER: this thread is the ring's only submitter), then runs.</summary>
+    private void Run()
+    {
+        IoUringRing? ring = null;
+        var connections = new Dictionary<ulong, ZcrxConnection>();
+        try
+        {
+            try
+            {
+                ring = Start();
+            }
+            catch (Exception ex)
+            {
+                _startError = ex;
+                ring?.Dispose();
+                ring = null;
+                _region?.Dispose();
+                _wake.Dispose();
+                return;
+            }
+            finally
+            {
+                _ready.Set();
+            }
+
+            Loop(ring, connections);
+        }
+        catch (Exception ex)
+        {
+            LogLoopFailed(_logger, ex);
+            foreach (ZcrxConnection c in connections.Values)
+            {
+                c.Terminate(ex is DevmemIOException d ? d.Errno : Errno.EIO);
+            }
+        }
+        finally
+        {
+            if (ring is not null)
+            {
+                foreach (ZcrxConnection c in connections.Values)
+                {
+                    c.Terminate(Errno.ECANCELED);
+                    c.Socket.SafeHandle.DangerousRelease();
+                }
+
+                lock (_rqLock)
+                {
+                    _rqes = null;
+                    _stats = null;
+                }
+
+                ring.Dispose();
+                _region?.Dispose();
+                _wake.Dispose();
+            }
+        }
+    }
+
+    private IoUringRing Start()
+    {
+        SysResult e = Syscalls.EventFd(0, sys_eventfd.EFD_CLOEXEC);
+        if (e.IsError)
+        {
+            throw DevmemException.Syscall("eventfd", e.Errno);
+        }
+
+        _wake.Own(e.Int32);
+        IoUringRing ring = IoUringRing.Create(_options.RingEntries,
+            linux_io_uring.IORING_SETUP_SINGLE_ISSUER | linux_io_uring.IORING_SETUP_DEFER_TASKRUN | linux_io_uring.IORING_SETUP_SUBMIT_ALL);
+        try
+        {
+            if (ring.Supports(linux_io_uring.IORING_OP_RECV_ZC) == false)
+            {
+                throw ZcrxException.NotSupported("io_uring zero-copy receive", ZcrxUnsupportedReason.KernelTooOld,
+                    $"This kernel ({Environment.OSVersion.Version}) has io_uring but not zero-copy receive (IORING_OP_RECV_ZC): zcrx needs Linux 6.15, dma-buf areas 6.16.");
+            }
+
+            Register(ring);
+            return ring;
+        }
+        catch
+        {
+            ring.Dispose();
+            throw;
+        }
+    }
+
+    private void Register(IoUringRing ring)
+    {
+        uint page = (uint)Environment.SystemPageSize;
+        long areaBuffers = Memory.Size / (_options.RxBufferLength ?? page);
+        uint entries = _options.RefillEntries != 0 ? _options.RefillEntries
+            : (uint)Math.Min(MaxRefillEntries, System.Numerics.BitOperations.RoundUpToPowerOf2((ulong)Math.Max(64, areaBuffers * 2)));
+        entries = Math.Min(MaxRefillEntries, (uint)System.Numerics.BitOperations.RoundUpToPowerOf2(entries));
+
+        // The refill region: a page for the header (head and tail, each cache-line aligned), the entries,
+        // then struct zcrx_stats where the kernel keeps them (zcrx_validate_notif_stats: past the entries, 8-aligned).
+        ulong statsOffset = page + ((ulong)entries * (ulong)sizeof(io_uring_zcrx_rqe));
+        ulong regionSize = (statsOffset + (ulong)sizeof(zcrx_stats) + page - 1) / page * page;
+        var region = new SafeMappingHandle();
+        SysResult m = Syscalls.MapAnonymous((nuint)regionSize);
+        if (m.IsError)
+        {
+            region.Dispose();
+            throw DevmemException.Syscall($"mmap of the zcrx refill ring ({regionSize} bytes)", m.Errno);
+        }
+
+        region.Own(m.Value, (nuint)regionSize);
+        _region = region;
+        byte* regionPtr = (byte*)m.Value;
+
+        bool dmabuf = Memory.IsDmabuf;
+        SafeDmabufHandle? dmabufHandle = dmabuf ? Memory.DmabufHandle : null;
+        bool added = false;
+        dmabufHandle?.DangerousAddRef(ref added);
+        try
+        {
+            // With stats first (7.3's event_desc); a kernel whose struct still has reserved words there says EINVAL.
+            Errno first = TryRegister(ring, regionPtr, regionSize, entries, statsOffset, dmabuf, dmabufHandle, withStats: true, out var reg, out var area);
+            if (first == Errno.EINVAL)
+            {
+                new Span<byte>(regionPtr, (int)Math.Min(regionSize, int.MaxValue)).Clear();
+                first = TryRegister(ring, regionPtr, regionSize, entries, statsOffset, dmabuf, dmabufHandle, withStats: false, out reg, out area);
+            }
+            else if (first == Errno.None)
+            {
+                _stats = (zcrx_stats*)(regionPtr + statsOffset);
+            }
+
+            if (first != Errno.None)
+            {
+                string? owner = first == Errno.EEXIST ? QueueOwner() : null;
+                ZcrxException ex = ZcrxException.RegisterFailed(_options.Describe(null), first, dmabuf, _options.RxBufferLength is not null, _options.IsNoDevice, owner);
+                if (first == Errno.EINVAL && dmabuf && Environment.OSVersion.Version < new Version(6, 16))
+                {
+                    ex = ZcrxException.NotSupported($"IORING_REGISTER_ZCRX_IFQ ({_options.Describe(null)})", ZcrxUnsupportedReason.KernelTooOld,
+                        $"This kernel ({Environment.OSVersion.Version}) takes host memory only: zcrx into a dma-buf area needs Linux 6.16. Use host memory, or a newer kernel.");
+                }
+
+                throw ex;
+            }
+
+            Id = reg.zcrx_id;
+            RefillEntries = reg.rq_entries;
+            RxBufferLength = reg.rx_buf_len != 0 ? reg.rx_buf_len : page;
+            _rqHead = (uint*)(regionPtr + reg.offsets.head);
+            _rqTail = (uint*)(regionPtr + reg.offsets.tail);
+            _rqes = (io_uring_zcrx_rqe*)(regionPtr + reg.offsets.rqes);
+            _rqMask = reg.rq_entries - 1;
+            _rqTailLocal = Volatile.Read(ref *_rqTail);
+            _areaToken = area.rq_area_token;
+        }
+        finally
+        {
+            if (added)
+            {
+                dmabufHandle!.DangerousRelease();
+            }
+        }
+    }
+
+    private Errno TryRegister(IoUringRing ring, byte* regionPtr, ulong regionSize, uint entries, ulong statsOffset, bool dmabuf,
+        SafeDmabufHandle? dmabufHandle, bool withStats, out io_uring_zcrx_ifq_reg reg, out io_uring_zcrx_area_reg area)
+    {
+        var rd = new io_uring_region_desc { user_addr = (ulong)regionPtr, size = regionSize, flags = linux_io_uring.IORING_MEM_REGION_TYPE_USER };
+        area = new io_uring_zcrx_area_reg { len = (ulong)Memory.Size };
+        if (dmabuf)
+        {
+            area.flags = linux_io_uring_zcrx.IORING_ZCRX_AREA_DMABUF;
+            area.dmabuf_fd = (uint)dmabufHandle!.DangerousGetHandle();
+        }
+        else
+        {
+            area.addr = (ulong)Memory.DangerousGetPointer();
+        }
+
+        var events = new zcrx_event_desc { flags = linux_io_uring_zcrx.ZCRX_EVENT_DESC_FLAG_STATS, stats_offset = statsOffset };
+        fixed (io_uring_zcrx_area_reg* a = &area)
+        {
+            reg = new io_uring_zcrx_ifq_reg
+            {
+                if_idx = (uint)_options.InterfaceIndex,
+                if_rxq = _options.QueueId,
+                rq_entries = entries,
+                flags = _options.IsNoDevice ? linux_io_uring_zcrx.ZCRX_REG_NODEV : 0,
+                area_ptr = (ulong)a,
+                region_ptr = (ulong)&rd,
+                rx_buf_len = _options.RxBufferLength ?? 0,
+                event_desc = withStats ? (ulong)&events : 0,
+            };
+            fixed (io_uring_zcrx_ifq_reg* r = &reg)
+            {
+                SysResult res = ring.Register(linux_io_uring.IORING_REGISTER_ZCRX_IFQ, r, 1);
+                return res.IsError ? res.Errno : Errno.None;
+            }
+        }
+    }
+
+    /// <summary>For EEXIST: who holds the queue, from netdev's queue-get (a devmem binding id or an io_uring instance).</summary>
+    private string? QueueOwner()
+    {
+        if (_options.IsNoDevice)
+        {
+            return null;
+        }
+
+        try
+        {
+            using var netdev = NetdevClient.Open();
+            NetdevQueueInfo q = netdev.GetQueue(_options.InterfaceIndex, NetdevQueueType.Rx, _options.QueueId);
+            return q.DmabufId is uint id ? $"devmem dma-buf binding {id} is bound to it (queue-get shows dmabuf {id})"
+                : q.HasIoUring ? "another io_uring zcrx instance is registered on it (queue-get shows io-uring)"
+                : "queue-get shows no memory provider on it now; an XDP program on the interface also gives EEXIST";
+        }
+        catch (DevmemIOException)
+        {
+            return null;
+        }
+    }
+
+    private void Loop(IoUringRing ring, Dictionary<ulong, ZcrxConnection> connections)
+    {
+        ulong wakeValue = 0;
+        ArmWake(ring, &wakeValue);
+        var commands = new List<(ZcrxConnection Connection, bool Arm)>();
+        while (true)
+        {
+            lock (_commandsLock)
+            {
+                commands.AddRange(_commands);
+                _commands.Clear();
+            }
+
+            foreach ((ZcrxConnection c, bool arm) in commands)
+            {
+                if (arm)
+                {
+                    // The request names the socket by fd number: hold the handle until the request ends.
+                    try
+                    {
+                        bool added = false;
+                        c.Socket.SafeHandle.DangerousAddRef(ref added);
+                    }
+                    catch (ObjectDisposedException)
+                    {
+                        c.Terminate(Errno.EBADF);
+                        continue;
+                    }
+
+                    connections[c.Id] = c;
+                    ArmReceive(ring, c);
+                }
+                else if (connections.ContainsKey(c.Id))
+                {
+                    io_uring_sqe* sqe = GetSqe(ring);
+                    sqe->opcode = linux_io_uring.IORING_OP_ASYNC_CANCEL;
+                    sqe->fd = -1;
+                    sqe->addr = c.Id;
+                    sqe->user_data = CancelTag;
+                }
+            }
+
+            commands.Clear();
+            if (_stopping)
+            {
+                return;
+            }
+
+            if (!ring.Enter(wait: true))
+            {
+                continue;
+            }
+
+            uint seen = 0;
+            io_uring_cqe* cqe;
+            while ((cqe = ring.PeekCqe(seen)) is not null)
+            {
+                seen++;
+                ulong tag = cqe->user_data;
+                if (tag == WakeTag)
+                {
+                    ArmWake(ring, &wakeValue);
+                    continue;
+                }
+
+                if (tag == CancelTag || !connections.TryGetValue(tag, out ZcrxConnection? c))
+                {
+                    continue;
+                }
+
+                if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0)
+                {
+                    var z = (io_uring_zcrx_cqe*)(cqe + 1);
+                    c.Post(z->off, (uint)cqe->res);
+                    continue;
+                }
+
+                // The request ended. -ENOSPC: the CQ ring was full; the socket may have more, arm again.
+                if (cqe->res == -(int)Errno.ENOSPC && !c.IsClosed)
+                {
+                    ArmReceive(ring, c);
+                    continue;
+                }
+
+                connections.Remove(tag);
+                c.Socket.SafeHandle.DangerousRelease();
+                c.Terminate(cqe->res >= 0 ? Errno.None : (Errno)(-cqe->res));
+            }
+
+            ring.AdvanceCq(seen);
+            if (_refillOverflow.Count > 0)
+            {
+                lock (_rqLock)
+                {
+                    if (_rqes is not null)
+                    {
+                        FlushOverflowLocked();
+                        Volatile.Write(ref *_rqTail, _rqTailLocal);
+                    }
+                }
+            }
+        }
+    }
+
+    private static io_uring_sqe* GetSqe(IoUringRing ring)
+    {
+        io_uring_sqe* sqe;
+        while ((sqe = ring.TryGetSqe()) is null)
+        {
+            ring.Enter(wait: false);
+        }
+
+        return sqe;
+    }
+
+    private void ArmWake(IoUringRing ring, ulong* value)
+    {
+        io_uring_sqe* sqe = GetSqe(ring);
+        sqe->opcode = linux_io_uring.IORING_OP_READ;
+        sqe->fd = (int)_wake.DangerousGetHandle();
+        sqe->addr = (ulong)value;
+        sqe->len = sizeof(ulong);
+        sqe->off = ulong.MaxValue; // -1: the file's position (an eventfd has none)
+        sqe->user_data = WakeTag;
+    }
+
+    private void ArmReceive(IoUringRing ring, ZcrxConnection c)
+    {
+        io_uring_sqe* sqe = GetSqe(ring);
+        sqe->opcode = linux_io_uring.IORING_OP_RECV_ZC;
+        sqe->fd = (int)c.Socket.SafeHandle.DangerousGetHandle();
+        sqe->ioprio = linux_io_uring.IORING_RECV_MULTISHOT;
+        sqe->zcrx_ifq_idx = Id;
+        sqe->user_data = c.Id;
+    }
+
+    [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "io_uring zcrx instance {Id} registered on ifindex {Ifindex} RX queue {Queue} (0/0: no device): {Provider} area of {Size} bytes, {BufferLength}-byte buffers, {RefillEntries} refill entries")]
+    private static partial void LogOpened(ILogger logger, uint id, int ifindex, uint queue, MemoryProviderKind provider, long size, uint bufferLength, uint refillEntries);
+
+    [LoggerMessage(EventId = 41, Level = LogLevel.Error, Message = "The io_uring zcrx loop failed; every socket on the queue ends with the error")]
+    private static partial void LogLoopFailed(ILogger logger, Exception exception);
+}
+
+/// <summary>What the kernel copied on a zcrx instance instead of receiving by zero copy (<c>struct zcrx_stats</c>).</summary>
+/// <param name="CopyCount">Completions whose bytes were copied.</param>
+/// <param name="CopyBytes">Bytes copied.</param>
+public readonly record struct ZcrxCopyStats(long CopyCount, long CopyBytes);

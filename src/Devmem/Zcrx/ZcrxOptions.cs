@@ -1,0 +1,61 @@
+using Microsoft.Extensions.Logging;
+
+namespace Devmem.Zcrx;
+
+/// <summary>Where and how <see cref="ZcrxInstance.Open"/> registers an io_uring zero-copy receive (zcrx) instance.</summary>
+public sealed class ZcrxOptions
+{
+    /// <summary>A zcrx instance on RX queue <paramref name="queueId"/> of the interface with index <paramref name="interfaceIndex"/>.</summary>
+    /// <param name="interfaceIndex">The interface index (if_nametoindex).</param>
+    /// <param name="queueId">The RX queue; steer the flows there first (header split on, RSS away from it, a flow rule: <see cref="Setup.DevmemRxSetup"/> does all three).</param>
+    public ZcrxOptions(int interfaceIndex, uint queueId)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegativeOrZero(interfaceIndex);
+        InterfaceIndex = interfaceIndex;
+        QueueId = queueId;
+    }
+
+    private ZcrxOptions()
+    {
+        IsNoDevice = true;
+    }
+
+    /// <summary>
+    /// A zcrx instance without a NIC (<c>ZCRX_REG_NODEV</c>, 7.2 and later): any TCP socket can receive
+    /// through it, and the kernel copies every byte into the area. The same API and buffer return as with
+    /// a NIC, for hosts without one and for tests; not zero copy.
+    /// </summary>
+    /// <returns>The options.</returns>
+    public static ZcrxOptions NoDevice() => new();
+
+    /// <summary>The interface index; 0 for <see cref="NoDevice"/>.</summary>
+    public int InterfaceIndex { get; }
+
+    /// <summary>The RX queue; 0 for <see cref="NoDevice"/>.</summary>
+    public uint QueueId { get; }
+
+    /// <summary>True for an instance without a NIC (<see cref="NoDevice"/>).</summary>
+    public bool IsNoDevice { get; }
+
+    /// <summary>
+    /// Refill-ring entries (rounded up to a power of two by the kernel, at most 32768). Default (0): twice
+    /// the area's buffers, so every buffer the application holds fits in the ring at once.
+    /// </summary>
+    public uint RefillEntries { get; init; }
+
+    /// <summary>
+    /// The receive buffer size (<c>rx_buf_len</c>, 7.0 and later): a power of two of at least a page. Larger
+    /// than a page needs an area of huge pages and a driver with rx-page-size. Null: a page.
+    /// </summary>
+    public uint? RxBufferLength { get; init; }
+
+    /// <summary>io_uring SQ entries (the CQ ring is twice as large). Default 512, as the kernel's iou-zcrx.</summary>
+    public uint RingEntries { get; init; } = 512;
+
+    /// <summary>Where the queue logs; none by default.</summary>
+    public ILogger? Logger { get; init; }
+
+    /// <summary>Describes the target for messages: "eth1 queue 3" style, or "no device".</summary>
+    internal string Describe(string? interfaceName) =>
+        IsNoDevice ? "no device (ZCRX_REG_NODEV)" : $"{interfaceName ?? $"ifindex {InterfaceIndex}"} RX queue {QueueId}";
+}
