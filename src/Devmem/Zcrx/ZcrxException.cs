@@ -108,6 +108,14 @@ public sealed class ZcrxException : DevmemIOException
         _ => null,
     }, null);
 
+    /// <summary>An IORING_REGISTER_ZCRX_CTRL operation failed.</summary>
+    internal static ZcrxException CtrlFailed(string op, Errno errno) => new($"IORING_REGISTER_ZCRX_CTRL {op}", errno, errno switch
+    {
+        Errno.EINVAL => "This kernel lacks the operation (zcrx control came in 6.19).",
+        Errno.ENXIO => "The kernel does not know this zcrx instance.",
+        _ => null,
+    }, null);
+
     /// <summary>Formats an io_uring opcode for messages.</summary>
     internal static string Opcode(byte op) => op.ToString(CultureInfo.InvariantCulture);
 }

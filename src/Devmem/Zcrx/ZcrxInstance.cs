@@ -64,6 +64,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     private long _nextId = (long)FirstConnectionId;
     private long _refilled;
     private volatile bool _stopping;
+    private volatile bool _starved;
     private int _disposed;
 
     private ZcrxInstance(DeviceMemory memory, ZcrxOptions options)
@@ -197,6 +198,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
 
             Volatile.Write(ref *_rqTail, _rqTailLocal);
+        }
+
+        if (_starved)
+        {
+            Wake(); // a receive waits for a free buffer: the loop arms it again
         }
     }
 
@@ -507,8 +513,34 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         ulong wakeValue = 0;
         ArmWake(ring, &wakeValue);
         var commands = new List<(ZcrxConnection Connection, bool Arm)>();
+        var starved = new List<ZcrxConnection>();
+        uint flushedTail = Volatile.Read(ref *_rqTail);
         while (true)
         {
+            // Without a NIC no page pool consumes the refill ring: the kernel takes returned buffers back
+            // only on ZCRX_CTRL_FLUSH_RQ (include/uapi/linux/io_uring/zcrx.h, ZCRX_REG_NODEV).
+            uint tail = Volatile.Read(ref *_rqTail);
+            if (_options.IsNoDevice && tail != flushedTail)
+            {
+                FlushRefillRing(ring);
+                flushedTail = tail;
+            }
+
+            // Receives that ended for want of a free buffer (ENOMEM) start again once one came back.
+            if (starved.Count > 0 && tail != _starvedAtTail)
+            {
+                _starved = false;
+                foreach (ZcrxConnection c in starved)
+                {
+                    if (!c.IsClosed)
+                    {
+                        ArmReceive(ring, c);
+                    }
+                }
+
+                starved.Clear();
+            }
+
             lock (_commandsLock)
             {
                 commands.AddRange(_commands);
@@ -586,6 +618,24 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                     continue;
                 }
 
+                // -ENOMEM: no free buffer in the area (the application holds them, or they wait in the
+                // refill ring): arm again once the refill ring moves.
+                if (cqe->res == -(int)Errno.ENOMEM && !c.IsClosed)
+                {
+                    if (starved.Count == 0)
+                    {
+                        _starvedAtTail = Volatile.Read(ref *_rqTail);
+                        _starved = true;
+                        if (_options.IsNoDevice)
+                        {
+                            FlushRefillRing(ring);
+                        }
+                    }
+
+                    starved.Add(c);
+                    continue;
+                }
+
                 connections.Remove(tag);
                 c.Socket.SafeHandle.DangerousRelease();
                 c.Terminate(cqe->res >= 0 ? Errno.None : (Errno)(-cqe->res));
@@ -605,6 +655,26 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
         }
     }
+
+    private uint _starvedAtTail;
+
+    /// <summary>ZCRX_CTRL_FLUSH_RQ: the kernel takes the refill ring's entries back now (nr_args 0: io_zcrx_ctrl).</summary>
+    private void FlushRefillRing(IoUringRing ring)
+    {
+        var ctrl = new zcrx_ctrl { zcrx_id = Id, op = linux_io_uring_zcrx.ZCRX_CTRL_FLUSH_RQ };
+        SysResult r = ring.Register(linux_io_uring.IORING_REGISTER_ZCRX_CTRL, &ctrl, 0);
+        if (r.IsError)
+        {
+            throw ZcrxException.CtrlFailed("ZCRX_CTRL_FLUSH_RQ", r.Errno);
+        }
+
+        Interlocked.Increment(ref _flushes);
+    }
+
+    private long _flushes;
+
+    /// <summary>ZCRX_CTRL_FLUSH_RQ calls made (an instance without a NIC needs them to reuse buffers; with a NIC, 0).</summary>
+    public long RefillFlushes => Interlocked.Read(ref _flushes);
 
     private static io_uring_sqe* GetSqe(IoUringRing ring)
     {
