@@ -107,6 +107,22 @@ internal static class DevmemRxPlan
         }
     }
 
+    /// <summary>For <see cref="DevmemRxEngine.Zcrx"/>: one queue (an instance registers one), and memory the kernel can use as an area.</summary>
+    internal static void CheckZcrx(DeviceMemory memory, IReadOnlyList<uint> queues, string ifname)
+    {
+        if (queues.Count != 1)
+        {
+            throw DevmemSetupException.Refused(DevmemSetupStep.Check, ifname, $"a zcrx instance registers on one RX queue; {queues.Count} were asked for",
+                "set QueueCount = 1 (or leave it unset)", null);
+        }
+
+        if (!memory.IsDmabuf && !memory.HasCpuMapping)
+        {
+            throw DevmemSetupException.Refused(DevmemSetupStep.Check, ifname, $"{memory.Kind} memory is neither a dma-buf nor mapped here, so it cannot be a zcrx area",
+                "give host memory (HostMemory) or a dma-buf", null);
+        }
+    }
+
     /// <summary>
     /// The memory is a dma-buf. Checked last: a configuration error found before it (queues out of
     /// range or taken) is reported as such even when there is no dma-buf, and is never a reason to fall back.

@@ -4,6 +4,7 @@ using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Receive;
+using Devmem.Zcrx;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -78,6 +79,9 @@ public sealed partial class DevmemRxSetup : IDisposable
 
     /// <summary>The binding, while zero copy is live; null in copy mode and after dispose.</summary>
     public DmabufBinding? Binding => _steps?.Binding;
+
+    /// <summary>With <see cref="DevmemRxEngine.Zcrx"/>: the io_uring zcrx instance on the queue; null otherwise (and in copy mode).</summary>
+    public ZcrxInstance? Zcrx => _steps?.Zcrx;
 
     /// <summary>The binding id that RX cmsgs carry as <c>dmabuf_id</c>; 0 in copy mode.</summary>
     public uint BindingId { get; private set; }
@@ -231,10 +235,7 @@ public sealed partial class DevmemRxSetup : IDisposable
     /// <returns>The devmem socket.</returns>
     public DevmemSocket Wrap(Socket socket, ILogger? logger = null)
     {
-        ObjectDisposedException.ThrowIf(_disposed, this);
-        return IsZeroCopy
-            ? DevmemSocket.CreateZeroCopy(socket, logger, _metrics, InterfaceName)
-            : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", DevmemSocket.DefaultSlotSize, logger, logFallback: false, _metrics, InterfaceName);
+        return Wrap(socket, DevmemSocket.DefaultSlotSize, logger);
     }
 
     /// <summary>
@@ -249,6 +250,11 @@ public sealed partial class DevmemRxSetup : IDisposable
     public DevmemSocket Wrap(Socket socket, int copySlotSize, ILogger? logger = null)
     {
         ObjectDisposedException.ThrowIf(_disposed, this);
+        if (IsZeroCopy && Zcrx is { } zcrx)
+        {
+            return zcrx.Wrap(socket, logger);
+        }
+
         return IsZeroCopy
             ? DevmemSocket.CreateZeroCopy(socket, logger, _metrics, InterfaceName)
             : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", copySlotSize, logger, logFallback: false, _metrics, InterfaceName);
@@ -337,7 +343,15 @@ public sealed partial class DevmemRxSetup : IDisposable
         EthtoolChannels channels = DevmemRxSteps.Run(DevmemSetupStep.Snapshot, ifname, "cannot read the channel counts", () => ethtool.GetChannels(ifname));
         Queues = DevmemRxPlan.ChooseQueues(ifname, channels, _options);
         DevmemRxPlan.CheckQueuesFree(netdev, ifname, InterfaceIndex, Queues);
-        DevmemRxPlan.CheckMemory(_memory, _noProvider, ifname);
+        bool zcrx = _options.Engine == DevmemRxEngine.Zcrx;
+        if (zcrx)
+        {
+            DevmemRxPlan.CheckZcrx(_memory, Queues, ifname);
+        }
+        else
+        {
+            DevmemRxPlan.CheckMemory(_memory, _noProvider, ifname);
+        }
 
         _steps = new DevmemRxSteps(ethtool, _undo, ifname, Driver, _logger);
         if (!_options.SkipConfiguration)
@@ -351,6 +365,13 @@ public sealed partial class DevmemRxSetup : IDisposable
                 FlowRuleLocation = location;
                 FlowRuleIsFiveTuple = five;
             }
+        }
+
+        if (zcrx)
+        {
+            // ---- zcrx: the instance lives as long as its io_uring; disposing it unregisters.
+            _steps.OpenZcrx(InterfaceIndex, _memory, Queues[0], _options.RxPageSize);
+            return;
         }
 
         // ---- bind-rx: the binding owns its netlink socket; disposing it unbinds.

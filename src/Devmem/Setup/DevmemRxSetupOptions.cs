@@ -56,6 +56,27 @@ public enum DevmemFallbackKind
     /// refused the NIC (EOPNOTSUPP: "Driver does not support netmem TX", or no DMA device).
     /// </summary>
     BindTxUnsupported,
+
+    /// <summary>
+    /// io_uring zero-copy receive (<see cref="DevmemRxEngine.Zcrx"/>) is impossible here: no io_uring or it
+    /// is disabled, a kernel before 6.15 (6.16 for a dma-buf area), or a NIC without the queue API
+    /// (<see cref="Zcrx.ZcrxException.Unsupported"/> says which).
+    /// </summary>
+    ZcrxUnsupported,
+}
+
+/// <summary>How the setup's queue receives: which of the kernel's two zero-copy receive paths.</summary>
+public enum DevmemRxEngine
+{
+    /// <summary>Devmem TCP: bind-rx binds the dma-buf to the queues; each socket's <c>recvmsg(MSG_SOCK_DEVMEM)</c> returns fragments, released with <c>SO_DEVMEM_DONTNEED</c> (6.12).</summary>
+    DevmemSockets,
+
+    /// <summary>
+    /// io_uring zero-copy receive: a zcrx instance on the queue (host memory from 6.15, a dma-buf from 6.16);
+    /// completions give the same fragments, released through a shared refill ring without a system call.
+    /// One queue per instance.
+    /// </summary>
+    Zcrx,
 }
 
 /// <summary>
@@ -111,6 +132,13 @@ public sealed class DevmemRxSetupOptions
     /// also takes host memory when no dma-buf provider works. Configuration errors are thrown either way.
     /// </summary>
     public DevmemFallback Fallback { get; init; } = DevmemFallback.Never;
+
+    /// <summary>
+    /// Which zero-copy receive path the queue uses (<see cref="DevmemRxEngine"/>): devmem sockets (the
+    /// default) or io_uring zcrx. Either way <see cref="DevmemRxSetup.Wrap(System.Net.Sockets.Socket, Microsoft.Extensions.Logging.ILogger?)"/>
+    /// gives the same <see cref="Receive.DevmemSocket"/> API; with zcrx the memory may also be host memory.
+    /// </summary>
+    public DevmemRxEngine Engine { get; init; }
 
     /// <summary>
     /// Undo the setup when the process gets SIGINT, SIGTERM, SIGHUP or SIGQUIT, before the runtime's

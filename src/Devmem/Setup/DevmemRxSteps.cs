@@ -5,6 +5,7 @@ using Devmem.Memory;
 using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
+using Devmem.Zcrx;
 using Microsoft.Extensions.Logging;
 
 namespace Devmem.Setup;
@@ -198,6 +199,38 @@ internal sealed partial class DevmemRxSteps
                 Binding = null;
             });
         return binding;
+    }
+
+    /// <summary>The zcrx instance of <see cref="OpenZcrx"/>, until undone.</summary>
+    internal ZcrxInstance? Zcrx { get; private set; }
+
+    /// <summary>Registers an io_uring zcrx instance on <paramref name="queue"/> with <paramref name="memory"/> as its area; undo disposes it.</summary>
+    internal ZcrxInstance OpenZcrx(int ifindex, DeviceMemory memory, uint queue, uint? rxBufferLength)
+    {
+        ZcrxInstance zcrx;
+        try
+        {
+            zcrx = ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue) { RxBufferLength = rxBufferLength, Logger = _logger });
+        }
+        catch (ZcrxException e)
+        {
+            var d = DevmemSetupException.From(DevmemSetupStep.BindRx, _ifname, $"cannot register an io_uring zcrx instance on RX queue {queue}", e);
+            if (e.Unsupported is not null)
+            {
+                d.FallbackKind = DevmemFallbackKind.ZcrxUnsupported;
+            }
+
+            throw d;
+        }
+
+        Zcrx = zcrx;
+        _undo.Done($"registered io_uring zcrx instance {zcrx.Id} ({memory.Kind}, {memory.Size} bytes) on RX queue {queue}",
+            $"unregister zcrx instance {zcrx.Id}", () =>
+            {
+                zcrx.Dispose();
+                Zcrx = null;
+            });
+        return zcrx;
     }
 
     // Journals a change, then makes it; when the kernel refuses it there is nothing to undo, so the record

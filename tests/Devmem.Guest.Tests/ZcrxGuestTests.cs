@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using System.Net.Sockets;
+using Devmem.Memory;
+using Devmem.Netlink.Netdev;
+using Devmem.Receive;
+using Devmem.Setup;
+using Devmem.Testing;
+using Devmem.Validation;
+using Devmem.Zcrx;
+
+namespace Devmem.Guest.Tests;
+
+/// <summary>
+/// io_uring zero-copy receive (io_uring/zcrx.c) through the library on the software devmem NIC
+/// (tests/testnic) in Debian's newest kernel, and the clear refusal in 6.12, which has no zcrx. The
+/// testnic emulates only the NIC's DMA (docs/testnic.md): this proves the kernel path, not hardware.
+/// </summary>
+[Collection(UdmabufSerial.Name)]
+[Tier(Tier.Guest)]
+[Nic(Nic.Testnic)]
+public sealed class ZcrxGuestTests
+{
+    private const string Ifname = "eth0";
+    private static readonly IPAddress Server = IPAddress.Parse("10.99.0.1");
+
+    private static void RequireTestnic()
+    {
+        Guest.Require();
+        Assert.SkipUnless(Guest.Nic == "testnic", $"these need the software devmem NIC (scripts/vm/run.sh --nic testnic); the harness booted --nic {Guest.Nic}");
+    }
+
+    private static void RequireZcrx()
+    {
+        RequireTestnic();
+        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx (6.15); Six_twelve_says_zcrx_needs_6_15 checks the answer there");
+    }
+
+    private static void SetMtu(int mtu)
+    {
+        foreach (string[] args in (string[][])[["link", "set", "eth0", "mtu", $"{mtu}"], ["-n", "peer", "link", "set", "eth1", "mtu", $"{mtu}"]])
+        {
+            ProcessResult ip = ProcessRunner.Run("ip", args);
+            Assert.True(ip.ExitCode == 0, $"ip {string.Join(' ', args)}: {ip.Stderr}");
+        }
+    }
+
+    /// <summary>Accepts <paramref name="connections"/> connections from the peer namespace, each sending <paramref name="total"/> bytes of a 6-byte pattern, and receives them all through the setup at once.</summary>
+    private static async Task<(DevmemStreamResult Result, long Outstanding, bool ZeroCopy)[]> ReceiveFromPeer(DevmemRxSetup setup, ushort port, long total, int connections)
+    {
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+        listener.Bind(new IPEndPoint(Server, port));
+        listener.Listen(connections);
+        string send = $"yes \"$(printf '\\001\\002\\003\\004\\005\\006')\" | head -c {total.ToString(CultureInfo.InvariantCulture)} | ip netns exec peer nc -N {Server} {port.ToString(CultureInfo.InvariantCulture)}";
+        var senders = Enumerable.Range(0, connections).Select(_ => Guest.Start("sh", "-c", send)).ToArray();
+        var runs = new List<Task<(DevmemStreamResult, long, bool)>>();
+        var accepted = new List<Socket>();
+        try
+        {
+            for (int i = 0; i < connections; i++)
+            {
+                Socket conn = await listener.AcceptAsync().WaitAsync(TimeSpan.FromSeconds(120));
+                accepted.Add(conn);
+                DevmemSocket rx = setup.Wrap(conn);
+                runs.Add(Task.Factory.StartNew(() =>
+                {
+                    using (rx)
+                    {
+                        DevmemStreamResult r = new DevmemStreamReceiver(rx, setup.Memory, new DevmemStreamOptions
+                        {
+                            Validation = new NcdevmemPattern(7),
+                            StopOnLinear = true,
+                            Segments = 128,
+                        }).Run();
+                        return (r, rx.OutstandingTokens, rx.IsZeroCopy);
+                    }
+                }, TaskCreationOptions.LongRunning));
+            }
+
+            var results = await Task.WhenAll(runs).WaitAsync(TimeSpan.FromMinutes(10));
+
+            // netcat -N shuts its side down at the end of its input and waits for ours.
+            foreach (Socket s in accepted)
+            {
+                s.Dispose();
+            }
+
+            foreach (Process p in senders)
+            {
+                Assert.True(p.WaitForExit(60_000), "the peer's netcat did not exit");
+            }
+
+            return results;
+        }
+        finally
+        {
+            foreach (Socket s in accepted)
+            {
+                s.Dispose();
+            }
+
+            foreach (Process p in senders)
+            {
+                if (!p.HasExited)
+                {
+                    p.Kill(entireProcessTree: true);
+                }
+
+                p.Dispose();
+            }
+        }
+    }
+
+    private static async Task FullRun(DeviceMemory memory, ushort port, long total, int connections)
+    {
+        SetMtu(9000);
+        try
+        {
+            DevmemNicState before = DevmemNicState.Capture(Ifname);
+            using NetdevClient netdev = NetdevClient.Open();
+            var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, Steering = new DevmemFlowSteering(Server, port) };
+            uint queue;
+            long returned, flushes;
+            (DevmemStreamResult Result, long Outstanding, bool ZeroCopy)[] results;
+            using (DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options))
+            {
+                queue = Assert.Single(setup.Queues);
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] zcrx setup ({memory.Kind}): {string.Join("; ", setup.Changes)}");
+                Assert.True(setup.IsZeroCopy);
+                ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
+                Assert.False(zcrx.IsNoDevice);
+                Assert.Equal((uint)Environment.SystemPageSize, zcrx.RxBufferLength);
+                NetdevQueueInfo q = netdev.GetQueue(zcrx.InterfaceIndex, NetdevQueueType.Rx, queue);
+                Assert.True(q.HasIoUring, "queue-get does not show the io-uring provider on the queue");
+                Assert.Null(q.DmabufId);
+
+                var clock = Stopwatch.StartNew();
+                results = await ReceiveFromPeer(setup, port, total, connections);
+                returned = zcrx.BuffersReturned;
+                flushes = zcrx.RefillFlushes;
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] zcrx {connections} x {total} bytes into {memory.Kind} in {clock.Elapsed.TotalSeconds:F1} s; " +
+                    $"{returned} buffers returned through the refill ring, {flushes} flushes; kernel copies: {zcrx.CopyStats}");
+            }
+
+            long fragments = 0;
+            foreach (var (r, outstanding, zeroCopy) in results)
+            {
+                Assert.True(r.End == DevmemStreamEnd.EndOfStream, $"the receive loop stopped: {r.End}: {r.Detail}");
+                Assert.Equal(total, r.DmabufBytes);
+                Assert.Equal(0, r.ValidationErrors);
+                Assert.Equal(0, r.LinearBytes);
+                Assert.Equal(0, outstanding);
+                Assert.True(zeroCopy);
+                fragments += r.Fragments;
+            }
+
+            // Every buffer handed out went back through the refill ring, and none by a system call.
+            Assert.Equal(fragments, returned);
+            Assert.Equal(0, flushes);
+            Assert.False(netdev.GetQueue(int.Parse(File.ReadAllText("/sys/class/net/eth0/ifindex").Trim(), CultureInfo.InvariantCulture), NetdevQueueType.Rx, queue).HasIoUring,
+                "the io-uring provider is still on the queue after the setup was disposed");
+            Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+        }
+        finally
+        {
+            SetMtu(1500);
+        }
+    }
+
+    [Fact]
+    public async Task Zcrx_into_host_memory_receives_256MiB_validated_returns_every_buffer_and_restores_the_NIC()
+    {
+        RequireZcrx();
+        using var memory = HostMemory.Create(32 << 20);
+        await FullRun(memory, 5401, 256L << 20, connections: 1);
+    }
+
+    [Fact]
+    public async Task Zcrx_into_a_udmabuf_area_receives_256MiB_validated_returns_every_buffer_and_restores_the_NIC()
+    {
+        RequireZcrx();
+        using var memory = UdmabufMemory.Create(32 << 20, "zcrx-area");
+        await FullRun(memory, 5402, 256L << 20, connections: 1);
+    }
+
+    [Fact]
+    public async Task Two_connections_share_one_zcrx_instance_and_both_arrive_validated()
+    {
+        RequireZcrx();
+        using var memory = HostMemory.Create(32 << 20);
+        await FullRun(memory, 5403, 64L << 20, connections: 2);
+    }
+
+    [Fact]
+    public async Task Without_a_NIC_zcrx_copies_two_loopback_streams_into_its_area()
+    {
+        Guest.Require();
+        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
+        using var memory = HostMemory.Create(8 << 20);
+        using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice());
+        await ZcrxScenarios.StreamAndValidate(zcrx, 64L << 20, connections: 2);
+        Assert.True(zcrx.RefillFlushes > 0, "without a NIC the refill ring is flushed by ZCRX_CTRL_FLUSH_RQ");
+    }
+
+    [Fact]
+    public void Six_twelve_says_zcrx_needs_6_15_and_the_setup_falls_back_to_copy_when_asked()
+    {
+        RequireTestnic();
+        Assert.SkipUnless(Guest.Series == "6.12", "this checks 6.12's answer; newer kernels have zcrx");
+        DevmemNicState before = DevmemNicState.Capture(Ifname);
+        using var memory = HostMemory.Create(4 << 20);
+        var ex = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(2, 0)));
+        Assert.Equal(ZcrxUnsupportedReason.KernelTooOld, ex.Unsupported);
+        Assert.Contains("6.15", ex.Message, StringComparison.Ordinal);
+
+        var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx };
+        var setupEx = Assert.Throws<DevmemSetupException>(() => DevmemRxSetup.Apply(memory, options));
+        Assert.Equal(DevmemFallbackKind.ZcrxUnsupported, setupEx.FallbackKind);
+        Assert.Contains("6.15", setupEx.Message, StringComparison.Ordinal);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+
+        using (DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, Fallback = DevmemFallback.Copy }))
+        {
+            Assert.False(setup.IsZeroCopy);
+            Assert.Equal(DevmemFallbackKind.ZcrxUnsupported, setup.FallbackKind);
+            Assert.Null(setup.Zcrx);
+        }
+
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+    }
+}
