@@ -204,6 +204,106 @@ public sealed class ZcrxGuestTests
         Assert.True(zcrx.RefillFlushes > 0, "without a NIC the refill ring is flushed by ZCRX_CTRL_FLUSH_RQ");
     }
 
+    /// <summary>The kernel's own iou-zcrx (scripts/vm/build-iou-zcrx.sh), which scripts/test.sh passes to the guest as DEVMEM_IOU_ZCRX.</summary>
+    private static string KernelIouZcrx()
+    {
+        string? path = Environment.GetEnvironmentVariable("DEVMEM_IOU_ZCRX");
+        Assert.SkipWhen(string.IsNullOrEmpty(path) || !File.Exists(path),
+            "the kernel's iou-zcrx was not given (DEVMEM_IOU_ZCRX, built by scripts/vm/build-iou-zcrx.sh; scripts/test.sh passes it)");
+        return path!;
+    }
+
+    private static string OurIouZcrx => Path.Combine(Guest.Root, "samples", "iou-zcrx", "bin", "Release", "net10.0", "iou-zcrx");
+
+    /// <summary>The NIC set up as the kernel's iou-zcrx.py sets it (header split, hds-thresh 0, RSS away from the last queue, a flow rule to it), undone on dispose.</summary>
+    private sealed class IouZcrxNic : IDisposable
+    {
+        private readonly Netlink.Ethtool.EthtoolClient _ethtool = Netlink.Ethtool.EthtoolClient.Open();
+        private readonly Netlink.Ethtool.EthtoolRings _rings;
+        private readonly Netlink.Ethtool.EthtoolRss _rss;
+        private readonly uint _rule;
+
+        public IouZcrxNic(ushort port)
+        {
+            using NetdevClient netdev = NetdevClient.Open();
+            int ifindex = int.Parse(File.ReadAllText("/sys/class/net/eth0/ifindex").Trim(), CultureInfo.InvariantCulture);
+            Queue = netdev.GetQueues(ifindex).Where(q => q.Type == NetdevQueueType.Rx).Max(q => q.Id);
+            _rings = _ethtool.GetRings(Ifname);
+            _rss = _ethtool.GetRss(Ifname);
+            _ethtool.SetRings(Ifname, new Netlink.Ethtool.EthtoolRingsSettings(TcpDataSplit: Netlink.Ethtool.EthtoolTcpDataSplit.Enabled, HdsThresh: _rings.HdsThresh is null ? null : 0));
+            _ethtool.SetRssIndirection(Ifname, Netlink.Ethtool.EthtoolRss.Equal(_rss.Indirection.Count, Queue));
+            _rule = _ethtool.AddFlowRule(Ifname, new Netlink.Ethtool.EthtoolFlowRule(Netlink.Ethtool.EthtoolFlowType.Tcp4, null, Server, null, port, Queue));
+        }
+
+        public uint Queue { get; }
+
+        public void Dispose()
+        {
+            _ethtool.DeleteFlowRule(Ifname, _rule);
+            _ethtool.RestoreRssIndirection(Ifname, _rss);
+            _ethtool.RestoreRings(Ifname, _rings);
+            _ethtool.Dispose();
+        }
+    }
+
+    /// <summary>Waits until something listens on TCP <paramref name="port"/> (/proc/net/tcp6 or tcp, state 0A), without connecting: the kernel's server accepts once.</summary>
+    private static void WaitListening(ushort port, Process server)
+    {
+        string hex = port.ToString("X4", CultureInfo.InvariantCulture);
+        var clock = Stopwatch.StartNew();
+        while (!File.ReadLines("/proc/net/tcp6").Concat(File.ReadLines("/proc/net/tcp")).Any(l => l.Contains($":{hex} ", StringComparison.Ordinal) && l.Split(' ', StringSplitOptions.RemoveEmptyEntries)[3] == "0A"))
+        {
+            Assert.False(server.HasExited, $"the server exited {(server.HasExited ? server.ExitCode : 0)} before listening: {(server.HasExited ? server.StandardError.ReadToEnd() : "")}");
+            Assert.True(clock.Elapsed < TimeSpan.FromSeconds(60), $"nothing listened on port {port} within 60 s");
+            Thread.Sleep(20);
+        }
+    }
+
+    /// <summary>Runs SERVER on eth0 and CLIENT in the peer namespace, as iou-zcrx.py's test_zcrx does; returns both exit codes and outputs.</summary>
+    private static (int Server, int Client, string Output) ServerAndClient(string serverExe, string clientExe, ushort port, string serverArgs, string clientArgs)
+    {
+        using var nic = new IouZcrxNic(port);
+        using Process server = Guest.Start(serverExe, [.. $"-s -p {port} -i {Ifname} -q {nic.Queue} {serverArgs}".Split(' ', StringSplitOptions.RemoveEmptyEntries)]);
+        WaitListening(port, server);
+        ProcessResult client = ProcessRunner.Run("ip", ["netns", "exec", "peer", clientExe, .. $"-c -h {Server} -p {port} {clientArgs}".Split(' ', StringSplitOptions.RemoveEmptyEntries)], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(server.WaitForExit(60_000), "the server did not exit");
+        string output = $"server {serverExe} {serverArgs}: exit {server.ExitCode}: {server.StandardOutput.ReadToEnd()}{server.StandardError.ReadToEnd()}\nclient {clientExe} {clientArgs}: exit {client.ExitCode}: {client.Stdout}{client.Stderr}";
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] {output}");
+        return (server.ExitCode, client.ExitCode, output);
+    }
+
+    [Fact]
+    public void Our_iou_zcrx_server_takes_the_kernels_client_and_the_kernels_server_takes_ours()
+    {
+        RequireZcrx();
+        string kernel = KernelIouZcrx();
+        DevmemNicState before = DevmemNicState.Capture(Ifname);
+        var a = ServerAndClient(OurIouZcrx, kernel, 5411, "", "-l 12840");
+        Assert.True(a.Server == 0 && a.Client == 0, a.Output);
+        var b = ServerAndClient(kernel, OurIouZcrx, 5412, "", "-l 12840");
+        Assert.True(b.Server == 0 && b.Client == 0, b.Output);
+        var c = ServerAndClient(OurIouZcrx, kernel, 5413, "-o 4", "-l 4096 -z 16384");
+        Assert.True(c.Server == 0 && c.Client == 0, c.Output);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+    }
+
+    [Fact]
+    public void Our_iou_zcrx_server_fails_on_a_wrong_byte_as_the_kernels_does()
+    {
+        RequireZcrx();
+        using var nic = new IouZcrxNic(5414);
+        using Process server = Guest.Start(OurIouZcrx, "-s", "-p", "5414", "-i", Ifname, "-q", nic.Queue.ToString(CultureInfo.InvariantCulture));
+        WaitListening(5414, server);
+        // Not the selftest's payload: 'a' + i % 26 is broken at the first byte.
+        ProcessResult send = ProcessRunner.Run("sh", ["-c", $"head -c 65536 /dev/zero | ip netns exec peer nc -N {Server} 5414"], timeout: TimeSpan.FromSeconds(60));
+        Assert.True(server.WaitForExit(60_000), "the server did not exit");
+        string err = server.StandardError.ReadToEnd();
+        Assert.Equal(1, server.ExitCode);
+        Assert.Contains("iou-zcrx: payload mismatch at 0", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
+        _ = send;
+    }
+
     [Fact]
     public void Six_twelve_says_zcrx_needs_6_15_and_the_setup_falls_back_to_copy_when_asked()
     {

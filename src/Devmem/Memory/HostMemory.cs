@@ -1,9 +1,12 @@
+using Devmem.Interop;
+
 namespace Devmem.Memory;
 
 /// <summary>
-/// Plain host memory (a memfd, mapped shared). NOT a dma-buf: it cannot be bound to a NIC, so devmem TCP
-/// cannot place payload in it. It exists only for the copy fallback, where received bytes are copied
-/// into ordinary memory because no dma-buf provider works on this machine; <see cref="DeviceMemory.IsDmabuf"/>
+/// Plain host memory (a memfd, mapped shared). NOT a dma-buf: it cannot be bound to a NIC with bind-rx,
+/// so devmem TCP cannot place payload in it. It serves the copy fallback, where received bytes are copied
+/// into ordinary memory because no dma-buf provider works on this machine, and io_uring zero-copy
+/// receive (<see cref="Zcrx.ZcrxInstance"/>), whose areas may be host memory. <see cref="DeviceMemory.IsDmabuf"/>
 /// is false and <see cref="DeviceMemory.ExporterName"/> is null.
 /// </summary>
 public sealed class HostMemory : DeviceMemory
@@ -20,11 +23,29 @@ public sealed class HostMemory : DeviceMemory
     /// <param name="size">Bytes, at least 1.</param>
     /// <param name="name">The memfd's name (shown as <c>/memfd:NAME</c> in /proc/PID/fd and maps).</param>
     /// <exception cref="DmabufException">memfd_create, ftruncate or mmap failed.</exception>
-    public static HostMemory Create(long size, string name = "devmem-host")
+    public static HostMemory Create(long size, string name = "devmem-host") =>
+        CreateMemfdBacked(Native.RoundUpToPage(size > 0 ? size : throw new ArgumentOutOfRangeException(nameof(size), size, "The size must be positive.")), name, 0);
+
+    /// <summary>
+    /// Creates <paramref name="size"/> bytes (rounded up to 2 MiB) of host memory from 2 MiB huge pages
+    /// (a memfd with <c>MFD_HUGETLB | MFD_HUGE_2MB</c>): what a zcrx area needs for buffers larger than a
+    /// page. Needs that many free huge pages (<c>/proc/sys/vm/nr_hugepages</c>).
+    /// </summary>
+    /// <param name="size">Bytes, at least 1.</param>
+    /// <param name="name">The memfd's name.</param>
+    /// <returns>The memory.</returns>
+    /// <exception cref="DmabufException">Too few free huge pages (said before any call, with the fix), or memfd_create, ftruncate or mmap failed.</exception>
+    public static HostMemory CreateHugePages(long size, string name = "devmem-host-huge")
     {
         ArgumentOutOfRangeException.ThrowIfNegativeOrZero(size);
-        long rounded = Native.RoundUpToPage(size);
-        SafeMemfdHandle memfd = Native.CreateMemfd(name, 0, rounded, seals: 0);
+        long rounded = checked((size + UdmabufMemory.HugePageSize - 1) / UdmabufMemory.HugePageSize * UdmabufMemory.HugePageSize);
+        UdmabufMemory.RequireFreeHugePages(rounded, "huge-page host memory");
+        return CreateMemfdBacked(rounded, name, linux_memfd.MFD_HUGETLB | linux_memfd.MFD_HUGE_2MB);
+    }
+
+    private static HostMemory CreateMemfdBacked(long rounded, string name, uint flags)
+    {
+        SafeMemfdHandle memfd = Native.CreateMemfd(name, flags, rounded, seals: 0);
         try
         {
             SafeMappingHandle mapping = Native.Map(memfd, rounded, "memfd");

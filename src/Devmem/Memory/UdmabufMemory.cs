@@ -76,6 +76,27 @@ public sealed class UdmabufMemory : DeviceMemory
         return CreateList(rounded, [new UdmabufRange(0, rounded)], name, checkLimit);
     }
 
+    /// <summary>Refuses, before any call, <paramref name="rounded"/> bytes of 2 MiB huge pages when fewer are free (saying how to reserve them).</summary>
+    internal static void RequireFreeHugePages(long rounded, string purpose)
+    {
+        long need = rounded / HugePageSize;
+        long? free = Native.ReadSysfsNumber(HugePagesDir + "/free_hugepages");
+        if (free is long f && f < need)
+        {
+            long total = Native.ReadSysfsNumber(HugePagesDir + "/nr_hugepages") ?? 0;
+            throw DmabufException.Refused("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)",
+                $"refused before the call: {FormatBytes(rounded)} for {purpose} needs {need} free 2 MiB huge pages; {f} of {total} reserved are free" +
+                (total == 0 ? " (no huge pages are reserved)" : ""),
+                $"reserve them, as root: echo {total - f + need} > {HugePagesDir}/nr_hugepages (or sysctl vm.nr_hugepages=N where 2 MiB is the default huge page size)");
+        }
+        if (free is null)
+        {
+            throw DmabufException.Refused("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)",
+                $"refused before the call: this kernel has no 2 MiB huge pages ({HugePagesDir} is missing), and {purpose} needs them",
+                "use a kernel with CONFIG_HUGETLBFS and 2 MiB huge pages");
+        }
+    }
+
     /// <summary>The huge page size of a hugetlb-backed udmabuf (<c>MFD_HUGE_2MB</c>).</summary>
     public const long HugePageSize = 2L * 1024 * 1024;
 
@@ -114,22 +135,7 @@ public sealed class UdmabufMemory : DeviceMemory
                 "ask for an rx-page-size of 2 MiB or less");
         }
         long rounded = checked((size + HugePageSize - 1) / HugePageSize * HugePageSize);
-        long need = rounded / HugePageSize;
-        long? free = Native.ReadSysfsNumber(HugePagesDir + "/free_hugepages");
-        if (free is long f && f < need)
-        {
-            long total = Native.ReadSysfsNumber(HugePagesDir + "/nr_hugepages") ?? 0;
-            throw DmabufException.Refused("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)",
-                $"refused before the call: {FormatBytes(rounded)} aligned to {FormatBytes(alignment)} needs {need} free 2 MiB huge pages; {f} of {total} reserved are free" +
-                (total == 0 ? " (no huge pages are reserved)" : ""),
-                $"reserve them, as root: echo {total - f + need} > {HugePagesDir}/nr_hugepages (or sysctl vm.nr_hugepages=N where 2 MiB is the default huge page size)");
-        }
-        if (free is null)
-        {
-            throw DmabufException.Refused("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)",
-                $"refused before the call: this kernel has no 2 MiB huge pages ({HugePagesDir} is missing), and a udmabuf aligned to {FormatBytes(alignment)} needs them",
-                "use a kernel with CONFIG_HUGETLBFS and 2 MiB huge pages");
-        }
+        RequireFreeHugePages(rounded, $"a udmabuf aligned to {FormatBytes(alignment)}");
         return CreateList(rounded, [new UdmabufRange(0, rounded)], name, checkLimit, linux_memfd.MFD_HUGETLB | linux_memfd.MFD_HUGE_2MB);
     }
 

@@ -46,6 +46,12 @@ internal sealed class ZcrxConnection
 
     public ZcrxInstance Queue => _queue;
 
+    /// <summary>Bytes per RECV_ZC request (0: no limit).</summary>
+    public uint RequestBytes { get; init; }
+
+    /// <summary>Bytes the current request received (the loop thread's).</summary>
+    public uint RequestReceived { get; set; }
+
     /// <summary>True once the socket side closed: completions still arriving go straight back to the refill ring.</summary>
     public bool IsClosed => Volatile.Read(ref _closed);
 

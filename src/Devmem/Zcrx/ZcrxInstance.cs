@@ -161,8 +161,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     /// </summary>
     /// <param name="socket">The connected socket.</param>
     /// <param name="logger">Where the socket logs; none by default.</param>
+    /// <param name="requestBytes">Bytes per RECV_ZC request (the request's <c>len</c>; the kernel's iou-zcrx -o
+    /// uses a page): when one has received that many, the library arms the next. 0 (the default): one
+    /// request for the whole stream.</param>
     /// <returns>A <see cref="DevmemSocket"/> whose receives come from this instance.</returns>
-    public DevmemSocket Wrap(Socket socket, ILogger? logger = null)
+    public DevmemSocket Wrap(Socket socket, ILogger? logger = null, uint requestBytes = 0)
     {
         ArgumentNullException.ThrowIfNull(socket);
         ObjectDisposedException.ThrowIf(IsDisposed, this);
@@ -171,7 +174,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             throw new ArgumentException($"zcrx receives on TCP sockets; this one is {socket.ProtocolType}.", nameof(socket));
         }
 
-        var connection = new ZcrxConnection(this, socket, (ulong)Interlocked.Increment(ref _nextId));
+        var connection = new ZcrxConnection(this, socket, (ulong)Interlocked.Increment(ref _nextId)) { RequestBytes = requestBytes };
         var ds = DevmemSocket.CreateZcrx(socket, connection, logger ?? _options.Logger);
         Post(connection, arm: true);
         return ds;
@@ -607,7 +610,15 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0)
                 {
                     var z = (io_uring_zcrx_cqe*)(cqe + 1);
+                    c.RequestReceived += (uint)cqe->res;
                     c.Post(z->off, (uint)cqe->res);
+                    continue;
+                }
+
+                // A request with a length ends with 0 once it received that much (io_recvzc): the next one.
+                if (cqe->res == 0 && c.RequestBytes != 0 && c.RequestReceived >= c.RequestBytes && !c.IsClosed)
+                {
+                    ArmReceive(ring, c);
                     continue;
                 }
 
@@ -704,7 +715,9 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         sqe->opcode = linux_io_uring.IORING_OP_RECV_ZC;
         sqe->fd = (int)c.Socket.SafeHandle.DangerousGetHandle();
         sqe->ioprio = linux_io_uring.IORING_RECV_MULTISHOT;
+        sqe->len = c.RequestBytes;
         sqe->zcrx_ifq_idx = Id;
+        c.RequestReceived = 0;
         sqe->user_data = c.Id;
     }
 
