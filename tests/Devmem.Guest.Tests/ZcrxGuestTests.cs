@@ -200,8 +200,46 @@ public sealed class ZcrxGuestTests
         Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
         using var memory = HostMemory.Create(8 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice());
+        long copyEvents = 0, returnedObserved = -1;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (i, l) =>
+            {
+                if (i.Meter.Name == DevmemMetrics.MeterName && i.Name is DevmemMetrics.ZcrxEventsName or DevmemMetrics.ZcrxBuffersReturnedName)
+                {
+                    l.EnableMeasurementEvents(i);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) =>
+        {
+            bool ours = false, copy = false;
+            foreach (var t in tags)
+            {
+                ours |= t.Key == DevmemMetrics.ZcrxIdTag && Equals(t.Value, zcrx.Id);
+                copy |= t.Key == DevmemMetrics.ZcrxEventTag && Equals(t.Value, "copy");
+            }
+
+            if (ours && i.Name == DevmemMetrics.ZcrxEventsName && copy)
+            {
+                Interlocked.Add(ref copyEvents, value);
+            }
+            else if (ours && i.Name == DevmemMetrics.ZcrxBuffersReturnedName)
+            {
+                returnedObserved = value;
+            }
+        });
+        listener.Start();
         await ZcrxScenarios.StreamAndValidate(zcrx, 64L << 20, connections: 2);
         Assert.True(zcrx.RefillFlushes > 0, "without a NIC the refill ring is flushed by ZCRX_CTRL_FLUSH_RQ");
+
+        // Every byte was copied by the kernel: its stats say so, and the COPY event fired (once per arming).
+        ZcrxCopyStats stats = Assert.IsType<ZcrxCopyStats>(zcrx.CopyStats);
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] NODEV: {stats}, {zcrx.BuffersReturned} buffers returned, {zcrx.RefillFlushes} flushes, {copyEvents} copy events");
+        Assert.True(stats.CopyBytes > 0 && stats.CopyCount > 0, $"the kernel's zcrx_stats show no copies: {stats}");
+        Assert.True(Interlocked.Read(ref copyEvents) > 0, "no ZCRX_EVENT_COPY was counted in devmem.zcrx.events");
+        listener.RecordObservableInstruments();
+        Assert.Equal(zcrx.BuffersReturned, returnedObserved);
     }
 
     /// <summary>The kernel's own iou-zcrx (scripts/vm/build-iou-zcrx.sh), which scripts/test.sh passes to the guest as DEVMEM_IOU_ZCRX.</summary>
