@@ -326,6 +326,33 @@ public sealed class ZcrxGuestTests
     }
 
     [Fact]
+    public void Ncdevmem_with_engine_zcrx_receives_into_host_memory_and_reports_the_refill_ring()
+    {
+        RequireZcrx();
+        DevmemNicState before = DevmemNicState.Capture(Ifname);
+        string ncdevmem = Path.Combine(Guest.Root, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
+        using Process server = Guest.Start(ncdevmem, "-l", "-f", Ifname, "-s", "10.99.0.1", "-p", "5415", "-v", "7", "--engine", "zcrx", "--provider", "memfd", "--json");
+        WaitListening(5415, server);
+        ProcessResult send = ProcessRunner.Run("sh", ["-c", $"yes \"$(printf '\\001\\002\\003\\004\\005\\006')\" | head -c {32 << 20} | ip netns exec peer nc -N {Server} 5415"], timeout: TimeSpan.FromSeconds(300));
+        Assert.True(server.WaitForExit(300_000), "ncdevmem did not exit");
+        string json = server.StandardOutput.ReadToEnd(), err = server.StandardError.ReadToEnd();
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] ncdevmem --engine zcrx: exit {server.ExitCode}\n{err}{json}");
+        Assert.True(server.ExitCode == 0, $"ncdevmem --engine zcrx exited {server.ExitCode}: {err}");
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        Assert.Equal("zcrx", root.GetProperty("engine").GetString());
+        Assert.Equal("zero-copy", root.GetProperty("mode").GetString());
+        Assert.Equal(32L << 20, root.GetProperty("dmabuf_bytes").GetInt64());
+        Assert.Equal(0, root.GetProperty("validation_errors").GetInt64());
+        Assert.Equal(0, root.GetProperty("release_calls").GetInt64());
+        Assert.Equal(0, root.GetProperty("zcrx_refill_flushes").GetInt64());
+        Assert.Equal(root.GetProperty("fragments").GetInt64(), root.GetProperty("zcrx_buffers_returned").GetInt64());
+        Assert.Contains("got zcrx id=", err, StringComparison.Ordinal);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+        _ = send;
+    }
+
+    [Fact]
     public void Our_iou_zcrx_server_fails_on_a_wrong_byte_as_the_kernels_does()
     {
         RequireZcrx();
