@@ -381,6 +381,12 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 _region?.Dispose();
                 _wake.Dispose();
             }
+
+            if (_wakeBuffer is not null)
+            {
+                NativeMemory.Free(_wakeBuffer);
+                _wakeBuffer = null;
+            }
         }
     }
 
@@ -554,8 +560,10 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     private void Loop(IoUringRing ring, Dictionary<ulong, ZcrxConnection> connections)
     {
-        ulong wakeValue = 0;
-        ArmWake(ring, &wakeValue);
+        // The READ's buffer outlives this frame: the request may still be pending when Loop returns and
+        // is ended only when Run closes the ring; native memory, freed after that.
+        ulong* wakeValue = _wakeBuffer = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
+        ArmWake(ring, wakeValue);
         var commands = new List<(ZcrxConnection Connection, bool Arm)>();
         var starved = new List<ZcrxConnection>();
         var rearm = new List<(uint Type, long Due)>();
@@ -650,7 +658,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 ulong tag = cqe->user_data;
                 if (tag == WakeTag)
                 {
-                    ArmWake(ring, &wakeValue);
+                    ArmWake(ring, wakeValue);
                     continue;
                 }
 
@@ -726,6 +734,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     }
 
     private uint _starvedAtTail;
+    private ulong* _wakeBuffer;
     private int _eventsLogged;
 
     private void OnEvent(uint type, List<(uint Type, long Due)> rearm)
