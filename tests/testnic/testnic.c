@@ -794,6 +794,16 @@ static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx,
 	return pool;
 }
 
+/*
+ * On 7.x the running pool is tied to its queue's NAPI, as a NIC driver's is
+ * (page_pool_params.napi; bnxt and fbnic hand it over and take it back
+ * around their queue restarts the same way): the pool's netlink dump then
+ * reports its napi-id, by which tools find a queue's pool (the kernel's
+ * tools/testing/selftests/drivers/net/hw/iou-zcrx.py). It is untied while the
+ * NAPI is disabled: a pool tied to a running NAPI must not be destroyed
+ * (page_pool_disable_direct_recycling in net/core/page_pool.c), and the new
+ * pool of a queue restart that fails is destroyed while the old one runs.
+ */
 static void tn_rq_start(struct tn_rq *rq, struct page_pool *pp,
 			unsigned int buf_size)
 {
@@ -801,6 +811,9 @@ static void tn_rq_start(struct tn_rq *rq, struct page_pool *pp,
 	rq->buf_size = buf_size;
 	netif_queue_set_napi(rq->priv->dev, rq->idx, NETDEV_QUEUE_TYPE_RX,
 			     &rq->napi);
+#if TN_KERNEL_7
+	page_pool_enable_direct_recycling(pp, &rq->napi);
+#endif
 	tn_napi_enable(&rq->napi);
 	napi_schedule(&rq->napi);	/* frames may have waited on the wire */
 }
@@ -810,6 +823,10 @@ static struct page_pool *tn_rq_stop(struct tn_rq *rq)
 	struct page_pool *pp = rq->pp;
 
 	tn_napi_disable(&rq->napi);
+#if TN_KERNEL_7
+	if (pp)
+		page_pool_disable_direct_recycling(pp);
+#endif
 	netif_queue_set_napi(rq->priv->dev, rq->idx, NETDEV_QUEUE_TYPE_RX, NULL);
 	rq->pp = NULL;
 	return pp;
