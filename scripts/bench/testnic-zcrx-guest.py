@@ -9,9 +9,11 @@
 #                      as iou-zcrx.py does; ncdevmem sets it up itself)
 # Prints one line per run:
 #   RUN receiver bytes seconds cpu_seconds syscalls buffer_return_syscalls
-# cpu_seconds is the receiver's user + system time (wait4), syscalls and buffer_return_syscalls come
-# from a separate strace -f -c run of the same receiver (-1 when not measured): buffer returns are
-# setsockopt (SO_DEVMEM_DONTNEED) and io_uring_register (ZCRX_CTRL) calls made after setup.
+# cpu_seconds is the receiver's user + system time (wait4). Separately, one run of each receiver under
+# strace -f -C prints
+#   STRACE receiver bytes syscalls buffer_return_syscalls top-calls...
+# buffer returns being setsockopt(SO_DEVMEM_DONTNEED) and io_uring_register(IORING_REGISTER_ZCRX_CTRL)
+# calls (a refill flush), counted in strace's own trace lines.
 import os, subprocess, sys, time
 
 ncdevmem, ours_iou, kernel_iou, ethtool, mib, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
@@ -31,7 +33,7 @@ def listening(port):
 
 def run(server, client, port, env_strace=None):
     """Starts SERVER, waits until it listens on PORT, runs CLIENT, waits for SERVER: (seconds, cpu, rc, err)."""
-    cmd = server if env_strace is None else ["strace", "-f", "-c", "-o", env_strace] + server
+    cmd = server if env_strace is None else ["strace", "-f", "-C", "-o", env_strace] + server
     srv = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 120
     while not listening(port):
@@ -50,15 +52,23 @@ def run(server, client, port, env_strace=None):
         rc = rc or c.returncode
     return t1 - t0, ru.ru_utime + ru.ru_stime, rc, err[-400:]
 
+import re
+RETURNS = re.compile(r"setsockopt\(\d+, SOL_SOCKET, (SO_DEVMEM_DONTNEED|0x50|80),|io_uring_register\(\d+, (IORING_REGISTER_ZCRX_CTRL|0x24|36),")
+
 def strace_counts(path):
-    total = ret = 0
-    calls = {}
+    """(total syscalls from strace's summary, buffer-return calls from its trace lines, {name: calls})."""
+    calls, returns, summary = {}, 0, False
     for line in open(path):
+        if line.startswith("% time"):
+            summary = True
+            continue
+        if not summary:
+            returns += 1 if RETURNS.search(line) else 0
+            continue
         p = line.split()
         if len(p) >= 5 and p[-1] not in ("syscall", "total") and p[3].isdigit():
             calls[p[-1]] = int(p[3])
-    total = sum(calls.values())
-    return total, calls
+    return sum(calls.values()), returns, calls
 
 # ---- engines: 256 MiB-class streams through our ncdevmem (devmem sockets, zcrx, copy fallback) ----
 sh("ip", "link", "set", "eth0", "mtu", "9000")
@@ -90,8 +100,7 @@ for name in engines:
     if rc != 0:
         print(f"STRACE {name} failed rc={rc}: {err}", flush=True)
         continue
-    total, calls = strace_counts(path)
-    ret = calls.get("setsockopt", 0) if name == "devmem" else 0
+    total, ret, calls = strace_counts(path)
     print(f"STRACE {name} {mib << 20} {total} {ret} " + " ".join(f"{k}={v}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:8]), flush=True)
 
 for r in range(rounds):
@@ -119,8 +128,7 @@ try:
         path = f"/tmp/strace-{name}"
         secs, cpu, rc, err = run([exe, "-s", "-p", str(iport), "-i", "eth0", "-q", str(target)], client, iport, path)
         if rc == 0:
-            total, calls = strace_counts(path)
-            ret = calls.get("io_uring_register", 0)
+            total, ret, calls = strace_counts(path)
             print(f"STRACE {name} {2 << 20} {total} {ret} " + " ".join(f"{k}={v}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:8]), flush=True)
         else:
             print(f"STRACE {name} failed rc={rc}: {err}", flush=True)

@@ -370,6 +370,91 @@ public sealed class ZcrxGuestTests
     }
 
     [Fact]
+    public void A_taken_queue_is_EEXIST_naming_who_holds_it_and_header_split_off_is_EINVAL_saying_so()
+    {
+        RequireZcrx();
+        using NetdevClient netdev = NetdevClient.Open();
+        int ifindex = int.Parse(File.ReadAllText("/sys/class/net/eth0/ifindex").Trim(), CultureInfo.InvariantCulture);
+        uint queue = netdev.GetQueues(ifindex).Where(q => q.Type == NetdevQueueType.Rx).Max(q => q.Id);
+        using var ethtool = Netlink.Ethtool.EthtoolClient.Open();
+        Netlink.Ethtool.EthtoolRings rings = ethtool.GetRings(Ifname);
+        using var memory = HostMemory.Create(4 << 20);
+        try
+        {
+            // Header split off: netif_mp_open_rxq refuses ("tcp-data-split is disabled"; io_uring has no extack to carry it).
+            ethtool.SetRings(Ifname, new Netlink.Ethtool.EthtoolRingsSettings(TcpDataSplit: Netlink.Ethtool.EthtoolTcpDataSplit.Disabled));
+            var off = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue)));
+            Assert.Equal(Interop.Errno.EINVAL, off.Errno);
+            Assert.Contains("tcp-data-split on", off.Message, StringComparison.Ordinal);
+
+            ethtool.SetRings(Ifname, new Netlink.Ethtool.EthtoolRingsSettings(TcpDataSplit: Netlink.Ethtool.EthtoolTcpDataSplit.Enabled));
+
+            // A queue beyond the interface's: ERANGE (netif_mp_open_rxq: "rx queue index out of range").
+            var range = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue + 100)));
+            Assert.Equal(Interop.Errno.ERANGE, range.Errno);
+
+            // Held by a devmem binding: EEXIST, and queue-get says which binding.
+            using (var udmabuf = UdmabufMemory.Create(4 << 20, "zcrx-eexist"))
+            using (DmabufBinding binding = netdev.BindRx(ifindex, udmabuf.DmabufHandle, [queue]))
+            {
+                var taken = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue)));
+                Assert.Equal(Interop.Errno.EEXIST, taken.Errno);
+                Assert.Contains($"devmem dma-buf binding {binding.Id}", taken.Message, StringComparison.Ordinal);
+            }
+
+            // Held by another zcrx instance: EEXIST naming io_uring.
+            using (ZcrxInstance first = ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue)))
+            {
+                using var other = HostMemory.Create(4 << 20);
+                var taken = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(other, new ZcrxOptions(ifindex, queue)));
+                Assert.Equal(Interop.Errno.EEXIST, taken.Errno);
+                Assert.Contains("another io_uring zcrx instance", taken.Message, StringComparison.Ordinal);
+            }
+
+            Assert.False(netdev.GetQueue(ifindex, NetdevQueueType.Rx, queue).HasIoUring);
+        }
+        finally
+        {
+            ethtool.RestoreRings(Ifname, rings);
+        }
+    }
+
+    [Fact]
+    public async Task Eight_KiB_buffers_from_huge_page_memory_receive_validated()
+    {
+        RequireZcrx();
+        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
+        string saved = File.ReadAllText(nrHugepages).Trim();
+        File.WriteAllText(nrHugepages, "32");
+        try
+        {
+            using var memory = HostMemory.CreateHugePages(32 << 20, "zcrx-8k");
+            SetMtu(9000);
+            try
+            {
+                var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, RxPageSize = 8192, Steering = new DevmemFlowSteering(Server, 5416) };
+                using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options);
+                ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
+                Assert.Equal(8192u, zcrx.RxBufferLength);
+                var results = await ReceiveFromPeer(setup, 5416, 64L << 20, 1);
+                var (r, outstanding, _) = Assert.Single(results);
+                Assert.True(r.End == DevmemStreamEnd.EndOfStream, $"{r.End}: {r.Detail}");
+                Assert.Equal(64L << 20, r.DmabufBytes);
+                Assert.Equal(0, r.ValidationErrors);
+                Assert.Equal(0, outstanding);
+            }
+            finally
+            {
+                SetMtu(1500);
+            }
+        }
+        finally
+        {
+            File.WriteAllText(nrHugepages, saved);
+        }
+    }
+
+    [Fact]
     public void Six_twelve_says_zcrx_needs_6_15_and_the_setup_falls_back_to_copy_when_asked()
     {
         RequireTestnic();

@@ -567,6 +567,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         var commands = new List<(ZcrxConnection Connection, bool Arm)>();
         var starved = new List<ZcrxConnection>();
         var rearm = new List<(uint Type, long Due)>();
+        const int BatchSize = 64;
+        ulong* batchOff = stackalloc ulong[BatchSize];
+        uint* batchLen = stackalloc uint[BatchSize];
+        int batchCount = 0;
+        ZcrxConnection? batchOwner = null;
         uint flushedTail = Volatile.Read(ref *_rqTail);
         while (true)
         {
@@ -656,6 +661,17 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             {
                 seen++;
                 ulong tag = cqe->user_data;
+
+                // Data completions of one socket in a row go to it as one batch.
+                if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0 && tag == batchOwner?.Id && batchCount < BatchSize)
+                {
+                    batchOff[batchCount] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
+                    batchLen[batchCount++] = (uint)cqe->res;
+                    batchOwner.RequestReceived += (uint)cqe->res;
+                    continue;
+                }
+
+                FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
                 if (tag == WakeTag)
                 {
                     ArmWake(ring, wakeValue);
@@ -675,9 +691,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
                 if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0)
                 {
-                    var z = (io_uring_zcrx_cqe*)(cqe + 1);
+                    batchOwner = c;
+                    batchOff[0] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
+                    batchLen[0] = (uint)cqe->res;
+                    batchCount = 1;
                     c.RequestReceived += (uint)cqe->res;
-                    c.Post(z->off, (uint)cqe->res);
                     continue;
                 }
 
@@ -718,6 +736,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 c.Terminate(cqe->res >= 0 ? Errno.None : (Errno)(-cqe->res));
             }
 
+            FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
             ring.AdvanceCq(seen);
             if (_refillOverflow.Count > 0)
             {
@@ -731,6 +750,17 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 }
             }
         }
+    }
+
+    private static void FlushBatch(ref ZcrxConnection? owner, ulong* offsets, uint* lengths, ref int count)
+    {
+        if (owner is not null && count > 0)
+        {
+            owner.Post(new ReadOnlySpan<ulong>(offsets, count), new ReadOnlySpan<uint>(lengths, count));
+        }
+
+        owner = null;
+        count = 0;
     }
 
     private uint _starvedAtTail;
