@@ -44,8 +44,16 @@ public sealed class DevmemReceiverOptions
     /// <summary>What to do when zero copy is impossible on a valid configuration (default <see cref="DevmemFallback.Never"/>).</summary>
     public DevmemFallback Fallback { get; set; } = DevmemFallback.Never;
 
-    /// <summary>rx-page-size for bind-rx (Linux 7.3+): a power of two of at least 4096; unset for PAGE_SIZE.</summary>
+    /// <summary>rx-page-size for bind-rx (Linux 7.3+), or zcrx's rx_buf_len: a power of two of at least 4096; unset for PAGE_SIZE.</summary>
     public uint? RxPageSize { get; set; }
+
+    /// <summary>
+    /// The zero-copy receive path (default <see cref="DevmemRxEngine.DevmemSockets"/>):
+    /// <see cref="DevmemRxEngine.Zcrx"/> receives through io_uring zero-copy receive (Linux 6.15+, one queue;
+    /// <see cref="Provider"/> <see cref="MemoryProviderKind.HostMemory"/> gives it host memory). The connection
+    /// handler sees the same <c>DevmemSocket</c> either way.
+    /// </summary>
+    public DevmemRxEngine Engine { get; set; } = DevmemRxEngine.DevmemSockets;
 
     /// <summary>
     /// Backpressure: at most this many fragment tokens are held by the application at once, over all
@@ -127,6 +135,15 @@ public sealed class DevmemReceiverOptionsValidator : IValidateOptions<DevmemRece
         if (options.Queues?.Count is 0)
         {
             problems.Add($"{S}:Queues:Count is 0: bind at least one RX queue.");
+        }
+
+        if (!Enum.IsDefined(options.Engine))
+        {
+            problems.Add($"{S}:Engine {(int)options.Engine} is not an engine: DevmemSockets or Zcrx.");
+        }
+        else if (options.Engine == DevmemRxEngine.Zcrx && options.Queues?.Count is > 1)
+        {
+            problems.Add($"{S}:Queues:Count is {options.Queues.Count}, but Engine Zcrx registers on one RX queue: set Count to 1 or leave it unset.");
         }
 
         if (options.Provider is MemoryProviderKind.Imported)

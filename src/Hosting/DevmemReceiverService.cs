@@ -112,6 +112,7 @@ internal sealed partial class DevmemReceiverService : IHostedService, IAsyncDisp
             Steering = new DevmemFlowSteering(address, (ushort)o.Port),
             Fallback = o.Fallback,
             RxPageSize = o.RxPageSize,
+            Engine = o.Engine,
             UndoOnSignals = false, // the host owns SIGINT/SIGTERM; its shutdown disposes the setup (StopAsync)
             MeterFactory = _meterFactory,
         };

@@ -35,6 +35,7 @@ public sealed class DevmemReceiverOptionsTests
             ["Devmem:Backlog"] = "16",
             ["Devmem:DrainTimeout"] = "00:00:02",
             ["Devmem:FailStartOnSetupError"] = "false",
+            ["Devmem:Engine"] = "Zcrx",
         }).Build();
         using ServiceProvider sp = new ServiceCollection().AddLogging()
             .AddDevmemReceiver<NoHandler>(config.GetSection(DevmemReceiverOptions.SectionName)).BuildServiceProvider();
@@ -55,6 +56,7 @@ public sealed class DevmemReceiverOptionsTests
         Assert.Equal(16, o.Backlog);
         Assert.Equal(TimeSpan.FromSeconds(2), o.DrainTimeout);
         Assert.False(o.FailStartOnSetupError);
+        Assert.Equal(DevmemRxEngine.Zcrx, o.Engine);
     }
 
     [Fact]
@@ -65,6 +67,7 @@ public sealed class DevmemReceiverOptionsTests
         Assert.Null(o.Queues.Start);
         Assert.Equal(DevmemFallback.Never, o.Fallback);
         Assert.True(o.FailStartOnSetupError);
+        Assert.Equal(DevmemRxEngine.DevmemSockets, o.Engine);
         Assert.True(new DevmemReceiverOptionsValidator().Validate(null, o).Succeeded);
     }
 
@@ -81,6 +84,7 @@ public sealed class DevmemReceiverOptionsTests
     [InlineData("LinearBufferSize", "0", "Devmem:LinearBufferSize 0 must be at least 1 byte")]
     [InlineData("Backlog", "0", "Devmem:Backlog 0 must be at least 1")]
     [InlineData("DrainTimeout", "-00:00:01", "Devmem:DrainTimeout -00:00:01 cannot be negative")]
+    [InlineData("Engine", "7", "Devmem:Engine 7 is not an engine")]
     public void Each_invalid_setting_is_named_with_what_to_do(string key, string value, string expected)
     {
         IConfiguration config = new ConfigurationBuilder().AddInMemoryCollection(new Dictionary<string, string?>
@@ -95,5 +99,16 @@ public sealed class DevmemReceiverOptionsTests
         var e = Assert.Throws<OptionsValidationException>(() => sp.GetRequiredService<IOptions<DevmemReceiverOptions>>().Value);
         string only = Assert.Single(e.Failures);
         Assert.Contains(expected, only, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Zcrx_with_more_than_one_queue_is_refused_with_the_fix()
+    {
+        var o = new DevmemReceiverOptions { Interface = "eth1", Address = "10.0.0.1", Port = 5201, Engine = DevmemRxEngine.Zcrx, Queues = new DevmemQueueOptions { Count = 2 } };
+        ValidateOptionsResult r = new DevmemReceiverOptionsValidator().Validate(null, o);
+        Assert.True(r.Failed);
+        Assert.Contains("Engine Zcrx registers on one RX queue: set Count to 1", Assert.Single(r.Failures!), StringComparison.Ordinal);
+        o.Queues.Count = 1;
+        Assert.True(new DevmemReceiverOptionsValidator().Validate(null, o).Succeeded);
     }
 }

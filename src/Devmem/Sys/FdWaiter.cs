@@ -12,7 +12,7 @@ namespace Devmem.Sys;
 /// <remarks>One wait at a time (the owning socket's calls do not overlap).</remarks>
 internal sealed class FdWaiter : IDisposable
 {
-    private readonly SafeEventFdHandle _wake = new();
+    private readonly SafeFdHandle _wake = new();
     private volatile bool _disposed;
 
     public FdWaiter()

@@ -5,21 +5,6 @@ using Devmem.Sys;
 
 namespace Devmem.Zcrx;
 
-/// <summary>Owns an io_uring fd. Closing it ends every request and unregisters every zcrx instance of the ring.</summary>
-internal sealed class SafeIoUringHandle : SafeHandle
-{
-    public SafeIoUringHandle()
-        : base(invalidHandleValue: -1, ownsHandle: true)
-    {
-    }
-
-    public override bool IsInvalid => handle < 0;
-
-    internal void Own(int fd) => SetHandle(fd);
-
-    protected override bool ReleaseHandle() => Syscalls.Close((int)handle);
-}
-
 /// <summary>
 /// One io_uring, called directly (no liburing): set up with 32-byte CQEs, its SQ/CQ rings and SQE array
 /// mapped (man 2 io_uring_setup, "Ring setup"), SQEs filled in place and submitted with
@@ -38,7 +23,7 @@ internal sealed unsafe class IoUringRing : IDisposable
     /// <summary>A CQE with IORING_SETUP_CQE32: <c>struct io_uring_cqe</c> and 16 bytes of big_cqe.</summary>
     public const int CqeSize = 32;
 
-    private readonly SafeIoUringHandle _fd;
+    private readonly SafeFdHandle _fd;
     private readonly SafeMappingHandle _rings;
     private readonly SafeMappingHandle? _cqRing;
     private readonly SafeMappingHandle _sqeMap;
@@ -53,7 +38,7 @@ internal sealed unsafe class IoUringRing : IDisposable
     private readonly io_uring_sqe* _sqes;
     private uint _sqTailLocal;
 
-    private IoUringRing(SafeIoUringHandle fd, in io_uring_params p)
+    private IoUringRing(SafeFdHandle fd, in io_uring_params p)
     {
         _fd = fd;
         Flags = p.flags;
@@ -102,8 +87,8 @@ internal sealed unsafe class IoUringRing : IDisposable
     /// <summary>IORING_FEAT_* of the kernel.</summary>
     public uint Features { get; }
 
-    /// <summary>The ring's fd, for registrations.</summary>
-    public SafeIoUringHandle Handle => _fd;
+    /// <summary>The ring's fd, for registrations. Closing it ends every request and unregisters every zcrx instance of the ring.</summary>
+    public SafeFdHandle Handle => _fd;
 
     /// <summary>
     /// io_uring_setup(2) with <paramref name="flags"/> and 32-byte CQEs, then maps the rings. Failures are
@@ -112,7 +97,7 @@ internal sealed unsafe class IoUringRing : IDisposable
     public static IoUringRing Create(uint entries, uint flags)
     {
         var p = new io_uring_params { flags = flags | linux_io_uring.IORING_SETUP_CQE32 };
-        var fd = new SafeIoUringHandle();
+        var fd = new SafeFdHandle();
         SysResult r = Syscalls.IoUringSetup(entries, &p);
         if (r.IsError)
         {
@@ -132,7 +117,7 @@ internal sealed unsafe class IoUringRing : IDisposable
         }
     }
 
-    private static SafeMappingHandle Map(SafeIoUringHandle fd, nuint length, long offset, string what)
+    private static SafeMappingHandle Map(SafeFdHandle fd, nuint length, long offset, string what)
     {
         var m = new SafeMappingHandle();
         SysResult r = Syscalls.MapShared(fd, length, offset);

@@ -49,7 +49,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     private readonly ILogger _logger;
     private readonly Thread _thread;
     private readonly ManualResetEventSlim _ready = new();
-    private readonly SafeEventFdHandle _wake = new();
+    private readonly SafeFdHandle _wake = new();
     private readonly Lock _commandsLock = new();
     private readonly List<(ZcrxConnection Connection, bool Arm)> _commands = [];
     private readonly Lock _rqLock = new();

@@ -2,10 +2,10 @@ using System.Runtime.InteropServices;
 
 namespace Devmem.Sys;
 
-/// <summary>Owns an eventfd(2): the wake-up of <see cref="FdWaiter"/> and of the zcrx loop.</summary>
-internal sealed class SafeEventFdHandle : SafeHandle
+/// <summary>Owns a file descriptor that close(2) releases: an eventfd (the wake-up of <see cref="FdWaiter"/> and of the zcrx loop), an io_uring.</summary>
+internal sealed class SafeFdHandle : SafeHandle
 {
-    public SafeEventFdHandle()
+    public SafeFdHandle()
         : base(invalidHandleValue: -1, ownsHandle: true)
     {
     }
