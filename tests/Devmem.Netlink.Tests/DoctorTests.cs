@@ -150,6 +150,13 @@ public sealed class DoctorTests
             Assert.EndsWith(reason.GetProperty("detail").GetString()!, c.GetProperty("detail").GetString(), StringComparison.Ordinal);
         }
 
+        // Every zcrx check id has its row in docs/doctor.md.
+        string doc = File.ReadAllText(Path.Combine(Tools.RepoRoot, "docs/doctor.md"));
+        foreach (JsonElement c in Checks(z))
+        {
+            Assert.Contains($"| `{c.GetProperty("id").GetString()}` |", doc, StringComparison.Ordinal);
+        }
+
         // The text says the same.
         Tools.Result text = Tools.Run(Tools.DevmemInfo, "doctor", "--ifname", "lo");
         Assert.Contains("host: io_uring zcrx\n", text.Stdout, StringComparison.Ordinal);

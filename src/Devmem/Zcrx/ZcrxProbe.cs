@@ -14,7 +14,7 @@ namespace Devmem.Zcrx;
 internal sealed record ZcrxProbeResult(string? IoUringDisabled, string? IoUringGroup, DevmemIOException? RingError, bool? RecvZc, Version Kernel, bool? NoDevice, string NoDeviceDetail)
 {
     /// <summary>zcrx into a dma-buf area: Linux 6.16 (io_uring/zcrx.c io_zcrx_import_dmabuf), decided by the kernel version, not asked.</summary>
-    public bool? DmabufAreas => RecvZc == true ? Kernel >= new Version(6, 16) : RecvZc;
+    public bool? DmabufAreas => RecvZc == true ? Kernel >= new Version(6, 16) : null;
 }
 
 /// <summary>
