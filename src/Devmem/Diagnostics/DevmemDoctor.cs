@@ -16,7 +16,10 @@ namespace Devmem.Diagnostics;
 /// queues already bound. Everything is read-only: the queue API is probed with a bind-rx that cannot
 /// bind (no dma-buf, no such queue), and where that probe cannot tell (6.12's netdev_nl_bind_rx_doit in
 /// net/core/netdev-genl.c looks at the fd first) the driver table answers (<see cref="DevmemDrivers"/>).
-/// Checks run in the calling thread's network namespace.
+/// Checks run in the calling thread's network namespace. Beside devmem RX it reports io_uring zero-copy
+/// receive (<see cref="DoctorReport.Zcrx"/>): the kernel is asked through a small io_uring (its probe of
+/// IORING_OP_RECV_ZC) and a NODEV zcrx instance registered and closed at once; dma-buf areas are
+/// judged by the kernel version.
 /// </summary>
 public static class DevmemDoctor
 {
