@@ -61,6 +61,9 @@ internal sealed record Options
     /// <summary>--tx: the client's transport: "auto" (devmem TX where the kernel and NIC allow, else plain TCP), "devmem" or "plain".</summary>
     public string Tx { get; init; } = "auto";
 
+    /// <summary>--engine: the server's zero-copy receive path, "devmem" (devmem sockets, the kernel tool's) or "zcrx" (io_uring zero-copy receive).</summary>
+    public string Engine { get; init; } = "devmem";
+
     public bool Json { get; init; }
 
     /// <summary>--async: the devmem TX client sends and waits with the library's async calls (SendAsync, WaitForCompletionAsync).</summary>
@@ -151,6 +154,10 @@ internal sealed record Options
                     case "--tx":
                         string t = TakeValue();
                         o = o with { Tx = t is "auto" or "devmem" or "plain" ? t : throw new UsageException($"--tx takes 'auto', 'devmem' or 'plain', not '{t}'") };
+                        break;
+                    case "--engine":
+                        string en = TakeValue();
+                        o = o with { Engine = en is "devmem" or "zcrx" ? en : throw new UsageException($"--engine takes 'devmem' or 'zcrx', not '{en}'") };
                         break;
                     case "--demo-bytes":
                         o = o with { DemoBytes = ParseSize(TakeValue(), "--demo-bytes") };

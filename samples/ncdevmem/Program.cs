@@ -11,7 +11,7 @@ internal static class Program
     private const string Usage = """
         Usage: ncdevmem -f IFNAME [-l] -s ADDR -p PORT [-c ADDR] [-v N] [-t START] [-q COUNT]
                         [-z CHUNK] [-n] [-L] [-b SIZE] [--provider P] [--fallback never|copy]
-                        [--tx auto|devmem|plain] [--async] [--json]
+                        [--tx auto|devmem|plain] [--async] [--engine devmem|zcrx] [--json]
                ncdevmem --demo [--json] [--demo-bytes SIZE]
                ncdevmem --help
 
@@ -43,6 +43,9 @@ internal static class Program
         Options (this tool's):
           --provider auto|udmabuf|dma-heap|cuda[:N]|memfd   dma-buf provider (default auto)
           --fallback never|copy     copy when zero copy is impossible (default never)
+          --engine devmem|zcrx      server: receive with devmem sockets (the default, as the
+                                    kernel's tool) or io_uring zero-copy receive (zcrx, Linux
+                                    6.15+; --provider memfd gives it host memory, 6.16+ a dma-buf)
           --tx auto|devmem|plain    client transport: devmem TX where possible, else plain TCP
                                     (auto, the default); devmem only; plain TCP only
           --async                   devmem TX client: send and wait for each completion with the

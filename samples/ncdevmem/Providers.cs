@@ -23,9 +23,9 @@ internal static class Providers
             "memfd" => MemoryProviderKind.HostMemory,
             _ => MemoryProviderKind.Cuda,
         };
-        if (kind is MemoryProviderKind.HostMemory && !o.FallbackCopy)
+        if (kind is MemoryProviderKind.HostMemory && !o.FallbackCopy && o.Engine != "zcrx")
         {
-            throw new UsageException("--provider memfd is host memory, not a dma-buf: it works only with --fallback copy");
+            throw new UsageException("--provider memfd is host memory, not a dma-buf: it works only with --engine zcrx or --fallback copy");
         }
 
         if (kind is { } k)

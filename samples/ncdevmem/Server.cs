@@ -66,6 +66,7 @@ internal static class Server
             SkipConfiguration = o.SkipConfiguration,
             RxPageSize = o.RxPageSize == 0 ? null : (uint)o.RxPageSize,
             Fallback = o.FallbackCopy ? DevmemFallback.Copy : DevmemFallback.Never,
+            Engine = o.Engine == "zcrx" ? DevmemRxEngine.Zcrx : DevmemRxEngine.DevmemSockets,
             // This process handles SIGINT/SIGTERM/SIGHUP/SIGQUIT itself (Interrupt): it stops receiving, then disposes the setup.
             UndoOnSignals = false,
         };
@@ -80,7 +81,7 @@ internal static class Server
         if (setup.IsZeroCopy)
         {
             Console.Error.WriteLine($"using queues {setup.Queues[0]}..{setup.Queues[^1] + 1}");
-            Console.Error.WriteLine($"got dmabuf id={setup.BindingId}");
+            Console.Error.WriteLine(setup.Zcrx is { } zcrx ? $"got zcrx id={zcrx.Id} ({zcrx.Memory.Kind} area, {zcrx.RxBufferLength}-byte buffers)" : $"got dmabuf id={setup.BindingId}");
         }
 
         try
@@ -285,7 +286,15 @@ internal static class Server
             }
 
             w.WriteEndArray();
-            if (setup.IsZeroCopy)
+            w.WriteString("engine", setup.Zcrx is null ? "devmem" : "zcrx");
+            if (setup.Zcrx is { } zcrx)
+            {
+                w.WriteNull("binding_id");
+                w.WriteNumber("zcrx_id", zcrx.Id);
+                w.WriteNumber("zcrx_buffers_returned", zcrx.BuffersReturned);
+                w.WriteNumber("zcrx_refill_flushes", zcrx.RefillFlushes);
+            }
+            else if (setup.IsZeroCopy)
             {
                 w.WriteNumber("binding_id", setup.BindingId);
             }

@@ -20,6 +20,19 @@
 #                   binaries" command, into artifacts/drvnet/. The test starts the binary about 15
 #                   times; under qemu's software CPU the JIT build's start-up alone took over 20 s a
 #                   run, about 8 of this check's 10.6 minutes)
+#                   DRVNET_TEST=none: no such run (e.g. to run only iou-zcrx.py below)
+#
+# Then tools/testing/selftests/drivers/net/hw/iou-zcrx.py (io_uring zero-copy receive, io_uring/zcrx.c)
+# in a guest of its own: the testnic with combined channels (the test skips below 2) and RSS
+# contexts (its rss variants), the kernel's C iou-zcrx (scripts/vm/build-iou-zcrx.sh) first. When
+# samples/iou-zcrx holds a project (our iou-zcrx, flag for flag the kernel's), it is published with
+# NativeAOT into artifacts/drvnet/iou-zcrx-aot/ as ncdevmem is, runs second, and each case is judged
+# as devmem.py's are; without it, each case is judged by the kernel's binary alone, as the netkit
+# suites' are.
+#   DRVNET_ZCRX_TEST  path in the kernel tree (default tools/testing/selftests/drivers/net/hw/iou-zcrx.py
+#                     when DRVNET_TEST is the default, else none; empty: none)
+#   DRVNET_ZCRX_OURS  our iou-zcrx (default: samples/iou-zcrx published as above, if it exists; none:
+#                     the kernel's only)
 #
 # Then the netkit suites (queue leasing) with the kernel's binaries only: nk_devmem.py with its C
 # ncdevmem (ours binds through a leased queue when the library supports queue leasing, a later step),
@@ -46,8 +59,10 @@ source "$root/scripts/lib/prereqs.sh"
 test=${DRVNET_TEST:-tools/testing/selftests/drivers/net/hw/devmem.py}
 if [ -z "${DRVNET_TEST:-}" ]; then
     nk_tests=${DRVNET_NK_TESTS-tools/testing/selftests/drivers/net/hw/nk_devmem.py tools/testing/selftests/drivers/net/hw/nk_qlease.py}
+    zcrx_test=${DRVNET_ZCRX_TEST-tools/testing/selftests/drivers/net/hw/iou-zcrx.py}
 else
     nk_tests=${DRVNET_NK_TESTS:-}
+    zcrx_test=${DRVNET_ZCRX_TEST:-}
 fi
 binname=${DRVNET_BIN:-ncdevmem}
 ours=${DRVNET_OURS:-}
@@ -56,6 +71,75 @@ start=$(date +%s)
 log() { printf '[drvnet %4ds] %s\n' $(($(date +%s) - start)) "$*" >&2; }
 result() { echo "$1 $name: $2" >>"$out"; }
 result_as() { echo "$1 $2: $3" >>"$out"; }   # result_as COUNTS TESTNAME LABEL
+
+# judge TESTNAME BINNAME RES RC [ours]: one result line per case in RES (drvnet-guest.sh's CASE lines
+# for variant c, and for ours when the fifth argument says so) and a table in the log. With ours: a
+# case passes when it passes with both binaries, skips when both skip for the same reason, and fails
+# otherwise. Without: it passes or skips as it does with the kernel's binary. Either way a case that
+# fails with the kernel's binary fails (the testnic or the guest is at fault).
+judge() {
+    local tname=$1 bin=$2 res=$3 rc=$4 with_ours=${5:-} variant case st reason v c o cst creason
+    local -A C=() O=()
+    local order=()
+    while read -r _ variant case st reason; do
+        v="$st${reason:+ $reason}"
+        if [ "$variant" = c ]; then C[$case]=$v; order+=("$case"); else O[$case]=$v; fi
+    done < <(grep '^CASE ' <<<"$res")
+
+    if [ ${#C[@]} -eq 0 ]; then
+        result_as "1 0 0" "$tname" "no case ran with the kernel's $bin (run.sh exit $rc; see the log)"
+    fi
+    if [ -n "$with_ours" ]; then
+        printf '| case | kernel'"'"'s C %s | our %s |\n|---|---|---|\n' "$bin" "$bin" >&2
+    else
+        printf '| case | kernel'"'"'s C %s |\n|---|---|\n' "$bin" >&2
+    fi
+    for case in "${order[@]}"; do
+        c=${C[$case]} o=${O[$case]:-missing}
+        cst=${c%% *} creason=${c#* }
+        if [ -z "$with_ours" ]; then
+            printf '| %s | %s |\n' "$case" "$c" >&2
+            case "$cst" in
+                ok) result_as "0 1 0" "$tname" "$case passes with the kernel's $bin" ;;
+                skip) result_as "0 0 1" "$tname" "$case skips with the kernel's $bin: $creason" ;;
+                *) result_as "1 0 0" "$tname" "$case fails with the kernel's $bin (the testnic or the guest is at fault; see the log)" ;;
+            esac
+            continue
+        fi
+        printf '| %s | %s | %s |\n' "$case" "$c" "$o" >&2
+        if [ "$cst" = fail ]; then
+            result_as "1 0 0" "$tname" "$case fails with the kernel's $bin (the testnic or the guest is at fault; see the log)"
+        elif [ "$c" = "$o" ] && [ "$cst" = ok ]; then
+            result_as "0 1 0" "$tname" "$case passes with the kernel's $bin and with ours"
+        elif [ "$c" = "$o" ]; then
+            result_as "0 0 1" "$tname" "$case skips with both binaries: $creason"
+        else
+            result_as "1 0 0" "$tname" "$case: the kernel's $bin gives '$c', ours '$o'"
+        fi
+    done
+    for case in "${!O[@]}"; do
+        [ -n "${C[$case]:-}" ] || result_as "1 0 0" "$tname" "$case ran with ours only"
+    done
+    # The guest script itself exits 0: anything else is a kernel splat (1), a timeout (124) or the harness.
+    if [ "$rc" != 0 ]; then
+        result_as "1 0 0" "$tname" "scripts/vm/run.sh exited $rc (a kernel splat, a timeout or a harness failure: see artifacts/vm/)"
+    fi
+}
+
+# publish SAMPLE: our SAMPLE (samples/SAMPLE) with NativeAOT into artifacts/drvnet/SAMPLE-aot/ (the
+# README's "Native binaries" command); prints the binary's path. Logs in artifacts/drvnet/.
+publish() {
+    local sample=$1 pubdir=$root/artifacts/drvnet/$1-aot plog
+    plog=$root/artifacts/drvnet/publish$([ "$1" = ncdevmem ] || echo "-$1").log
+    log "publishing our $sample with NativeAOT"
+    rm -rf "$pubdir"; mkdir -p "$pubdir"
+    if ! dotnet publish "$root/samples/$sample" -c Release -r linux-x64 -p:PublishAot=true -o "$pubdir" \
+            -nologo -clp:NoSummary >"$plog" 2>&1; then
+        tail -n 20 "$plog" >&2
+        return 1
+    fi
+    echo "$pubdir/$sample"
+}
 
 if [ ! -x "$root/scripts/vm/run.sh" ]; then
     result "0 0 1" "skipped: the VM harness scripts/vm/run.sh is missing"
@@ -68,74 +152,81 @@ ensure_apt socat python3 python3-yaml ethtool iproute2 || { result "1 0 0" "cann
 if [ -n "$nk_tests" ]; then
     ensure_apt bpftool || { result "1 0 0" "cannot install bpftool (the netkit suites use it)"; exit 1; }
 fi
-if [ -z "$ours" ]; then
+zcrx_ours=${DRVNET_ZCRX_OURS:-}
+if [ -z "$zcrx_ours" ] && [ -n "$zcrx_test" ] && compgen -G "$root/samples/iou-zcrx/*.csproj" >/dev/null; then
+    zcrx_ours=publish
+fi
+[ "$zcrx_ours" = none ] && zcrx_ours=""
+if { [ "$test" != none ] && [ -z "$ours" ]; } || [ "$zcrx_ours" = publish ]; then
     ensure_apt gcc libc6-dev zlib1g-dev || { result "1 0 0" "cannot install gcc libc6-dev zlib1g-dev (the NativeAOT linker)"; exit 1; }
-    log "publishing our ncdevmem with NativeAOT"
-    pubdir=$root/artifacts/drvnet/ncdevmem-aot
-    rm -rf "$pubdir"; mkdir -p "$pubdir"
-    if ! dotnet publish "$root/samples/ncdevmem" -c Release -r linux-x64 -p:PublishAot=true -o "$pubdir" \
-            -nologo -clp:NoSummary >"$root/artifacts/drvnet/publish.log" 2>&1; then
-        tail -n 20 "$root/artifacts/drvnet/publish.log" >&2
-        result "1 0 0" "dotnet publish of our ncdevmem (NativeAOT) failed: see artifacts/drvnet/publish.log"
-        exit 1
-    fi
-    ours=$pubdir/ncdevmem
-fi
-if [ ! -x "$ours" ]; then
-    result "1 0 0" "our binary $ours is missing"
-    exit 1
-fi
-kbin=${DRVNET_KERNEL:-}
-if [ -z "$kbin" ]; then
-    log "building the kernel's ncdevmem"
-    kbin=$("$root/scripts/vm/build-ncdevmem.sh" --kernel latest) || { result "1 0 0" "the kernel's ncdevmem did not build (see the log above)"; exit 1; }
 fi
 ktree=$(kernel_source newest tools/testing/selftests/net/lib tools/testing/selftests/drivers/net \
     tools/net/ynl Documentation/netlink/specs) || { result "1 0 0" "cannot unpack the kernel's selftests"; exit 1; }
-[ -f "$ktree/$test" ] || { result "1 0 0" "$test is not in $ktree"; exit 1; }
-
-log "guest run: $test with the kernel's $binname ($kbin), then ours ($ours)"
 # 128 huge pages up front: the tests' own 64 hold two of ncdevmem's udmabufs, and a binding's is freed
 # only after its last buffer comes back (see drvnet-guest.sh).
 hugepages=${DRVNET_HUGEPAGES:-128}
-res=$("$root/scripts/vm/run.sh" --kernel latest --nic testnic --timeout 1500 --env "DRVNET_HUGEPAGES=$hugepages" -- \
-    "$root/scripts/checks/lib/drvnet-guest.sh" "$ktree" "$test" "$binname" "c=$kbin" "ours=$ours")
-rc=$?
-log "guest run done (run.sh exit $rc)"
-grep -E '^(CASE|RAN) ' <<<"$res" >&2
 
-# case -> "status reason" for each variant
-declare -A C O
-order=()
-while read -r _ variant case st reason; do
-    v="$st${reason:+ $reason}"
-    if [ "$variant" = c ]; then C[$case]=$v; order+=("$case"); else O[$case]=$v; fi
-done < <(grep '^CASE ' <<<"$res")
-
-if [ ${#C[@]} -eq 0 ]; then
-    result "1 0 0" "no case ran with the kernel's $binname (run.sh exit $rc; see the log)"
-fi
-printf '| case | kernel'"'"'s C %s | our %s |\n|---|---|---|\n' "$binname" "$binname" >&2
-for case in "${order[@]}"; do
-    c=${C[$case]} o=${O[$case]:-missing}
-    printf '| %s | %s | %s |\n' "$case" "$c" "$o" >&2
-    cst=${c%% *} creason=${c#* }
-    if [ "$cst" = fail ]; then
-        result "1 0 0" "$case fails with the kernel's $binname (the testnic or the guest is at fault; see the log)"
-    elif [ "$c" = "$o" ] && [ "$cst" = ok ]; then
-        result "0 1 0" "$case passes with the kernel's $binname and with ours"
-    elif [ "$c" = "$o" ]; then
-        result "0 0 1" "$case skips with both binaries: $creason"
-    else
-        result "1 0 0" "$case: the kernel's $binname gives '$c', ours '$o'"
+if [ "$test" != none ]; then
+    if [ -z "$ours" ]; then
+        ours=$(publish ncdevmem) || { result "1 0 0" "dotnet publish of our ncdevmem (NativeAOT) failed: see artifacts/drvnet/publish.log"; exit 1; }
     fi
-done
-for case in "${!O[@]}"; do
-    [ -n "${C[$case]:-}" ] || result "1 0 0" "$case ran with ours only"
-done
-# The guest script itself exits 0: anything else is a kernel splat (1), a timeout (124) or the harness.
-if [ "$rc" != 0 ]; then
-    result "1 0 0" "scripts/vm/run.sh exited $rc (a kernel splat, a timeout or a harness failure: see artifacts/vm/)"
+    if [ ! -x "$ours" ]; then
+        result "1 0 0" "our binary $ours is missing"
+        exit 1
+    fi
+    kbin=${DRVNET_KERNEL:-}
+    if [ -z "$kbin" ]; then
+        log "building the kernel's ncdevmem"
+        kbin=$("$root/scripts/vm/build-ncdevmem.sh" --kernel latest) || { result "1 0 0" "the kernel's ncdevmem did not build (see the log above)"; exit 1; }
+    fi
+    [ -f "$ktree/$test" ] || { result "1 0 0" "$test is not in $ktree"; exit 1; }
+
+    log "guest run: $test with the kernel's $binname ($kbin), then ours ($ours)"
+    res=$("$root/scripts/vm/run.sh" --kernel latest --nic testnic --timeout 1500 --env "DRVNET_HUGEPAGES=$hugepages" -- \
+        "$root/scripts/checks/lib/drvnet-guest.sh" "$ktree" "$test" "$binname" "c=$kbin" "ours=$ours")
+    rc=$?
+    log "guest run done (run.sh exit $rc)"
+    grep -E '^(CASE|RAN) ' <<<"$res" >&2
+    judge "$name" "$binname" "$res" "$rc" ours
+fi
+
+# iou-zcrx.py: the kernel's iou-zcrx, then ours if there is one. The testnic has 4 combined channels;
+# the test takes the last as its target (the default RSS table spread over the others, its flow
+# steered there by a rule or by a rule into an RSS context).
+if [ -n "$zcrx_test" ]; then
+    zname=$(basename "$zcrx_test")
+    zvariants=()
+    if ! zbin=$("$root/scripts/vm/build-iou-zcrx.sh"); then
+        result_as "1 0 0" "$zname" "the kernel's iou-zcrx did not build (see the log above)"
+    elif [ ! -f "$ktree/$zcrx_test" ]; then
+        result_as "1 0 0" "$zname" "$zcrx_test is not in $ktree"
+    else
+        zvariants=("c=$zbin")
+    fi
+    if [ "$zcrx_ours" = publish ]; then
+        zcrx_ours=$(publish iou-zcrx) || {
+            result_as "1 0 0" "$zname" "dotnet publish of our iou-zcrx (NativeAOT) failed: see artifacts/drvnet/publish-iou-zcrx.log"
+            zvariants=()
+        }
+    fi
+    if [ -n "$zcrx_ours" ] && [ ${#zvariants[@]} -gt 0 ]; then
+        if [ -x "$zcrx_ours" ]; then
+            zvariants+=("ours=$zcrx_ours")
+        else
+            result_as "1 0 0" "$zname" "our binary $zcrx_ours is missing"
+            zvariants=()
+        fi
+    fi
+    if [ ${#zvariants[@]} -gt 0 ]; then
+        log "guest run: $zcrx_test with ${zvariants[*]} (testnic with combined channels)"
+        res=$("$root/scripts/vm/run.sh" --kernel latest --nic testnic --nic-param combined_channels=1 --timeout 900 \
+            --env "DRVNET_HUGEPAGES=$hugepages" -- \
+            "$root/scripts/checks/lib/drvnet-guest.sh" "$ktree" "$zcrx_test" iou-zcrx "${zvariants[@]}")
+        rc=$?
+        log "guest run done (run.sh exit $rc)"
+        grep -E '^(CASE|RAN) ' <<<"$res" >&2
+        judge "$zname" iou-zcrx "$res" "$rc" ${zcrx_ours:+ours}
+    fi
 fi
 
 [ -n "$nk_tests" ] || exit 0

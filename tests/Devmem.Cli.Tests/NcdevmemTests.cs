@@ -25,6 +25,7 @@ public class NcdevmemTests
     [InlineData(new[] { "--demo", "-f", "eth0" }, "--demo runs its own server and client")]
     [InlineData(new[] { "-f", "eth0", "extra" }, "unexpected argument 'extra'")]
     [InlineData(new[] { "-f", "eth0", "-s", "::1", "-p", "1", "--tx", "maybe" }, "--tx takes 'auto', 'devmem' or 'plain'")]
+    [InlineData(new[] { "-f", "eth0", "-l", "-s", "::1", "-p", "1", "--engine", "dpdk" }, "--engine takes 'devmem' or 'zcrx', not 'dpdk'")]
     public void Bad_usage_says_what_was_wrong_in_two_lines_and_exits_2(string[] args, string expected)
     {
         var (code, stdout, stderr) = Cli.Run("ncdevmem", null, args);

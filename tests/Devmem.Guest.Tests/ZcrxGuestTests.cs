@@ -200,8 +200,46 @@ public sealed class ZcrxGuestTests
         Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
         using var memory = HostMemory.Create(8 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice());
+        long copyEvents = 0, returnedObserved = -1;
+        using var listener = new System.Diagnostics.Metrics.MeterListener
+        {
+            InstrumentPublished = (i, l) =>
+            {
+                if (i.Meter.Name == DevmemMetrics.MeterName && i.Name is DevmemMetrics.ZcrxEventsName or DevmemMetrics.ZcrxBuffersReturnedName)
+                {
+                    l.EnableMeasurementEvents(i);
+                }
+            },
+        };
+        listener.SetMeasurementEventCallback<long>((i, value, tags, _) =>
+        {
+            bool ours = false, copy = false;
+            foreach (var t in tags)
+            {
+                ours |= t.Key == DevmemMetrics.ZcrxIdTag && Equals(t.Value, zcrx.Id);
+                copy |= t.Key == DevmemMetrics.ZcrxEventTag && Equals(t.Value, "copy");
+            }
+
+            if (ours && i.Name == DevmemMetrics.ZcrxEventsName && copy)
+            {
+                Interlocked.Add(ref copyEvents, value);
+            }
+            else if (ours && i.Name == DevmemMetrics.ZcrxBuffersReturnedName)
+            {
+                returnedObserved = value;
+            }
+        });
+        listener.Start();
         await ZcrxScenarios.StreamAndValidate(zcrx, 64L << 20, connections: 2);
         Assert.True(zcrx.RefillFlushes > 0, "without a NIC the refill ring is flushed by ZCRX_CTRL_FLUSH_RQ");
+
+        // Every byte was copied by the kernel: its stats say so, and the COPY event fired (once per arming).
+        ZcrxCopyStats stats = Assert.IsType<ZcrxCopyStats>(zcrx.CopyStats);
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] NODEV: {stats}, {zcrx.BuffersReturned} buffers returned, {zcrx.RefillFlushes} flushes, {copyEvents} copy events");
+        Assert.True(stats.CopyBytes > 0 && stats.CopyCount > 0, $"the kernel's zcrx_stats show no copies: {stats}");
+        Assert.True(Interlocked.Read(ref copyEvents) > 0, "no ZCRX_EVENT_COPY was counted in devmem.zcrx.events");
+        listener.RecordObservableInstruments();
+        Assert.Equal(zcrx.BuffersReturned, returnedObserved);
     }
 
     /// <summary>The kernel's own iou-zcrx (scripts/vm/build-iou-zcrx.sh), which scripts/test.sh passes to the guest as DEVMEM_IOU_ZCRX.</summary>
@@ -288,6 +326,33 @@ public sealed class ZcrxGuestTests
     }
 
     [Fact]
+    public void Ncdevmem_with_engine_zcrx_receives_into_host_memory_and_reports_the_refill_ring()
+    {
+        RequireZcrx();
+        DevmemNicState before = DevmemNicState.Capture(Ifname);
+        string ncdevmem = Path.Combine(Guest.Root, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
+        using Process server = Guest.Start(ncdevmem, "-l", "-f", Ifname, "-s", "10.99.0.1", "-p", "5415", "-v", "7", "--engine", "zcrx", "--provider", "memfd", "--json");
+        WaitListening(5415, server);
+        ProcessResult send = ProcessRunner.Run("sh", ["-c", $"yes \"$(printf '\\001\\002\\003\\004\\005\\006')\" | head -c {32 << 20} | ip netns exec peer nc -N {Server} 5415"], timeout: TimeSpan.FromSeconds(300));
+        Assert.True(server.WaitForExit(300_000), "ncdevmem did not exit");
+        string json = server.StandardOutput.ReadToEnd(), err = server.StandardError.ReadToEnd();
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] ncdevmem --engine zcrx: exit {server.ExitCode}\n{err}{json}");
+        Assert.True(server.ExitCode == 0, $"ncdevmem --engine zcrx exited {server.ExitCode}: {err}");
+        using var doc = System.Text.Json.JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        Assert.Equal("zcrx", root.GetProperty("engine").GetString());
+        Assert.Equal("zero-copy", root.GetProperty("mode").GetString());
+        Assert.Equal(32L << 20, root.GetProperty("dmabuf_bytes").GetInt64());
+        Assert.Equal(0, root.GetProperty("validation_errors").GetInt64());
+        Assert.Equal(0, root.GetProperty("release_calls").GetInt64());
+        Assert.Equal(0, root.GetProperty("zcrx_refill_flushes").GetInt64());
+        Assert.Equal(root.GetProperty("fragments").GetInt64(), root.GetProperty("zcrx_buffers_returned").GetInt64());
+        Assert.Contains("got zcrx id=", err, StringComparison.Ordinal);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+        _ = send;
+    }
+
+    [Fact]
     public void Our_iou_zcrx_server_fails_on_a_wrong_byte_as_the_kernels_does()
     {
         RequireZcrx();
@@ -302,6 +367,91 @@ public sealed class ZcrxGuestTests
         Assert.Contains("iou-zcrx: payload mismatch at 0", err, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", err, StringComparison.Ordinal);
         _ = send;
+    }
+
+    [Fact]
+    public void A_taken_queue_is_EEXIST_naming_who_holds_it_and_header_split_off_is_EINVAL_saying_so()
+    {
+        RequireZcrx();
+        using NetdevClient netdev = NetdevClient.Open();
+        int ifindex = int.Parse(File.ReadAllText("/sys/class/net/eth0/ifindex").Trim(), CultureInfo.InvariantCulture);
+        uint queue = netdev.GetQueues(ifindex).Where(q => q.Type == NetdevQueueType.Rx).Max(q => q.Id);
+        using var ethtool = Netlink.Ethtool.EthtoolClient.Open();
+        Netlink.Ethtool.EthtoolRings rings = ethtool.GetRings(Ifname);
+        using var memory = HostMemory.Create(4 << 20);
+        try
+        {
+            // Header split off: netif_mp_open_rxq refuses ("tcp-data-split is disabled"; io_uring has no extack to carry it).
+            ethtool.SetRings(Ifname, new Netlink.Ethtool.EthtoolRingsSettings(TcpDataSplit: Netlink.Ethtool.EthtoolTcpDataSplit.Disabled));
+            var off = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue)));
+            Assert.Equal(Interop.Errno.EINVAL, off.Errno);
+            Assert.Contains("tcp-data-split on", off.Message, StringComparison.Ordinal);
+
+            ethtool.SetRings(Ifname, new Netlink.Ethtool.EthtoolRingsSettings(TcpDataSplit: Netlink.Ethtool.EthtoolTcpDataSplit.Enabled));
+
+            // A queue beyond the interface's: ERANGE (netif_mp_open_rxq: "rx queue index out of range").
+            var range = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue + 100)));
+            Assert.Equal(Interop.Errno.ERANGE, range.Errno);
+
+            // Held by a devmem binding: EEXIST, and queue-get says which binding.
+            using (var udmabuf = UdmabufMemory.Create(4 << 20, "zcrx-eexist"))
+            using (DmabufBinding binding = netdev.BindRx(ifindex, udmabuf.DmabufHandle, [queue]))
+            {
+                var taken = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue)));
+                Assert.Equal(Interop.Errno.EEXIST, taken.Errno);
+                Assert.Contains($"devmem dma-buf binding {binding.Id}", taken.Message, StringComparison.Ordinal);
+            }
+
+            // Held by another zcrx instance: EEXIST naming io_uring.
+            using (ZcrxInstance first = ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue)))
+            {
+                using var other = HostMemory.Create(4 << 20);
+                var taken = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(other, new ZcrxOptions(ifindex, queue)));
+                Assert.Equal(Interop.Errno.EEXIST, taken.Errno);
+                Assert.Contains("another io_uring zcrx instance", taken.Message, StringComparison.Ordinal);
+            }
+
+            Assert.False(netdev.GetQueue(ifindex, NetdevQueueType.Rx, queue).HasIoUring);
+        }
+        finally
+        {
+            ethtool.RestoreRings(Ifname, rings);
+        }
+    }
+
+    [Fact]
+    public async Task Eight_KiB_buffers_from_huge_page_memory_receive_validated()
+    {
+        RequireZcrx();
+        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
+        string saved = File.ReadAllText(nrHugepages).Trim();
+        File.WriteAllText(nrHugepages, "32");
+        try
+        {
+            using var memory = HostMemory.CreateHugePages(32 << 20, "zcrx-8k");
+            SetMtu(9000);
+            try
+            {
+                var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, RxPageSize = 8192, Steering = new DevmemFlowSteering(Server, 5416) };
+                using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options);
+                ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
+                Assert.Equal(8192u, zcrx.RxBufferLength);
+                var results = await ReceiveFromPeer(setup, 5416, 64L << 20, 1);
+                var (r, outstanding, _) = Assert.Single(results);
+                Assert.True(r.End == DevmemStreamEnd.EndOfStream, $"{r.End}: {r.Detail}");
+                Assert.Equal(64L << 20, r.DmabufBytes);
+                Assert.Equal(0, r.ValidationErrors);
+                Assert.Equal(0, outstanding);
+            }
+            finally
+            {
+                SetMtu(1500);
+            }
+        }
+        finally
+        {
+            File.WriteAllText(nrHugepages, saved);
+        }
     }
 
     [Fact]

@@ -32,6 +32,7 @@
 #include <linux/skbuff.h>
 #include <linux/swiotlb.h>
 #include <linux/tcp.h>
+#include <linux/u64_stats_sync.h>
 #include <linux/udp.h>
 #include <linux/unaligned.h>
 #include <net/checksum.h>
@@ -47,6 +48,8 @@
 #define TN_INDIR_SIZE	128
 #define TN_KEY_SIZE	40
 #define TN_MAX_RULES	32
+/* RSS contexts: IDs 1 to TN_RSS_CTX_MAX - 1 (rxfh_max_num_contexts is exclusive). */
+#define TN_RSS_CTX_MAX	8
 #define TN_RING_MIN	64
 #define TN_RING_MAX	4096
 #define TN_RING_DEF	256
@@ -109,6 +112,12 @@ struct tn_fault {
 	int err;
 };
 
+/* An RSS context's table and key, as the steering reads them (under tn_priv.lock). */
+struct tn_rss_ctx {
+	u32 indir[TN_INDIR_SIZE];
+	u8 key[TN_KEY_SIZE];
+};
+
 struct tn_rq {
 	struct napi_struct napi;
 	struct sk_buff_head wire;	/* frames sent to this queue, not yet received */
@@ -116,6 +125,9 @@ struct tn_rq {
 	unsigned int buf_size;		/* of pp's buffers: PAGE_SIZE << order */
 	struct tn_priv *priv;
 	unsigned int idx;
+	/* frames and bytes received on this queue (ethtool -S), written by its NAPI */
+	struct u64_stats_sync syncp;
+	u64_stats_t packets, bytes;
 };
 
 struct tn_priv {
@@ -127,11 +139,15 @@ struct tn_priv {
 	bool ever_bound;		/* a memory provider was installed on a queue */
 	spinlock_t fault_lock;		/* faults */
 	struct tn_fault faults[TN_FAIL_NR];
-	spinlock_t lock;		/* rules, indir, key: read by the peer's xmit */
+	spinlock_t lock;		/* rules, indir, key, RSS contexts: read by the peer's xmit */
 	u32 indir[TN_INDIR_SIZE];
 	u8 key[TN_KEY_SIZE];
 	struct ethtool_rx_flow_spec rules[TN_MAX_RULES];
+	u32 rule_ctx[TN_MAX_RULES];	/* a FLOW_RSS rule's RSS context (0: the default one) */
 	DECLARE_BITMAP(rule_used, TN_MAX_RULES);
+	/* [0] is unused: context 0 is indir and key above */
+	struct tn_rss_ctx rss_ctx[TN_RSS_CTX_MAX];
+	DECLARE_BITMAP(rss_ctx_used, TN_RSS_CTX_MAX);
 	struct tn_rq rq[];
 };
 
@@ -194,7 +210,11 @@ static void *tn_dma_va(struct device *d, dma_addr_t addr)
 	return phys_to_virt(dma_to_phys(d, addr));
 }
 
-/* ---- steering: ntuple rules, then RSS over a Toeplitz hash ---- */
+/*
+ * ---- steering: ntuple rules, then RSS over a Toeplitz hash ----
+ * A rule's action is a queue, drop, or (FLOW_RSS) an RSS context: that
+ * context's own table and key pick the queue.
+ */
 
 static bool tn_parse(struct sk_buff *skb, struct tn_flow *fl)
 {
@@ -288,9 +308,10 @@ static bool tn_match(const __be32 *v, const __be32 *h, const __be32 *m, int n)
 static bool tn_rule_match(const struct ethtool_rx_flow_spec *fs,
 			  const struct tn_flow *fl)
 {
-	bool v6 = fs->flow_type == TCP_V6_FLOW || fs->flow_type == UDP_V6_FLOW;
-	u8 l4 = fs->flow_type == TCP_V4_FLOW || fs->flow_type == TCP_V6_FLOW ?
-		IPPROTO_TCP : IPPROTO_UDP;
+	u32 type = fs->flow_type & ~FLOW_RSS;
+	bool v6 = type == TCP_V6_FLOW || type == UDP_V6_FLOW;
+	u8 l4 = type == TCP_V4_FLOW || type == TCP_V6_FLOW ? IPPROTO_TCP :
+							      IPPROTO_UDP;
 
 	if (fl->l4proto != l4 || fl->proto != (v6 ? ETH_P_IPV6 : ETH_P_IP))
 		return false;
@@ -335,19 +356,30 @@ static u32 tn_toeplitz(const u8 *key, const u8 *data, unsigned int len)
 static int tn_steer(struct tn_priv *rx, const struct tn_flow *fl)
 {
 	unsigned int n = fl->proto == ETH_P_IPV6 ? 16 : 4, i, len = 0;
+	const u32 *indir = rx->indir;
+	const u8 *key = rx->key;
 	u8 tuple[36];
 	int q = 0;
 
 	spin_lock(&rx->lock);
 	if (rx->dev->features & NETIF_F_NTUPLE) {
 		for_each_set_bit(i, rx->rule_used, TN_MAX_RULES) {
-			u64 cookie = rx->rules[i].ring_cookie;
+			const struct ethtool_rx_flow_spec *fs = &rx->rules[i];
+			u32 ctx = rx->rule_ctx[i];
 
-			if (!tn_rule_match(&rx->rules[i], fl))
+			if (!tn_rule_match(fs, fl))
 				continue;
-			q = cookie == RX_CLS_FLOW_DISC ? -1 :
-			    ethtool_get_flow_spec_ring(cookie);
-			goto out;
+			if (!(fs->flow_type & FLOW_RSS)) {
+				q = fs->ring_cookie == RX_CLS_FLOW_DISC ? -1 :
+				    ethtool_get_flow_spec_ring(fs->ring_cookie);
+				goto out;
+			}
+			/* Its ring_cookie is 0 (no cap_rss_rxnfc_adds). */
+			if (ctx && test_bit(ctx, rx->rss_ctx_used)) {
+				indir = rx->rss_ctx[ctx].indir;
+				key = rx->rss_ctx[ctx].key;
+			}
+			break;
 		}
 	}
 	if (fl->proto) {
@@ -359,7 +391,7 @@ static int tn_steer(struct tn_priv *rx, const struct tn_flow *fl)
 			memcpy(tuple + len + 2, &fl->dport, 2);
 			len += 4;
 		}
-		q = rx->indir[tn_toeplitz(rx->key, tuple, len) % TN_INDIR_SIZE];
+		q = indir[tn_toeplitz(key, tuple, len) % TN_INDIR_SIZE];
 	}
 out:
 	spin_unlock(&rx->lock);
@@ -579,6 +611,10 @@ static void tn_rx_one(struct tn_rq *rq, struct sk_buff *wire, int budget)
 	skb->protocol = eth_type_trans(skb, dev);
 	skb_record_rx_queue(skb, rq->idx);
 	dev_sw_netstats_rx_add(dev, fl.len);
+	u64_stats_update_begin(&rq->syncp);
+	u64_stats_inc(&rq->packets);
+	u64_stats_add(&rq->bytes, fl.len);
+	u64_stats_update_end(&rq->syncp);
 	napi_gro_receive(&rq->napi, skb);
 	napi_consume_skb(wire, budget);
 	return;
@@ -758,6 +794,16 @@ static struct page_pool *tn_pool_create(struct tn_priv *priv, int idx,
 	return pool;
 }
 
+/*
+ * On 7.x the running pool is tied to its queue's NAPI, as a NIC driver's is
+ * (page_pool_params.napi; bnxt and fbnic hand it over and take it back
+ * around their queue restarts the same way): the pool's netlink dump then
+ * reports its napi-id, by which tools find a queue's pool (the kernel's
+ * tools/testing/selftests/drivers/net/hw/iou-zcrx.py). It is untied while the
+ * NAPI is disabled: a pool tied to a running NAPI must not be destroyed
+ * (page_pool_disable_direct_recycling in net/core/page_pool.c), and the new
+ * pool of a queue restart that fails is destroyed while the old one runs.
+ */
 static void tn_rq_start(struct tn_rq *rq, struct page_pool *pp,
 			unsigned int buf_size)
 {
@@ -765,6 +811,9 @@ static void tn_rq_start(struct tn_rq *rq, struct page_pool *pp,
 	rq->buf_size = buf_size;
 	netif_queue_set_napi(rq->priv->dev, rq->idx, NETDEV_QUEUE_TYPE_RX,
 			     &rq->napi);
+#if TN_KERNEL_7
+	page_pool_enable_direct_recycling(pp, &rq->napi);
+#endif
 	tn_napi_enable(&rq->napi);
 	napi_schedule(&rq->napi);	/* frames may have waited on the wire */
 }
@@ -774,6 +823,10 @@ static struct page_pool *tn_rq_stop(struct tn_rq *rq)
 	struct page_pool *pp = rq->pp;
 
 	tn_napi_disable(&rq->napi);
+#if TN_KERNEL_7
+	if (pp)
+		page_pool_disable_direct_recycling(pp);
+#endif
 	netif_queue_set_napi(rq->priv->dev, rq->idx, NETDEV_QUEUE_TYPE_RX, NULL);
 	rq->pp = NULL;
 	return pp;
@@ -1132,6 +1185,114 @@ static int tn_set_rxfh(struct net_device *dev, struct ethtool_rxfh_param *rxfh,
 	return 0;
 }
 
+/*
+ * RSS contexts (ethtool -X IF context new|N ...). The core keeps each one's
+ * table and key in its struct ethtool_rxfh_context and allocates the IDs
+ * (below rxfh_max_num_contexts); the driver keeps its own copy, by ID, which
+ * the steering reads under priv->lock in the peer's xmit (the core's copy is
+ * under a mutex and is freed after remove). So the core's per-context private
+ * area (rxfh_priv_size) is not used. Each context has its own key
+ * (rxfh_per_ctx_key), by default the device's at creation.
+ */
+static int tn_rss_ctx_check(const struct ethtool_rxfh_param *rxfh,
+			    struct netlink_ext_ack *extack)
+{
+	if (rxfh->rss_context >= TN_RSS_CTX_MAX)
+		return -EINVAL;		/* the core stays below rxfh_max_num_contexts */
+	if (rxfh->hfunc != ETH_RSS_HASH_NO_CHANGE &&
+	    rxfh->hfunc != ETH_RSS_HASH_TOP) {
+		NL_SET_ERR_MSG_MOD(extack, "only the Toeplitz hash is supported");
+		return -EOPNOTSUPP;
+	}
+	return 0;
+}
+
+static int tn_create_rxfh_context(struct net_device *dev,
+				  struct ethtool_rxfh_context *ctx,
+				  const struct ethtool_rxfh_param *rxfh,
+				  struct netlink_ext_ack *extack)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	struct tn_rss_ctx *c;
+	unsigned int i;
+	int err;
+
+	err = tn_rss_ctx_check(rxfh, extack);
+	if (err)
+		return err;
+	c = &priv->rss_ctx[rxfh->rss_context];
+	spin_lock_bh(&priv->lock);
+	for (i = 0; i < TN_INDIR_SIZE; i++)
+		c->indir[i] = rxfh->indir ? rxfh->indir[i] :
+			ethtool_rxfh_indir_default(i, dev->real_num_rx_queues);
+	memcpy(c->key, rxfh->key ?: priv->key, TN_KEY_SIZE);
+	/* What the core was not given it takes from @ctx: the defaults. */
+	if (!rxfh->indir)
+		memcpy(ethtool_rxfh_context_indir(ctx), c->indir, sizeof(c->indir));
+	if (!rxfh->key)
+		memcpy(ethtool_rxfh_context_key(ctx), c->key, TN_KEY_SIZE);
+	set_bit(rxfh->rss_context, priv->rss_ctx_used);
+	spin_unlock_bh(&priv->lock);
+	ctx->hfunc = ETH_RSS_HASH_TOP;
+	return 0;
+}
+
+static int tn_modify_rxfh_context(struct net_device *dev,
+				  struct ethtool_rxfh_context *ctx,
+				  const struct ethtool_rxfh_param *rxfh,
+				  struct netlink_ext_ack *extack)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	struct tn_rss_ctx *c;
+	int err;
+
+	err = tn_rss_ctx_check(rxfh, extack);
+	if (err)
+		return err;
+	c = &priv->rss_ctx[rxfh->rss_context];
+	spin_lock_bh(&priv->lock);
+	if (rxfh->indir)
+		memcpy(c->indir, rxfh->indir, sizeof(c->indir));
+	if (rxfh->key)
+		memcpy(c->key, rxfh->key, TN_KEY_SIZE);
+	spin_unlock_bh(&priv->lock);
+	return 0;
+}
+
+static int tn_remove_rxfh_context(struct net_device *dev,
+				  struct ethtool_rxfh_context *ctx,
+				  u32 rss_context,
+				  struct netlink_ext_ack *extack)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	unsigned int i;
+
+	if (rss_context >= TN_RSS_CTX_MAX)
+		return -EINVAL;
+	spin_lock_bh(&priv->lock);
+	/*
+	 * A rule still steering into it: refused, as 7.x's core does before it
+	 * asks (ethtool_check_rss_ctx_busy); 6.12's does not check. When the
+	 * device goes away (netdev_rss_contexts_free) such rules go with it.
+	 */
+	for_each_set_bit(i, priv->rule_used, TN_MAX_RULES) {
+		if (!(priv->rules[i].flow_type & FLOW_RSS) ||
+		    priv->rule_ctx[i] != rss_context)
+			continue;
+		if (dev->reg_state == NETREG_REGISTERED) {
+			spin_unlock_bh(&priv->lock);
+			NL_SET_ERR_MSG_FMT_MOD(extack,
+					       "RSS context %u is used by ntuple rule %u",
+					       rss_context, i);
+			return -EBUSY;
+		}
+		clear_bit(i, priv->rule_used);
+	}
+	clear_bit(rss_context, priv->rss_ctx_used);
+	spin_unlock_bh(&priv->lock);
+	return 0;
+}
+
 static int tn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd,
 			u32 *rule_locs)
 {
@@ -1155,6 +1316,8 @@ static int tn_get_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd,
 			break;
 		}
 		cmd->fs = priv->rules[cmd->fs.location];
+		if (cmd->fs.flow_type & FLOW_RSS)
+			cmd->rss_context = priv->rule_ctx[cmd->fs.location];
 		break;
 	case ETHTOOL_GRXCLSRLALL:
 		for_each_set_bit(i, priv->rule_used, TN_MAX_RULES) {
@@ -1181,24 +1344,39 @@ static u32 tn_get_rx_ring_count(struct net_device *dev)
 }
 #endif
 
-static int tn_add_rule(struct net_device *dev, struct ethtool_rx_flow_spec *fs)
+static int tn_add_rule(struct net_device *dev, struct ethtool_rxnfc *cmd)
 {
+	struct ethtool_rx_flow_spec *fs = &cmd->fs;
 	struct tn_priv *priv = netdev_priv(dev);
-	u32 loc = fs->location;
+	u32 loc = fs->location, ctx = 0;
 
-	switch (fs->flow_type) {
+	switch (fs->flow_type & ~FLOW_RSS) {
 	case TCP_V4_FLOW:
 	case UDP_V4_FLOW:
 	case TCP_V6_FLOW:
 	case UDP_V6_FLOW:
 		break;
 	default:
-		return -EOPNOTSUPP;	/* no FLOW_EXT, FLOW_RSS or other types */
+		return -EOPNOTSUPP;	/* no FLOW_EXT or other types */
 	}
-	if (fs->ring_cookie != RX_CLS_FLOW_DISC &&
-	    (ethtool_get_flow_spec_ring_vf(fs->ring_cookie) ||
-	     ethtool_get_flow_spec_ring(fs->ring_cookie) >= dev->real_num_rx_queues))
+	if (fs->flow_type & FLOW_RSS) {
+		/*
+		 * The context's table picks the queue. Without cap_rss_rxnfc_adds
+		 * the core refuses a ring to add to it; 6.12's core does not check
+		 * that the context exists.
+		 */
+		ctx = cmd->rss_context;
+		if (ethtool_get_flow_spec_ring(fs->ring_cookie) ||
+		    ethtool_get_flow_spec_ring_vf(fs->ring_cookie) ||
+		    (ctx && (ctx >= TN_RSS_CTX_MAX ||
+			     !test_bit(ctx, priv->rss_ctx_used))))
+			return -EINVAL;
+	} else if (fs->ring_cookie != RX_CLS_FLOW_DISC &&
+		   (ethtool_get_flow_spec_ring_vf(fs->ring_cookie) ||
+		    ethtool_get_flow_spec_ring(fs->ring_cookie) >=
+		    dev->real_num_rx_queues)) {
 		return -EINVAL;
+	}
 
 	if (loc == RX_CLS_LOC_ANY || loc == RX_CLS_LOC_FIRST) {
 		loc = find_first_zero_bit(priv->rule_used, TN_MAX_RULES);
@@ -1212,6 +1390,7 @@ static int tn_add_rule(struct net_device *dev, struct ethtool_rx_flow_spec *fs)
 		return fs->location & RX_CLS_LOC_SPECIAL ? -ENOSPC : -EINVAL;
 	fs->location = loc;
 	priv->rules[loc] = *fs;
+	priv->rule_ctx[loc] = ctx;
 	set_bit(loc, priv->rule_used);
 	return 0;
 }
@@ -1230,7 +1409,7 @@ static int tn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
 	spin_lock_bh(&priv->lock);
 	switch (cmd->cmd) {
 	case ETHTOOL_SRXCLSRLINS:
-		err = tn_add_rule(dev, &cmd->fs);
+		err = tn_add_rule(dev, cmd);
 		break;
 	case ETHTOOL_SRXCLSRLDEL:
 		if (cmd->fs.location >= TN_MAX_RULES ||
@@ -1242,6 +1421,44 @@ static int tn_set_rxnfc(struct net_device *dev, struct ethtool_rxnfc *cmd)
 	}
 	spin_unlock_bh(&priv->lock);
 	return err;
+}
+
+/*
+ * Per-queue RX counters (ethtool -S: rx_queue_N_packets, rx_queue_N_bytes),
+ * for every queue the device has: they show which queue the steering chose.
+ */
+static int tn_get_sset_count(struct net_device *dev, int sset)
+{
+	return sset == ETH_SS_STATS ? 2 * dev->num_rx_queues : -EOPNOTSUPP;
+}
+
+static void tn_get_strings(struct net_device *dev, u32 sset, u8 *data)
+{
+	unsigned int i;
+
+	if (sset != ETH_SS_STATS)
+		return;
+	for (i = 0; i < dev->num_rx_queues; i++) {
+		ethtool_sprintf(&data, "rx_queue_%u_packets", i);
+		ethtool_sprintf(&data, "rx_queue_%u_bytes", i);
+	}
+}
+
+static void tn_get_ethtool_stats(struct net_device *dev,
+				 struct ethtool_stats *stats, u64 *data)
+{
+	struct tn_priv *priv = netdev_priv(dev);
+	unsigned int i, start;
+
+	for (i = 0; i < dev->num_rx_queues; i++) {
+		struct tn_rq *rq = &priv->rq[i];
+
+		do {
+			start = u64_stats_fetch_begin(&rq->syncp);
+			data[2 * i] = u64_stats_read(&rq->packets);
+			data[2 * i + 1] = u64_stats_read(&rq->bytes);
+		} while (u64_stats_fetch_retry(&rq->syncp, start));
+	}
 }
 
 static void tn_get_drvinfo(struct net_device *dev, struct ethtool_drvinfo *info)
@@ -1261,6 +1478,9 @@ static const struct ethtool_ops tn_ethtool_ops = {
 #endif
 	.get_drvinfo		= tn_get_drvinfo,
 	.get_link		= ethtool_op_get_link,
+	.get_sset_count		= tn_get_sset_count,
+	.get_strings		= tn_get_strings,
+	.get_ethtool_stats	= tn_get_ethtool_stats,
 	.get_ringparam		= tn_get_ringparam,
 	.set_ringparam		= tn_set_ringparam,
 	.get_channels		= tn_get_channels,
@@ -1269,6 +1489,11 @@ static const struct ethtool_ops tn_ethtool_ops = {
 	.get_rxfh_key_size	= tn_get_rxfh_key_size,
 	.get_rxfh		= tn_get_rxfh,
 	.set_rxfh		= tn_set_rxfh,
+	.rxfh_per_ctx_key	= 1,
+	.rxfh_max_num_contexts	= TN_RSS_CTX_MAX,
+	.create_rxfh_context	= tn_create_rxfh_context,
+	.modify_rxfh_context	= tn_modify_rxfh_context,
+	.remove_rxfh_context	= tn_remove_rxfh_context,
 	.get_rxnfc		= tn_get_rxnfc,
 	.set_rxnfc		= tn_set_rxnfc,
 };
@@ -1318,6 +1543,7 @@ static struct net_device *tn_create(struct device *parent)
 	for (i = 0; i < queues; i++) {
 		priv->rq[i].priv = priv;
 		priv->rq[i].idx = i;
+		u64_stats_init(&priv->rq[i].syncp);
 		skb_queue_head_init(&priv->rq[i].wire);
 		netif_napi_add(dev, &priv->rq[i].napi, tn_poll);
 	}

@@ -87,8 +87,10 @@ for v in "$@"; do
         NO_COLOR=1 "${test_env[@]}" /usr/bin/python3 "./$name.py") >"$work/$variant.ktap" 2>&1 </dev/null
     rc=$?
     sed "s/^/[$variant] /" "$work/$variant.ktap" >&2
-    # "ok 1 devmem.check_rx", "not ok 2 devmem.check_tx", "ok 5 devmem.check_x # SKIP reason"
-    sed -nE "s/^(not )?ok [0-9]+ $name\.([A-Za-z0-9_]+)( # (SKIP|XFAIL) ?(.*))?\$/\1|\2|\4|\5/p" "$work/$variant.ktap" |
+    # "ok 1 devmem.check_rx", "not ok 2 devmem.check_tx", "ok 5 devmem.check_x # SKIP reason",
+    # "ok 1 iou-zcrx.test_zcrx.single" (a case with variants: CASE.VARIANT, ksft_variants in
+    # tools/testing/selftests/net/lib/py/ksft.py)
+    sed -nE "s/^(not )?ok [0-9]+ $name\.([A-Za-z0-9_.]+)( # (SKIP|XFAIL) ?(.*))?\$/\1|\2|\4|\5/p" "$work/$variant.ktap" |
         while IFS='|' read -r notok case dir_ reason; do
             if [ "$dir_" = SKIP ]; then st=skip
             elif [ -n "$notok" ]; then st=fail

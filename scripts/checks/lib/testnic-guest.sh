@@ -209,6 +209,11 @@ source "$(dirname "$0")/ncdevmem-guest.sh"
 ip link set eth0 mtu 1500
 ip -n peer link set eth1 mtu 1500
 
+# 4d. RSS contexts: a flow steered into one arrives on its queue (the per-queue counters of ethtool -S);
+# a context with a rule into it is left for the unload below.
+# shellcheck source=testnic-rss-guest.sh
+source "$(dirname "$0")/testnic-rss-guest.sh"
+
 # 5. With a server bound (and not yet connected): a second ncdevmem server on the same queue must
 # be refused by the kernel (EEXIST, "designated queue already memory provider bound"). Then
 # unloading while bound: rmmod, then end the server (its netlink socket closes and the kernel frees

@@ -64,7 +64,28 @@ public sealed class DevmemMetrics
     /// <summary>Counter ({notification}): zerocopy completion notifications read from the error queue.</summary>
     public const string TxCompletionsName = "devmem.tx.completions";
 
+    /// <summary>ObservableCounter ({buffer}): buffers a zcrx instance's sockets gave back through its refill ring (tags <see cref="ZcrxIdTag"/>, <see cref="InterfaceTag"/>).</summary>
+    public const string ZcrxBuffersReturnedName = "devmem.zcrx.buffers_returned";
+
+    /// <summary>ObservableCounter (By): bytes the kernel copied into a zcrx instance's area instead of receiving them by zero copy (<c>struct zcrx_stats</c>, 7.3).</summary>
+    public const string ZcrxKernelCopiedBytesName = "devmem.zcrx.kernel_copied_bytes";
+
+    /// <summary>ObservableCounter ({call}): ZCRX_CTRL_FLUSH_RQ calls (an instance without a NIC needs them; with a NIC, none).</summary>
+    public const string ZcrxRefillFlushesName = "devmem.zcrx.refill_flushes";
+
+    /// <summary>Counter ({event}): zcrx notifications (tag <see cref="ZcrxEventTag"/>: <c>alloc_fail</c>, the NIC found no free buffer; <c>copy</c>, the kernel copied).</summary>
+    public const string ZcrxEventsName = "devmem.zcrx.events";
+
+    /// <summary>Tag: the zcrx instance's id.</summary>
+    public const string ZcrxIdTag = "devmem.zcrx.id";
+
+    /// <summary>Tag: the zcrx event type.</summary>
+    public const string ZcrxEventTag = "devmem.zcrx.event";
+
     private static readonly Meter s_staticMeter = new(MeterName);
+
+    private readonly Lock _zcrxLock = new();
+    private readonly List<Zcrx.ZcrxInstance> _zcrx = [];
 
     /// <summary>The instruments on the static meter, for code without an <see cref="IMeterFactory"/>.</summary>
     internal static DevmemMetrics Default { get; } = new(s_staticMeter);
@@ -83,6 +104,44 @@ public sealed class DevmemMetrics
         TxCopiedBytes = meter.CreateCounter<long>(TxCopiedBytesName, "By", "Payload bytes the TX copy fallback sent over plain TCP (copied out of the memory by the CPU).");
         TxSends = meter.CreateCounter<long>(TxSendsName, "{call}", "Send calls: sendmsg(MSG_ZEROCOPY) from the dma-buf, or plain sends in the copy fallback.");
         TxCompletions = meter.CreateCounter<long>(TxCompletionsName, "{notification}", "Zerocopy completion notifications read from the error queue.");
+        ZcrxEvents = meter.CreateCounter<long>(ZcrxEventsName, "{event}", "zcrx notifications: alloc_fail (the NIC found no free buffer), copy (the kernel copied instead of zero copy).");
+        meter.CreateObservableCounter(ZcrxBuffersReturnedName, () => ObserveZcrx(z => z.BuffersReturned), "{buffer}", "Buffers given back through zcrx refill rings.");
+        meter.CreateObservableCounter(ZcrxKernelCopiedBytesName, () => ObserveZcrx(z => z.CopyStats?.CopyBytes), "By", "Bytes the kernel copied into zcrx areas instead of receiving by zero copy.");
+        meter.CreateObservableCounter(ZcrxRefillFlushesName, () => ObserveZcrx(z => z.RefillFlushes), "{call}", "ZCRX_CTRL_FLUSH_RQ calls.");
+    }
+
+    /// <summary>Starts observing <paramref name="zcrx"/> (until <see cref="Untrack"/>).</summary>
+    internal void Track(Zcrx.ZcrxInstance zcrx)
+    {
+        lock (_zcrxLock)
+        {
+            _zcrx.Add(zcrx);
+        }
+    }
+
+    internal void Untrack(Zcrx.ZcrxInstance zcrx)
+    {
+        lock (_zcrxLock)
+        {
+            _zcrx.Remove(zcrx);
+        }
+    }
+
+    private List<Measurement<long>> ObserveZcrx(Func<Zcrx.ZcrxInstance, long?> read)
+    {
+        var list = new List<Measurement<long>>();
+        lock (_zcrxLock)
+        {
+            foreach (Zcrx.ZcrxInstance z in _zcrx)
+            {
+                if (read(z) is long v)
+                {
+                    list.Add(new Measurement<long>(v, new KeyValuePair<string, object?>(ZcrxIdTag, z.Id), new KeyValuePair<string, object?>(InterfaceTag, z.InterfaceName)));
+                }
+            }
+        }
+
+        return list;
     }
 
     /// <summary>The instruments on <paramref name="meterFactory"/>'s "Devmem" meter, or <see cref="Default"/> when null.</summary>
@@ -113,4 +172,6 @@ public sealed class DevmemMetrics
     internal Counter<long> TxSends { get; }
 
     internal Counter<long> TxCompletions { get; }
+
+    internal Counter<long> ZcrxEvents { get; }
 }

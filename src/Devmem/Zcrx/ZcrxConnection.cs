@@ -69,30 +69,42 @@ internal sealed class ZcrxConnection
 
     // ---- the loop thread ----
 
-    /// <summary>A completion: <paramref name="length"/> bytes at area offset <paramref name="offset"/> (area bits included, for the refill).</summary>
-    public void Post(ulong offset, uint length)
+    /// <summary>
+    /// Completions, in order: <paramref name="lengths"/>[i] bytes at area offset <paramref name="offsets"/>[i]
+    /// (area bits included, for the refill). One lock and at most one wake-up per batch.
+    /// </summary>
+    public void Post(ReadOnlySpan<ulong> offsets, ReadOnlySpan<uint> lengths)
     {
         TaskCompletionSource? wake;
         lock (_lock)
         {
             if (_closed)
             {
-                _queue.Refill(offset, length);
+                for (int k = 0; k < offsets.Length; k++)
+                {
+                    _queue.Refill(offsets[k], lengths[k]);
+                }
+
                 return;
             }
 
-            if (_pendingCount == _pendingOff.Length)
+            bool wasEmpty = _pendingCount == 0;
+            for (int k = 0; k < offsets.Length; k++)
             {
-                Grow();
+                if (_pendingCount == _pendingOff.Length)
+                {
+                    Grow();
+                }
+
+                int i = (_pendingHead + _pendingCount) % _pendingOff.Length;
+                _pendingOff[i] = offsets[k];
+                _pendingLen[i] = lengths[k];
+                _pendingCount++;
             }
 
-            int i = (_pendingHead + _pendingCount) % _pendingOff.Length;
-            _pendingOff[i] = offset;
-            _pendingLen[i] = length;
-            _pendingCount++;
             wake = _waiter;
             _waiter = null;
-            if (_pendingCount == 1)
+            if (wasEmpty)
             {
                 Monitor.PulseAll(_lock);
             }

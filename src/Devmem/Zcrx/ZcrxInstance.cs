@@ -40,6 +40,8 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 {
     private const ulong WakeTag = 1;
     private const ulong CancelTag = 2;
+    private const ulong EventTag = 3;
+    private static readonly TimeSpan EventRearmInterval = TimeSpan.FromSeconds(1);
     private const ulong FirstConnectionId = 16;
     private const uint MaxRefillEntries = 32768; // IO_RQ_MAX_ENTRIES, io_uring/zcrx.c
 
@@ -67,10 +69,12 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     private volatile bool _starved;
     private int _disposed;
 
-    private ZcrxInstance(DeviceMemory memory, ZcrxOptions options)
+    private ZcrxInstance(DeviceMemory memory, ZcrxOptions options, DevmemMetrics metrics)
     {
         Memory = memory;
         _options = options;
+        Metrics = metrics;
+        InterfaceName = options.IsNoDevice ? "none" : options.InterfaceName ?? NameOf(options.InterfaceIndex);
         _logger = options.Logger ?? NullLogger.Instance;
         _thread = new Thread(Run) { IsBackground = true, Name = "zcrx " + options.Describe(null) };
     }
@@ -85,7 +89,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     /// <returns>The registered queue.</returns>
     /// <exception cref="ZcrxException">The kernel refused: the message has its errno and what to do;
     /// <see cref="ZcrxException.Unsupported"/> says when zcrx is impossible here.</exception>
-    public static ZcrxInstance Open(DeviceMemory memory, ZcrxOptions options)
+    public static ZcrxInstance Open(DeviceMemory memory, ZcrxOptions options) =>
+        Open(memory, options, DevmemMetrics.For(options?.MeterFactory));
+
+    /// <summary>As the public one, recording on <paramref name="metrics"/> (a setup's).</summary>
+    internal static ZcrxInstance Open(DeviceMemory memory, ZcrxOptions options, DevmemMetrics metrics)
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(options);
@@ -105,7 +113,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             throw new ArgumentOutOfRangeException(nameof(options), len, $"RxBufferLength is a power of two of at least a page ({Environment.SystemPageSize} bytes).");
         }
 
-        var q = new ZcrxInstance(memory, options);
+        var q = new ZcrxInstance(memory, options, metrics);
         q._thread.Start();
         q._ready.Wait();
         if (q._startError is not null)
@@ -116,6 +124,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
 
         LogOpened(q._logger, q.Id, options.InterfaceIndex, options.QueueId, memory.Kind, memory.Size, q.RxBufferLength, q.RefillEntries);
+        metrics.Track(q);
         return q;
     }
 
@@ -124,6 +133,31 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     /// <summary>The kernel's id of the instance (zcrx_id); fragments carry it as their <see cref="DevmemFragment.DmabufId"/>.</summary>
     public uint Id { get; private set; }
+
+    /// <summary>The interface's name ("none" without a NIC).</summary>
+    public string InterfaceName { get; }
+
+    /// <summary>The instruments the instance and its sockets record on.</summary>
+    internal DevmemMetrics Metrics { get; }
+
+    private static string NameOf(int ifindex)
+    {
+        foreach (var ni in System.Net.NetworkInformation.NetworkInterface.GetAllNetworkInterfaces())
+        {
+            try
+            {
+                if (ni.GetIPProperties().GetIPv4Properties()?.Index == ifindex || ni.GetIPProperties().GetIPv6Properties()?.Index == ifindex)
+                {
+                    return ni.Name;
+                }
+            }
+            catch (System.Net.NetworkInformation.NetworkInformationException)
+            {
+            }
+        }
+
+        return $"ifindex {ifindex}";
+    }
 
     /// <summary>The interface index; 0 without a NIC.</summary>
     public int InterfaceIndex => _options.InterfaceIndex;
@@ -281,6 +315,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             return;
         }
 
+        Metrics.Untrack(this);
         _stopping = true;
         Wake();
         if (Thread.CurrentThread != _thread)
@@ -345,6 +380,12 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 ring.Dispose();
                 _region?.Dispose();
                 _wake.Dispose();
+            }
+
+            if (_wakeBuffer is not null)
+            {
+                NativeMemory.Free(_wakeBuffer);
+                _wakeBuffer = null;
             }
         }
     }
@@ -467,7 +508,13 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             area.addr = (ulong)Memory.DangerousGetPointer();
         }
 
-        var events = new zcrx_event_desc { flags = linux_io_uring_zcrx.ZCRX_EVENT_DESC_FLAG_STATS, stats_offset = statsOffset };
+        var events = new zcrx_event_desc
+        {
+            flags = linux_io_uring_zcrx.ZCRX_EVENT_DESC_FLAG_STATS,
+            stats_offset = statsOffset,
+            user_data = EventTag,
+            type_mask = (1U << (int)linux_io_uring_zcrx.ZCRX_EVENT_ALLOC_FAIL) | (1U << (int)linux_io_uring_zcrx.ZCRX_EVENT_COPY),
+        };
         fixed (io_uring_zcrx_area_reg* a = &area)
         {
             reg = new io_uring_zcrx_ifq_reg
@@ -513,10 +560,18 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     private void Loop(IoUringRing ring, Dictionary<ulong, ZcrxConnection> connections)
     {
-        ulong wakeValue = 0;
-        ArmWake(ring, &wakeValue);
+        // The READ's buffer outlives this frame: the request may still be pending when Loop returns and
+        // is ended only when Run closes the ring; native memory, freed after that.
+        ulong* wakeValue = _wakeBuffer = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
+        ArmWake(ring, wakeValue);
         var commands = new List<(ZcrxConnection Connection, bool Arm)>();
         var starved = new List<ZcrxConnection>();
+        var rearm = new List<(uint Type, long Due)>();
+        const int BatchSize = 64;
+        ulong* batchOff = stackalloc ulong[BatchSize];
+        uint* batchLen = stackalloc uint[BatchSize];
+        int batchCount = 0;
+        ZcrxConnection? batchOwner = null;
         uint flushedTail = Volatile.Read(ref *_rqTail);
         while (true)
         {
@@ -527,6 +582,16 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             {
                 FlushRefillRing(ring);
                 flushedTail = tail;
+            }
+
+            // Each event fires once until armed again; armed at most once a second (they are diagnostics).
+            for (int i = rearm.Count - 1; i >= 0; i--)
+            {
+                if (Environment.TickCount64 >= rearm[i].Due)
+                {
+                    ArmEvent(ring, rearm[i].Type);
+                    rearm.RemoveAt(i);
+                }
             }
 
             // Receives that ended for want of a free buffer (ENOMEM) start again once one came back.
@@ -596,9 +661,26 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             {
                 seen++;
                 ulong tag = cqe->user_data;
+
+                // Data completions of one socket in a row go to it as one batch.
+                if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0 && tag == batchOwner?.Id && batchCount < BatchSize)
+                {
+                    batchOff[batchCount] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
+                    batchLen[batchCount++] = (uint)cqe->res;
+                    batchOwner.RequestReceived += (uint)cqe->res;
+                    continue;
+                }
+
+                FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
                 if (tag == WakeTag)
                 {
-                    ArmWake(ring, &wakeValue);
+                    ArmWake(ring, wakeValue);
+                    continue;
+                }
+
+                if (tag == EventTag)
+                {
+                    OnEvent((uint)cqe->res, rearm);
                     continue;
                 }
 
@@ -609,9 +691,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
                 if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0)
                 {
-                    var z = (io_uring_zcrx_cqe*)(cqe + 1);
+                    batchOwner = c;
+                    batchOff[0] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
+                    batchLen[0] = (uint)cqe->res;
+                    batchCount = 1;
                     c.RequestReceived += (uint)cqe->res;
-                    c.Post(z->off, (uint)cqe->res);
                     continue;
                 }
 
@@ -652,6 +736,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 c.Terminate(cqe->res >= 0 ? Errno.None : (Errno)(-cqe->res));
             }
 
+            FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
             ring.AdvanceCq(seen);
             if (_refillOverflow.Count > 0)
             {
@@ -667,7 +752,60 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
     }
 
+    private static void FlushBatch(ref ZcrxConnection? owner, ulong* offsets, uint* lengths, ref int count)
+    {
+        if (owner is not null && count > 0)
+        {
+            owner.Post(new ReadOnlySpan<ulong>(offsets, count), new ReadOnlySpan<uint>(lengths, count));
+        }
+
+        owner = null;
+        count = 0;
+    }
+
     private uint _starvedAtTail;
+    private ulong* _wakeBuffer;
+    private int _eventsLogged;
+
+    private void OnEvent(uint type, List<(uint Type, long Due)> rearm)
+    {
+        string name = type == linux_io_uring_zcrx.ZCRX_EVENT_ALLOC_FAIL ? "alloc_fail" : type == linux_io_uring_zcrx.ZCRX_EVENT_COPY ? "copy" : "unknown";
+        if (Metrics.ZcrxEvents.Enabled)
+        {
+            Metrics.ZcrxEvents.Add(1, new KeyValuePair<string, object?>(DevmemMetrics.ZcrxEventTag, name), new KeyValuePair<string, object?>(DevmemMetrics.ZcrxIdTag, Id),
+                new KeyValuePair<string, object?>(DevmemMetrics.InterfaceTag, InterfaceName));
+        }
+
+        int bit = 1 << (int)Math.Min(type, 30);
+        if ((Interlocked.Or(ref _eventsLogged, bit) & bit) == 0)
+        {
+            if (type == linux_io_uring_zcrx.ZCRX_EVENT_ALLOC_FAIL)
+            {
+                LogAllocFail(_logger, Id, InterfaceName);
+            }
+            else
+            {
+                LogCopyEvent(_logger, Id, InterfaceName);
+            }
+        }
+
+        if (type <= linux_io_uring_zcrx.ZCRX_EVENT_COPY)
+        {
+            rearm.Add((type, Environment.TickCount64 + (long)EventRearmInterval.TotalMilliseconds));
+        }
+    }
+
+    /// <summary>ZCRX_CTRL_ARM_EVENT: the kernel may post <paramref name="type"/> again. Failing that, the event stays off (it is a diagnostic).</summary>
+    private void ArmEvent(IoUringRing ring, uint type)
+    {
+        var ctrl = new zcrx_ctrl { zcrx_id = Id, op = linux_io_uring_zcrx.ZCRX_CTRL_ARM_EVENT };
+        ctrl.zc_arm_event.event_type = type;
+        SysResult r = ring.Register(linux_io_uring.IORING_REGISTER_ZCRX_CTRL, &ctrl, 0);
+        if (r.IsError)
+        {
+            LogArmFailed(_logger, Id, type, r.Errno);
+        }
+    }
 
     /// <summary>ZCRX_CTRL_FLUSH_RQ: the kernel takes the refill ring's entries back now (nr_args 0: io_zcrx_ctrl).</summary>
     private void FlushRefillRing(IoUringRing ring)
@@ -723,6 +861,15 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     [LoggerMessage(EventId = 40, Level = LogLevel.Information, Message = "io_uring zcrx instance {Id} registered on ifindex {Ifindex} RX queue {Queue} (0/0: no device): {Provider} area of {Size} bytes, {BufferLength}-byte buffers, {RefillEntries} refill entries")]
     private static partial void LogOpened(ILogger logger, uint id, int ifindex, uint queue, MemoryProviderKind provider, long size, uint bufferLength, uint refillEntries);
+
+    [LoggerMessage(EventId = 42, Level = LogLevel.Warning, Message = "zcrx instance {Id} on {Interface}: the NIC found no free buffer in the area (ZCRX_EVENT_ALLOC_FAIL): the application holds too many fragments, or the area is too small; counted in devmem.zcrx.events, logged once")]
+    private static partial void LogAllocFail(ILogger logger, uint id, string @interface);
+
+    [LoggerMessage(EventId = 43, Level = LogLevel.Information, Message = "zcrx instance {Id} on {Interface}: the kernel copied data into the area instead of receiving it by zero copy (ZCRX_EVENT_COPY): a flow not steered to the queue, or headers; counted in devmem.zcrx.events and CopyStats, logged once")]
+    private static partial void LogCopyEvent(ILogger logger, uint id, string @interface);
+
+    [LoggerMessage(EventId = 44, Level = LogLevel.Debug, Message = "zcrx instance {Id}: ZCRX_CTRL_ARM_EVENT for event {Type} failed ({Errno}); the event stays off")]
+    private static partial void LogArmFailed(ILogger logger, uint id, uint type, Errno errno);
 
     [LoggerMessage(EventId = 41, Level = LogLevel.Error, Message = "The io_uring zcrx loop failed; every socket on the queue ends with the error")]
     private static partial void LogLoopFailed(ILogger logger, Exception exception);

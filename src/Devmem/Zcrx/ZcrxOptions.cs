@@ -2,7 +2,7 @@ using Microsoft.Extensions.Logging;
 
 namespace Devmem.Zcrx;
 
-/// <summary>Where and how <see cref="ZcrxInstance.Open"/> registers an io_uring zero-copy receive (zcrx) instance.</summary>
+/// <summary>Where and how <see cref="ZcrxInstance.Open(Memory.DeviceMemory, ZcrxOptions)"/> registers an io_uring zero-copy receive (zcrx) instance.</summary>
 public sealed class ZcrxOptions
 {
     /// <summary>A zcrx instance on RX queue <paramref name="queueId"/> of the interface with index <paramref name="interfaceIndex"/>.</summary>
@@ -52,10 +52,16 @@ public sealed class ZcrxOptions
     /// <summary>io_uring SQ entries (the CQ ring is twice as large). Default 512, as the kernel's iou-zcrx.</summary>
     public uint RingEntries { get; init; } = 512;
 
-    /// <summary>Where the queue logs; none by default.</summary>
+    /// <summary>Where the instance logs; none by default.</summary>
     public ILogger? Logger { get; init; }
+
+    /// <summary>Where the instance's and its sockets' metrics go (<see cref="Receive.DevmemMetrics"/>); the static "Devmem" meter when null.</summary>
+    public System.Diagnostics.Metrics.IMeterFactory? MeterFactory { get; init; }
+
+    /// <summary>The interface's name, for messages and the metrics' <c>network.interface.name</c> tag; looked up from the index when null.</summary>
+    public string? InterfaceName { get; init; }
 
     /// <summary>Describes the target for messages: "eth1 queue 3" style, or "no device".</summary>
     internal string Describe(string? interfaceName) =>
-        IsNoDevice ? "no device (ZCRX_REG_NODEV)" : $"{interfaceName ?? $"ifindex {InterfaceIndex}"} RX queue {QueueId}";
+        IsNoDevice ? "no device (ZCRX_REG_NODEV)" : $"{interfaceName ?? InterfaceName ?? $"ifindex {InterfaceIndex}"} RX queue {QueueId}";
 }
