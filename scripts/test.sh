@@ -74,12 +74,18 @@ fi
 if [ -x scripts/vm/run.sh ]; then
     # The kernel's own iou-zcrx (tools/testing/selftests/drivers/net/hw/iou-zcrx.c) for the zcrx guest
     # tests that run it against ours (a failed build counts as a failure; the tests then skip, saying so).
-    iou_env=()
+    guest_env=()
     if iou=$(scripts/vm/build-iou-zcrx.sh 2>"$results/build-iou-zcrx.log"); then
-        iou_env=(--env "DEVMEM_IOU_ZCRX=$iou")
+        guest_env=(--env "DEVMEM_IOU_ZCRX=$iou")
     else
         log "the kernel's iou-zcrx did not build (see $results/build-iou-zcrx.log); the tests that run it skip"
         echo "1 0 0 build-iou-zcrx: the kernel's iou-zcrx did not build (see build-iou-zcrx.log)" >"$results/build-iou-zcrx.counts"
+    fi
+    # The kernel's YNL CLI (scripts/ynl.sh) for the guest tests that compare with it (they skip, saying so, without it).
+    if ynl=$(scripts/ynl.sh 2>"$results/ynl.log" | tail -n1) && [ -n "$ynl" ]; then
+        guest_env+=(--env "DEVMEM_YNL=$ynl")
+    else
+        log "scripts/ynl.sh failed (see $results/ynl.log); the guest tests that compare with YNL skip"
     fi
     for proj in tests/*.Guest.Tests/*.csproj; do
         [ -f "$proj" ] || continue
@@ -95,7 +101,7 @@ if [ -x scripts/vm/run.sh ]; then
             # The library against the software devmem NIC (tests/testnic): only the classes written for it,
             # by their trait [Nic(... Nic.Testnic)] (they skip, saying so, in the virtio runs above, which run
             # every test).
-            run_xunit "guest-$k-testnic-$name" scripts/vm/run.sh --kernel "$k" --nic testnic "${iou_env[@]}" -- "$exe" -trait nic=testnic
+            run_xunit "guest-$k-testnic-$name" scripts/vm/run.sh --kernel "$k" --nic testnic "${guest_env[@]}" -- "$exe" -trait nic=testnic
         done
     done
 fi

@@ -20,12 +20,14 @@ internal static class Program
         Shows the kernel's netdev state relevant to devmem TCP (netdev generic netlink family).
 
         Commands:
-          doctor     can devmem RX work here? Host and per-interface checks, each
-                     with its fix (read-only; see docs/doctor.md)
+          doctor     can devmem RX (and io_uring zcrx) work here? Host and
+                     per-interface checks, each with its fix (see docs/doctor.md)
           dev        devices: XDP and AF_XDP features          (netdev dev-get)
-          queue      RX/TX queues: NAPI id, bound dma-buf id    (netdev queue-get)
+          queue      RX/TX queues: NAPI id, bound dma-buf id or
+                     io_uring instance and its rx-buf-len       (netdev queue-get)
           napi       NAPI instances: irq, thread, IRQ deferral  (netdev napi-get)
-          page-pool  page pools: inflight pages, dma-buf id     (netdev page-pool-get)
+          page-pool  page pools: inflight pages, dma-buf id,
+                     io_uring provider and its rx-buf-len       (netdev page-pool-get)
           qstats     device or per-queue statistics             (netdev qstats-get)
 
         Options:
@@ -233,14 +235,18 @@ internal static class Program
     private static string RenderDoctor(DoctorReport report)
     {
         var sb = new StringBuilder();
-        int width = report.Host.Checks.Concat(report.Interfaces.SelectMany(i => i.Checks)).Max(c => c.Title.Length) + 2;
+        int width = report.Host.Checks.Concat(report.Zcrx.Checks).Concat(report.Interfaces.SelectMany(i => i.ZcrxCheck is { } z ? [.. i.Checks, z] : i.Checks))
+            .Max(c => c.Title.Length) + 2;
         Section(sb, $"host: Linux {report.Host.KernelRelease}", report.Host.Checks, width);
+        Section(sb, "host: io_uring zcrx", report.Zcrx.Checks, width);
         foreach (DoctorInterfaceReport d in report.Interfaces)
         {
-            Section(sb, $"{d.Name} (ifindex {d.Ifindex.ToString(CultureInfo.InvariantCulture)}): devmem RX {(report.IsPossibleOn(d) ? "possible" : "not possible")}", d.Checks, width);
+            Section(sb, $"{d.Name} (ifindex {d.Ifindex.ToString(CultureInfo.InvariantCulture)}): devmem RX {(report.IsPossibleOn(d) ? "possible" : "not possible")}, " +
+                $"io_uring zcrx {(report.IsZcrxPossibleOn(d) ? "possible" : "not possible")}", d.ZcrxCheck is { } z ? [.. d.Checks, z] : d.Checks, width);
         }
 
         sb.Append(report.Explain()).Append('\n');
+        sb.Append(report.ExplainZcrx()).Append('\n');
         return sb.ToString();
 
         static void Section(StringBuilder sb, string head, IReadOnlyList<DoctorCheck> checks, int width)
@@ -346,11 +352,11 @@ internal static class Program
 
     private static Table QueueTable(IEnumerable<NetdevQueueInfo> queues, Dictionary<int, string> names)
     {
-        var t = new Table("IFNAME", "IFINDEX", "TYPE", "ID", "NAPI-ID", "DMABUF", "IO-URING", "XSK");
+        var t = new Table("IFNAME", "IFINDEX", "TYPE", "ID", "NAPI-ID", "DMABUF", "IO-URING", "XSK", "RX-BUF-LEN");
         foreach (NetdevQueueInfo q in queues.OrderBy(q => q.Ifindex).ThenBy(q => q.Type).ThenBy(q => q.Id))
         {
             t.Add(Name(names, q.Ifindex), q.Ifindex.ToString(CultureInfo.InvariantCulture), q.Type == NetdevQueueType.Rx ? "rx" : "tx",
-                q.Id.ToString(CultureInfo.InvariantCulture), Opt(q.NapiId), Opt(q.DmabufId), q.HasIoUring ? "yes" : "-", q.HasXsk ? "yes" : "-");
+                q.Id.ToString(CultureInfo.InvariantCulture), Opt(q.NapiId), Opt(q.DmabufId), q.HasIoUring ? "yes" : "-", q.HasXsk ? "yes" : "-", Opt(q.IoUringRxBufferLength));
         }
 
         return t;
@@ -370,11 +376,11 @@ internal static class Program
 
     private static Table PagePoolTable(IEnumerable<NetdevPagePool> pools, Dictionary<int, string> names)
     {
-        var t = new Table("IFNAME", "IFINDEX", "ID", "NAPI-ID", "INFLIGHT", "INFLIGHT-MEM", "DETACH-TIME", "DMABUF");
+        var t = new Table("IFNAME", "IFINDEX", "ID", "NAPI-ID", "INFLIGHT", "INFLIGHT-MEM", "DETACH-TIME", "DMABUF", "IO-URING", "RX-BUF-LEN");
         foreach (NetdevPagePool p in pools.OrderBy(p => p.Ifindex).ThenBy(p => p.Id))
         {
             t.Add(Name(names, p.Ifindex), Opt(p.Ifindex), p.Id.ToString(CultureInfo.InvariantCulture), Opt(p.NapiId), Opt(p.Inflight), Opt(p.InflightMemory),
-                Opt(p.DetachTime), Opt(p.DmabufId));
+                Opt(p.DetachTime), Opt(p.DmabufId), p.HasIoUring ? "yes" : "-", Opt(p.IoUringRxBufferLength));
         }
 
         return t;

@@ -110,6 +110,16 @@ public sealed class DoctorGuestTests
                 .Where(c => c.GetProperty("status").GetString() == "fail").Select(c => c.GetProperty("id").GetString() + ": " + c.GetProperty("detail").GetString()));
             Assert.True(exitOn == 0, $"doctor exit {exitOn}; failed checks: {failed}");
             Assert.True(on.GetProperty("devmem_rx_possible").GetBoolean());
+
+            // zcrx on the NIC: the same device conditions; possible where the kernel has zcrx (6.15+).
+            bool zcrx = Guest.Series != "6.12";
+            Assert.Equal(zcrx, on.GetProperty("zcrx_rx_possible").GetBoolean());
+            Assert.Equal(zcrx, eth0.GetProperty("zcrx_rx_possible").GetBoolean());
+            Assert.Equal("pass", Assert.Single(eth0.GetProperty("zcrx_checks").EnumerateArray()).GetProperty("status").GetString());
+            JsonElement zcrxOff = Assert.Single(Assert.Single(off.GetProperty("interfaces").EnumerateArray()).GetProperty("zcrx_checks").EnumerateArray());
+            Assert.Equal("fail", zcrxOff.GetProperty("status").GetString());
+            Assert.Contains("header split", zcrxOff.GetProperty("detail").GetString(), StringComparison.Ordinal);
+            Assert.Equal($"ethtool -G {Ifname} tcp-data-split on", zcrxOff.GetProperty("fix").GetString());
             Assert.Equal("testnic", eth0.GetProperty("driver").GetString());
             Assert.Equal("yes", eth0.GetProperty("queue_api").GetString());
             Assert.Equal("enabled", eth0.GetProperty("tcp_data_split").GetString());
@@ -131,5 +141,55 @@ public sealed class DoctorGuestTests
         }
 
         Assert.Equal(before.TcpDataSplit, ethtool.GetRings(Ifname).TcpDataSplit);
+    }
+
+    [Fact]
+    public void Zcrx_checks_say_what_this_kernel_has()
+    {
+        Guest.Require();
+        (_, JsonElement root, _) = Doctor();
+        JsonElement z = root.GetProperty("zcrx");
+        string Status(string id) => Check(z, id).GetProperty("status").GetString()!;
+        string Detail(string id) => Check(z, id).GetProperty("detail").GetString()!;
+
+        // The sysctls as the kernel has them; both kernels have io_uring enabled (0).
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/io_uring_disabled").Trim(), z.GetProperty("io_uring_disabled").GetString());
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/io_uring_group").Trim(), z.GetProperty("io_uring_group").GetString());
+        Assert.True(z.GetProperty("io_uring").GetBoolean(), Detail("io-uring"));
+        Assert.Equal("pass", Status("io-uring"));
+        Assert.Equal("pass", Status("cap-net-admin"));
+        if (Guest.Series == "6.12")
+        {
+            // io_uring without RECV_ZC: the probe says no, and nothing else can be asked.
+            Assert.False(z.GetProperty("recv_zc").GetBoolean());
+            Assert.Equal("fail", Status("recv-zc"));
+            Assert.Contains("needs 6.15", Detail("recv-zc"), StringComparison.Ordinal);
+            Assert.Equal(JsonValueKind.Null, z.GetProperty("dmabuf_areas").ValueKind);
+            Assert.Equal(JsonValueKind.Null, z.GetProperty("no_device").ValueKind);
+            Assert.Equal("n/a", Status("zcrx-nodev"));
+            Assert.False(z.GetProperty("zcrx_rx_possible").GetBoolean());
+            Assert.False(root.GetProperty("zcrx_rx_possible").GetBoolean());
+            Assert.Contains("io_uring zcrx is not possible on eth0:\n  host: io_uring RECV_ZC: ", DoctorText(), StringComparison.Ordinal);
+            return;
+        }
+
+        // The newest kernel (7.3): RECV_ZC, dma-buf areas (6.16) and NODEV (7.2), which the kernel registered.
+        Assert.True(z.GetProperty("recv_zc").GetBoolean());
+        Assert.True(z.GetProperty("dmabuf_areas").GetBoolean());
+        Assert.True(z.GetProperty("no_device").GetBoolean(), Detail("zcrx-nodev"));
+        foreach (string id in (string[])["recv-zc", "zcrx-dmabuf", "zcrx-nodev"])
+        {
+            Assert.True(Status(id) == "pass", $"{id}: {Detail(id)}");
+        }
+
+        Assert.True(z.GetProperty("zcrx_rx_possible").GetBoolean());
+        Assert.Contains("without a NIC (ZCRX_REG_NODEV, a copy) works", DoctorText(), StringComparison.Ordinal);
+    }
+
+    private static string DoctorText()
+    {
+        ProcessResult p = ProcessRunner.Run(Cli, ["doctor", "--ifname", Ifname], timeout: TimeSpan.FromMinutes(2));
+        Assert.True(p.Stderr.Length == 0, p.Stderr);
+        return p.Stdout;
     }
 }

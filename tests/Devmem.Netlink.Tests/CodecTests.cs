@@ -240,6 +240,52 @@ public class CodecTests
     }
 
     [Fact]
+    public void Io_uring_nests_decode_their_rx_buf_len_and_render_as_ynl_prints_them()
+    {
+        // io_uring/zcrx.c io_pp_nl_fill: a nest (NLA_F_NESTED) holding rx-buf-len as a uint (nla_put_uint: 8 bytes above 2^32, else 4).
+        byte[] queue = QueueReply(2, 0, 4, 257, new Bytes().Nest(NETDEV_A_QUEUE_IO_URING, new Bytes().AttrU32(NETDEV_A_IO_URING_PROVIDER_INFO_RX_BUF_LEN, 8192)));
+        var reader = new NetlinkMessageReader(queue);
+        Assert.True(reader.TryRead(out NetlinkMessage m));
+        NetdevQueueInfo q = NetdevParse.Queue(m.GetGenlAttributes());
+        Assert.True(q.HasIoUring);
+        Assert.Equal(8192UL, q.IoUringRxBufferLength);
+        Assert.Empty(q.UnknownAttributes);
+        var json = new YnlJson();
+        json.WriteMessage(m.GetGenlAttributes(), NetdevSpec.Family, NetdevSpec.Family.Set("queue"));
+        Assert.Equal("""{"id": 2, "type": "rx", "napi-id": 257, "ifindex": 4, "io-uring": {"rx-buf-len": 8192}}""", json.ToString());
+
+        // 6.15 to 6.19: the nest is empty. Still an io_uring queue, without a size.
+        var empty = new NetlinkMessageReader(QueueReply(2, 0, 4, null, new Bytes().Nest(NETDEV_A_QUEUE_IO_URING, new Bytes())));
+        Assert.True(empty.TryRead(out NetlinkMessage e));
+        NetdevQueueInfo eq = NetdevParse.Queue(e.GetGenlAttributes());
+        Assert.True(eq.HasIoUring);
+        Assert.Null(eq.IoUringRxBufferLength);
+
+        byte[] pool = Bytes.Message(0x1c, NLM_F_MULTI, 5, 77, Bytes.Genl(NETDEV_CMD_PAGE_POOL_GET, 1, new Bytes()
+            .AttrU64(NETDEV_A_PAGE_POOL_ID, 9)
+            .AttrU32(NETDEV_A_PAGE_POOL_IFINDEX, 4)
+            .AttrU64(NETDEV_A_PAGE_POOL_INFLIGHT, 3)
+            .Nest(NETDEV_A_PAGE_POOL_IO_URING, new Bytes().AttrU64(NETDEV_A_IO_URING_PROVIDER_INFO_RX_BUF_LEN, 1UL << 33)))).ToArray();
+        var pr = new NetlinkMessageReader(pool);
+        Assert.True(pr.TryRead(out NetlinkMessage pm));
+        NetdevPagePool p = NetdevParse.PagePool(pm.GetGenlAttributes());
+        Assert.True(p.HasIoUring);
+        Assert.Equal(1UL << 33, p.IoUringRxBufferLength);
+        Assert.Null(p.DmabufId);
+        var pj = new YnlJson();
+        pj.WriteMessage(pm.GetGenlAttributes(), NetdevSpec.Family, NetdevSpec.Family.Set("page-pool"));
+        Assert.Equal("""{"id": 9, "ifindex": 4, "inflight": 3, "io-uring": {"rx-buf-len": 8589934592}}""", pj.ToString());
+
+        // A pool without the nest (the driver's own, or devmem's) has no size.
+        var dr = new NetlinkMessageReader(Bytes.Message(0x1c, NLM_F_MULTI, 5, 77, Bytes.Genl(NETDEV_CMD_PAGE_POOL_GET, 1,
+            new Bytes().AttrU64(NETDEV_A_PAGE_POOL_ID, 10).AttrU32(NETDEV_A_PAGE_POOL_DMABUF, 3))).ToArray());
+        Assert.True(dr.TryRead(out NetlinkMessage dm));
+        NetdevPagePool devmem = NetdevParse.PagePool(dm.GetGenlAttributes());
+        Assert.False(devmem.HasIoUring);
+        Assert.Null(devmem.IoUringRxBufferLength);
+    }
+
+    [Fact]
     public void Json_is_rendered_as_ynl_prints_it()
     {
         var json = new YnlJson();

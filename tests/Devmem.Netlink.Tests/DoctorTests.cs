@@ -101,6 +101,69 @@ public sealed class DoctorTests
     }
 
     [Fact]
+    public void Zcrx_section_matches_the_sysctls_and_what_each_kernel_version_has()
+    {
+        JsonElement root = DoctorJson(out _);
+        JsonElement z = root.GetProperty("zcrx");
+        string Status(string id) => Check(z, id).GetProperty("status").GetString()!;
+        string Detail(string id) => Check(z, id).GetProperty("detail").GetString()!;
+        string disabled = File.ReadAllText("/proc/sys/kernel/io_uring_disabled").Trim();
+        Assert.Equal(disabled, z.GetProperty("io_uring_disabled").GetString());
+        Assert.Equal(File.ReadAllText("/proc/sys/kernel/io_uring_group").Trim(), z.GetProperty("io_uring_group").GetString());
+        Assert.SkipUnless(disabled == "0",
+            $"io_uring is restricted on this host (io_uring_disabled is {disabled}); ZcrxHostTests.Io_uring_disabled_2_is_named_by_the_doctor_and_by_ZcrxInstance_Open covers that answer");
+
+        // io_uring, RECV_ZC (6.15), dma-buf areas (6.16, by version); NODEV only from 7.2, which the kernel
+        // itself refuses below that (EINVAL).
+        Version kernel = Devmem.Setup.DevmemDrivers.ParseRelease(root.GetProperty("kernel").GetString()!);
+        Assert.True(z.GetProperty("io_uring").GetBoolean(), Detail("io-uring"));
+        Assert.Equal("pass", Status("io-uring"));
+        Assert.Contains("io_uring_disabled is 0", Detail("io-uring"), StringComparison.Ordinal);
+        Assert.Equal(kernel >= new Version(6, 15), z.GetProperty("recv_zc").GetBoolean());
+        Assert.SkipWhen(kernel < new Version(6, 15), $"kernel {kernel} has no zcrx; the 6.12 guest checks that answer");
+        Assert.Equal("pass", Status("recv-zc"));
+        Assert.Equal(kernel >= new Version(6, 16), z.GetProperty("dmabuf_areas").GetBoolean());
+        Assert.Contains("by kernel version", Detail("zcrx-dmabuf"), StringComparison.Ordinal);
+        Assert.Equal(kernel >= new Version(7, 2), z.GetProperty("no_device").GetBoolean());
+        if (kernel < new Version(7, 2))
+        {
+            Assert.Equal("warn", Status("zcrx-nodev"));
+            Assert.Contains("EINVAL", Detail("zcrx-nodev"), StringComparison.Ordinal);
+            Assert.Contains("needs 7.2", Detail("zcrx-nodev"), StringComparison.Ordinal);
+        }
+
+        // No NIC of this machine can take a memory provider: zcrx on a queue is possible nowhere, and each
+        // interface's reason is its own first failed devmem check (the queue API first).
+        Assert.True(z.GetProperty("zcrx_rx_possible").GetBoolean());
+        Assert.False(root.GetProperty("zcrx_rx_possible").GetBoolean());
+        foreach (JsonElement i in root.GetProperty("interfaces").EnumerateArray())
+        {
+            JsonElement c = Assert.Single(i.GetProperty("zcrx_checks").EnumerateArray());
+            Assert.False(i.GetProperty("zcrx_rx_possible").GetBoolean());
+            Assert.Equal("fail", c.GetProperty("status").GetString());
+            JsonElement reason = Checks(i).FirstOrDefault(d => d.GetProperty("status").GetString() == "fail" && d.GetProperty("id").GetString() == "queue-api");
+            if (reason.ValueKind == JsonValueKind.Undefined)
+            {
+                reason = Checks(i).First(d => d.GetProperty("status").GetString() == "fail");
+            }
+
+            Assert.EndsWith(reason.GetProperty("detail").GetString()!, c.GetProperty("detail").GetString(), StringComparison.Ordinal);
+        }
+
+        // Every zcrx check id has its row in docs/doctor.md.
+        string doc = File.ReadAllText(Path.Combine(Tools.RepoRoot, "docs/doctor.md"));
+        foreach (JsonElement c in Checks(z))
+        {
+            Assert.Contains($"| `{c.GetProperty("id").GetString()}` |", doc, StringComparison.Ordinal);
+        }
+
+        // The text says the same.
+        Tools.Result text = Tools.Run(Tools.DevmemInfo, "doctor", "--ifname", "lo");
+        Assert.Contains("host: io_uring zcrx\n", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("io_uring zcrx is not possible on lo:\n  lo: io_uring zcrx: not possible, for the same reason as devmem RX: queue management API: ", text.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void Ntuple_and_xdp_match_ethtool_and_ip()
     {
         foreach (JsonElement i in DoctorJson(out _).GetProperty("interfaces").EnumerateArray())
@@ -260,7 +323,8 @@ public sealed class DoctorTests
         Assert.Contains(lines, l => l.StartsWith("  ✗ queue management API", StringComparison.Ordinal));
         Assert.Contains("Zero copy (devmem TCP RX) is not possible on lo:", r.Stdout, StringComparison.Ordinal);
         Assert.DoesNotContain("devmem-info", DevmemDoctor.Explain("lo"), StringComparison.Ordinal); // the library's text names no CLI a package user does not have
-        Assert.Equal(DevmemDoctor.Explain("lo"), string.Join('\n', lines.SkipWhile(l => !l.StartsWith("Zero copy", StringComparison.Ordinal))));
+        // The devmem explanation, then the zcrx one (DoctorReport.ExplainZcrx).
+        Assert.Equal(DevmemDoctor.Explain("lo") + "\n" + DevmemDoctor.Examine("lo").ExplainZcrx(), string.Join('\n', lines.SkipWhile(l => !l.StartsWith("Zero copy", StringComparison.Ordinal))));
     }
 
     [Fact]

@@ -1,9 +1,11 @@
 using System.Globalization;
+using Devmem.Interop;
 using Devmem.Memory;
 using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Setup;
+using Devmem.Zcrx;
 
 namespace Devmem.Diagnostics;
 
@@ -14,7 +16,10 @@ namespace Devmem.Diagnostics;
 /// queues already bound. Everything is read-only: the queue API is probed with a bind-rx that cannot
 /// bind (no dma-buf, no such queue), and where that probe cannot tell (6.12's netdev_nl_bind_rx_doit in
 /// net/core/netdev-genl.c looks at the fd first) the driver table answers (<see cref="DevmemDrivers"/>).
-/// Checks run in the calling thread's network namespace.
+/// Checks run in the calling thread's network namespace. Beside devmem RX it reports io_uring zero-copy
+/// receive (<see cref="DoctorReport.Zcrx"/>): the kernel is asked through a small io_uring (its probe of
+/// IORING_OP_RECV_ZC) and a NODEV zcrx instance registered and closed at once; dma-buf areas are
+/// judged by the kernel version.
 /// </summary>
 public static class DevmemDoctor
 {
@@ -61,8 +66,10 @@ public static class DevmemDoctor
 
             DoctorHostReport host = ExamineHost(netdev, netdevError);
             Version kernel = DevmemDrivers.ParseRelease(host.KernelRelease);
-            var devices = links.Select(l => DoctorDeviceChecks.Examine(l, netdev, ethtool, kernel)).ToList();
-            return new DoctorReport(host, devices, ifname);
+            var devices = links.Select(l => DoctorDeviceChecks.Examine(l, netdev, ethtool, kernel))
+                .Select(d => d with { ZcrxCheck = ZcrxDeviceCheck(d) }).ToList();
+            DoctorZcrxReport zcrx = ExamineZcrx(host, kernel);
+            return new DoctorReport(host, zcrx, devices, ifname);
         }
         finally
         {
@@ -171,6 +178,83 @@ public static class DevmemDoctor
 
         return new DoctorHostReport(release, netdev is not null, ops, rxPageSize, udmabuf, limit, heaps, cudaDevices, cudaReason, cap, checks);
     }
+
+    // ---- io_uring zcrx ----------------------------------------------------------------------------
+
+    /// <summary>
+    /// The kernel's answers about zcrx (<see cref="ZcrxProbe"/>): an io_uring as zcrx needs it (not
+    /// disabled by io_uring_disabled), IORING_OP_RECV_ZC, dma-buf areas (by version), NODEV (registered
+    /// and closed), and CAP_NET_ADMIN, which registering needs.
+    /// </summary>
+    private static DoctorZcrxReport ExamineZcrx(DoctorHostReport host, Version kernel)
+    {
+        ZcrxProbeResult p = ZcrxProbe.Run(kernel);
+        string release = host.KernelRelease;
+        string sysctl = p.IoUringDisabled switch
+        {
+            null => "/proc/sys/kernel/io_uring_disabled absent (before 6.6)",
+            "1" => $"/proc/sys/kernel/io_uring_disabled is 1 (root and group {p.IoUringGroup ?? "?"} only, /proc/sys/kernel/io_uring_group)",
+            string v => $"/proc/sys/kernel/io_uring_disabled is {v}",
+        };
+        var checks = new List<DoctorCheck>();
+        const string IoUringTitle = "io_uring";
+        checks.Add(p.RingError switch
+        {
+            null => new("io-uring", IoUringTitle, DoctorStatus.Pass, $"io_uring_setup works (SINGLE_ISSUER, DEFER_TASKRUN, 32-byte CQEs); {sysctl}"),
+            ZcrxException { Unsupported: ZcrxUnsupportedReason.NoIoUring } e => new("io-uring", IoUringTitle, DoctorStatus.Fail,
+                $"io_uring_setup: {e.Errno.Describe()}: the kernel has no io_uring", "a kernel built with CONFIG_IO_URING"),
+            ZcrxException { Unsupported: ZcrxUnsupportedReason.IoUringDisabled } e => new("io-uring", IoUringTitle, DoctorStatus.Fail,
+                $"io_uring is disabled: io_uring_setup: {e.Errno.Describe()}; {sysctl}", e.Hint),
+            ZcrxException { Unsupported: ZcrxUnsupportedReason.KernelTooOld } e => new("io-uring", IoUringTitle, DoctorStatus.Fail,
+                $"io_uring_setup refused the ring zcrx needs: {e.Errno.Describe()}: zcrx needs 6.15", "boot Linux 6.15+"),
+            DevmemIOException e => new("io-uring", IoUringTitle, DoctorStatus.Fail, CliLine(e.Message), e.Hint),
+        });
+        const string RecvZcTitle = "io_uring RECV_ZC";
+        checks.Add(p.RecvZc switch
+        {
+            true => new("recv-zc", RecvZcTitle, DoctorStatus.Pass, "the kernel has IORING_OP_RECV_ZC (IORING_REGISTER_PROBE)"),
+            false => new("recv-zc", RecvZcTitle, DoctorStatus.Fail, $"Linux {release} has io_uring but no IORING_OP_RECV_ZC (IORING_REGISTER_PROBE): zcrx needs 6.15", "boot Linux 6.15+"),
+            null when p.RingError is not null => new("recv-zc", RecvZcTitle, DoctorStatus.NotApplicable, "cannot tell: no io_uring to probe"),
+            null => new("recv-zc", RecvZcTitle, DoctorStatus.Fail, "IORING_REGISTER_PROBE failed: cannot tell whether the kernel has IORING_OP_RECV_ZC"),
+        });
+        const string DmabufTitle = "zcrx dma-buf areas";
+        checks.Add(p.DmabufAreas switch
+        {
+            true => new("zcrx-dmabuf", DmabufTitle, DoctorStatus.Pass, $"Linux {release} takes dma-buf areas (6.16+; by kernel version, not asked)"),
+            false => new("zcrx-dmabuf", DmabufTitle, DoctorStatus.Warn, $"Linux {release}: host memory areas only, dma-buf areas need 6.16 (by kernel version, not asked)", "Linux 6.16+ for zcrx into a dma-buf (GPU memory, udmabuf)"),
+            null => new("zcrx-dmabuf", DmabufTitle, DoctorStatus.NotApplicable, "no zcrx here"),
+        });
+        const string NodevTitle = "zcrx without a NIC";
+        checks.Add((p.RecvZc, p.NoDevice) switch
+        {
+            (true, true) => new("zcrx-nodev", NodevTitle, DoctorStatus.Pass, $"ZCRX_REG_NODEV: {p.NoDeviceDetail}"),
+            (true, false) => new("zcrx-nodev", NodevTitle, DoctorStatus.Warn, $"the kernel refused ZCRX_REG_NODEV ({p.NoDeviceDetail}): zcrx without a NIC needs 7.2", "Linux 7.2+ for zcrx without a NIC (ZcrxOptions.NoDevice; a copy, not zero copy)"),
+            (true, null) => new("zcrx-nodev", NodevTitle, DoctorStatus.Warn, "cannot tell: " + CliLine(p.NoDeviceDetail)),
+            _ => new("zcrx-nodev", NodevTitle, DoctorStatus.NotApplicable, "no zcrx here"),
+        });
+        checks.Add(host.Checks.Single(c => c.Id == "cap-net-admin") with
+        {
+            Detail = host.CapNetAdmin ? "effective (registering a zcrx instance needs it)" : "not in the effective set (/proc/self/status CapEff): IORING_REGISTER_ZCRX_IFQ answers EPERM",
+        });
+        return new DoctorZcrxReport(p.IoUringDisabled, p.IoUringGroup, p.RingError is null, p.RecvZc, p.DmabufAreas, p.NoDevice, checks);
+    }
+
+    /// <summary>
+    /// zcrx on a NIC queue needs from the device exactly what devmem RX needs (the memory-provider path
+    /// net/core/netdev_rx_queue.c <c>netif_mp_open_rxq</c>: queue API, header split, hds-thresh 0, no XDP,
+    /// a free queue; io_uring/zcrx.c: a DMA device; flow steering to the queue): the device's own checks decide.
+    /// </summary>
+    internal static DoctorCheck ZcrxDeviceCheck(DoctorInterfaceReport d)
+    {
+        const string Title = "io_uring zcrx";
+        DoctorCheck? blocker = d.Checks.FirstOrDefault(c => c.Status == DoctorStatus.Fail && c.Id == "queue-api") ??
+            d.Checks.FirstOrDefault(c => c.Status == DoctorStatus.Fail);
+        return blocker is null
+            ? new("zcrx", Title, DoctorStatus.Pass, "the device passes what a zcrx queue needs, the same as devmem RX (queue API, DMA device, header split, hds-thresh 0, no XDP, a free RX queue)")
+            : new("zcrx", Title, DoctorStatus.Fail, $"not possible, for the same reason as devmem RX: {blocker.Title}: {blocker.Detail}", blocker.Fix);
+    }
+
+    private static string CliLine(string s) => s.ReplaceLineEndings(" ");
 
     private static string KernelRelease()
     {

@@ -22,11 +22,13 @@ internal static class DoctorJson
             w.WriteString("kernel", report.Host.KernelRelease);
             w.WriteString("ifname", report.Ifname);
             w.WriteBoolean("devmem_rx_possible", report.DevmemRxPossible);
+            w.WriteBoolean("zcrx_rx_possible", report.ZcrxRxPossible);
             WriteHost(w, report.Host);
+            WriteZcrx(w, report.Zcrx);
             w.WriteStartArray("interfaces");
             foreach (DoctorInterfaceReport d in report.Interfaces)
             {
-                WriteDevice(w, d, report.IsPossibleOn(d));
+                WriteDevice(w, d, report.IsPossibleOn(d), report.IsZcrxPossibleOn(d));
             }
 
             w.WriteEndArray();
@@ -75,12 +77,27 @@ internal static class DoctorJson
         w.WriteEndObject();
     }
 
-    private static void WriteDevice(Utf8JsonWriter w, DoctorInterfaceReport d, bool possible)
+    private static void WriteZcrx(Utf8JsonWriter w, DoctorZcrxReport z)
+    {
+        w.WriteStartObject("zcrx");
+        w.WriteBoolean("zcrx_rx_possible", z.ZcrxRxPossible);
+        w.WriteString("io_uring_disabled", z.IoUringDisabled);
+        w.WriteString("io_uring_group", z.IoUringGroup);
+        w.WriteBoolean("io_uring", z.IoUring);
+        Bool(w, "recv_zc", z.RecvZc);
+        Bool(w, "dmabuf_areas", z.DmabufAreas);
+        Bool(w, "no_device", z.NoDevice);
+        WriteChecks(w, z.Checks);
+        w.WriteEndObject();
+    }
+
+    private static void WriteDevice(Utf8JsonWriter w, DoctorInterfaceReport d, bool possible, bool zcrxPossible)
     {
         w.WriteStartObject();
         w.WriteString("name", d.Name);
         w.WriteNumber("ifindex", d.Ifindex);
         w.WriteBoolean("devmem_rx_possible", possible);
+        w.WriteBoolean("zcrx_rx_possible", zcrxPossible);
         w.WriteString("driver", d.Driver);
         w.WriteString("driver_source", d.DriverSource);
         Bool(w, "parent_device", d.ParentDevice);
@@ -140,12 +157,13 @@ internal static class DoctorJson
 
         w.WriteEndArray();
         WriteChecks(w, d.Checks);
+        WriteChecks(w, d.ZcrxCheck is { } z ? [z] : [], "zcrx_checks");
         w.WriteEndObject();
     }
 
-    private static void WriteChecks(Utf8JsonWriter w, IReadOnlyList<DoctorCheck> checks)
+    private static void WriteChecks(Utf8JsonWriter w, IReadOnlyList<DoctorCheck> checks, string name = "checks")
     {
-        w.WriteStartArray("checks");
+        w.WriteStartArray(name);
         foreach (DoctorCheck c in checks)
         {
             w.WriteStartObject();

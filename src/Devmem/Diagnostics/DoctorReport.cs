@@ -118,14 +118,44 @@ public sealed record DoctorInterfaceReport(
 {
     /// <summary>True when no check of this device failed (the host's are not included).</summary>
     public bool DeviceReady => Checks.All(c => c.Status != DoctorStatus.Fail);
+
+    /// <summary>
+    /// Whether io_uring zcrx can take a queue of this device, concluded from the device's checks: zcrx
+    /// needs from the NIC what devmem RX needs (net/core/netdev_rx_queue.c <c>netif_mp_open_rxq</c>:
+    /// queue API, header split, hds-thresh 0, no XDP, a free queue; io_uring/zcrx.c: a DMA device).
+    /// Null on a report not made by <see cref="DevmemDoctor.Examine"/>.
+    /// </summary>
+    public DoctorCheck? ZcrxCheck { get; init; }
+}
+
+/// <summary>What the doctor found about io_uring zero-copy receive (zcrx) on the host, asked of the kernel.</summary>
+/// <param name="IoUringDisabled">/proc/sys/kernel/io_uring_disabled (0, 1 or 2); null where absent (before 6.6).</param>
+/// <param name="IoUringGroup">/proc/sys/kernel/io_uring_group; null where absent.</param>
+/// <param name="IoUring">Whether this process could create an io_uring as zcrx needs it (io_uring_setup with SINGLE_ISSUER and DEFER_TASKRUN).</param>
+/// <param name="RecvZc">Whether the kernel has IORING_OP_RECV_ZC (IORING_REGISTER_PROBE, 6.15+); null when it could not be asked.</param>
+/// <param name="DmabufAreas">Whether zcrx takes dma-buf areas (6.16+), by kernel version; null when there is no zcrx to ask.</param>
+/// <param name="NoDevice">Whether the kernel registered a zcrx instance without a NIC (ZCRX_REG_NODEV, 7.2+); null when it could not be asked.</param>
+/// <param name="Checks">The zcrx checks, in order.</param>
+public sealed record DoctorZcrxReport(
+    string? IoUringDisabled,
+    string? IoUringGroup,
+    bool IoUring,
+    bool? RecvZc,
+    bool? DmabufAreas,
+    bool? NoDevice,
+    IReadOnlyList<DoctorCheck> Checks)
+{
+    /// <summary>True when no zcrx host check failed.</summary>
+    public bool ZcrxRxPossible => Checks.All(c => c.Status != DoctorStatus.Fail);
 }
 
 /// <summary>Everything <see cref="DevmemDoctor.Examine"/> found.</summary>
 public sealed class DoctorReport
 {
-    internal DoctorReport(DoctorHostReport host, IReadOnlyList<DoctorInterfaceReport> interfaces, string? ifname)
+    internal DoctorReport(DoctorHostReport host, DoctorZcrxReport zcrx, IReadOnlyList<DoctorInterfaceReport> interfaces, string? ifname)
     {
         Host = host;
+        Zcrx = zcrx;
         Interfaces = interfaces;
         Ifname = ifname;
     }
@@ -135,6 +165,9 @@ public sealed class DoctorReport
 
     /// <summary>The host's report.</summary>
     public DoctorHostReport Host { get; }
+
+    /// <summary>What the host's kernel answered about io_uring zero-copy receive (zcrx).</summary>
+    public DoctorZcrxReport Zcrx { get; }
 
     /// <summary>The devices examined: the one asked for, or all of the network namespace.</summary>
     public IReadOnlyList<DoctorInterfaceReport> Interfaces { get; }
@@ -153,6 +186,64 @@ public sealed class DoctorReport
 
     /// <summary>Devmem RX is possible on the interface asked for, or (without one) on some interface.</summary>
     public bool DevmemRxPossible => Interfaces.Any(IsPossibleOn);
+
+    /// <summary>Whether io_uring zcrx is possible on this device (the zcrx host checks and the device's checks all pass).</summary>
+    /// <param name="device">One of <see cref="Interfaces"/>.</param>
+    /// <returns>true if possible.</returns>
+    public bool IsZcrxPossibleOn(DoctorInterfaceReport device)
+    {
+        ArgumentNullException.ThrowIfNull(device);
+        return Zcrx.ZcrxRxPossible && device.ZcrxCheck?.Status == DoctorStatus.Pass;
+    }
+
+    /// <summary>io_uring zcrx on a NIC queue is possible on the interface asked for, or (without one) on some interface.</summary>
+    public bool ZcrxRxPossible => Interfaces.Any(IsZcrxPossibleOn);
+
+    /// <summary>
+    /// A short explanation of io_uring zcrx here: where it is possible, or each failed zcrx host check,
+    /// then each device's reason, with its fix; and whether zcrx without a NIC (NODEV) works.
+    /// </summary>
+    /// <returns>The text, lines separated by '\n', without a trailing newline.</returns>
+    public string ExplainZcrx()
+    {
+        var sb = new StringBuilder();
+        if (ZcrxRxPossible)
+        {
+            sb.Append("io_uring zcrx is possible on: ").AppendJoin(", ", Interfaces.Where(IsZcrxPossibleOn).Select(i => i.Name)).Append('.');
+        }
+        else
+        {
+            sb.Append(Ifname is null ? "io_uring zcrx is not possible on this host:" : $"io_uring zcrx is not possible on {Ifname}:");
+            foreach (DoctorCheck c in Zcrx.Checks.Where(c => c.Status == DoctorStatus.Fail))
+            {
+                Line(sb, "host", c);
+            }
+
+            if (Zcrx.ZcrxRxPossible)
+            {
+                const int MaxDevices = 4;
+                foreach (DoctorInterfaceReport d in Interfaces.Take(MaxDevices))
+                {
+                    if (d.ZcrxCheck is { Status: DoctorStatus.Fail } c)
+                    {
+                        Line(sb, d.Name, c);
+                    }
+                }
+
+                if (Interfaces.Count > MaxDevices)
+                {
+                    sb.Append("\n  (and ").Append(Interfaces.Count - MaxDevices).Append(" more interfaces)");
+                }
+            }
+        }
+
+        if (Zcrx.NoDevice == true)
+        {
+            sb.Append("\nio_uring zcrx without a NIC (ZCRX_REG_NODEV, a copy) works on this kernel.");
+        }
+
+        return sb.ToString();
+    }
 
     /// <summary>
     /// A short explanation (a few lines): where zero copy is possible, or what this host lacks for it —
@@ -196,14 +287,14 @@ public sealed class DoctorReport
         }
 
         return sb.ToString();
+    }
 
-        static void Line(StringBuilder sb, string where, DoctorCheck c)
+    private static void Line(StringBuilder sb, string where, DoctorCheck c)
+    {
+        sb.Append("\n  ").Append(where).Append(": ").Append(c.Title).Append(": ").Append(c.Detail);
+        if (c.Fix is not null)
         {
-            sb.Append("\n  ").Append(where).Append(": ").Append(c.Title).Append(": ").Append(c.Detail);
-            if (c.Fix is not null)
-            {
-                sb.Append(" (fix: ").Append(c.Fix).Append(')');
-            }
+            sb.Append(" (fix: ").Append(c.Fix).Append(')');
         }
     }
 

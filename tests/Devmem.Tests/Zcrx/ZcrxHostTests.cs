@@ -77,6 +77,60 @@ public sealed class ZcrxHostTests
     }
 
     [Fact]
+    public void Io_uring_disabled_2_is_named_by_the_doctor_and_by_ZcrxInstance_Open()
+    {
+        // kernel.io_uring_disabled (6.6, io_uring/io_uring.c io_uring_allowed): 2 refuses io_uring_setup to
+        // every process with EPERM. A global setting: set only for the two calls, restored in finally.
+        const string Sysctl = "/proc/sys/kernel/io_uring_disabled";
+        Assert.SkipUnless(File.Exists(Sysctl), $"kernel {Kernel} has no {Sysctl} (6.6)");
+        string saved = File.ReadAllText(Sysctl).Trim();
+        using var memory = HostMemory.Create(1 << 20);
+        ZcrxException? ex = null;
+        Diagnostics.DoctorReport? report = null;
+        try
+        {
+            try
+            {
+                File.WriteAllText(Sysctl, "2");
+            }
+            catch (Exception e) when (e is UnauthorizedAccessException or IOException)
+            {
+                Assert.Skip($"writing {Sysctl} needs root (CAP_SYS_ADMIN in the initial user namespace): {e.Message}");
+            }
+
+            ex = Assert.Throws<ZcrxException>(() => ZcrxInstance.Open(memory, ZcrxOptions.NoDevice()));
+            report = Diagnostics.DevmemDoctor.Examine("lo");
+        }
+        finally
+        {
+            File.WriteAllText(Sysctl, saved);
+        }
+
+        Assert.Equal(saved, File.ReadAllText(Sysctl).Trim());
+        Assert.Equal(ZcrxUnsupportedReason.IoUringDisabled, ex.Unsupported);
+        Assert.Equal(Errno.EPERM, ex.Errno);
+        Assert.StartsWith("io_uring_setup(flags 0x", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("/proc/sys/kernel/io_uring_disabled is 2", ex.Message, StringComparison.Ordinal);
+
+        Diagnostics.DoctorZcrxReport z = report.Zcrx;
+        Assert.Equal("2", z.IoUringDisabled);
+        Assert.False(z.IoUring);
+        Assert.Null(z.RecvZc);
+        Assert.Null(z.NoDevice);
+        Assert.False(z.ZcrxRxPossible);
+        Assert.False(report.ZcrxRxPossible);
+        Diagnostics.DoctorCheck c = z.Checks.Single(c => c.Id == "io-uring");
+        Assert.Equal(Diagnostics.DoctorStatus.Fail, c.Status);
+        Assert.Contains("io_uring is disabled", c.Detail, StringComparison.Ordinal);
+        Assert.Contains("EPERM", c.Detail, StringComparison.Ordinal);
+        Assert.Contains("/proc/sys/kernel/io_uring_disabled is 2", c.Detail, StringComparison.Ordinal);
+        Assert.Equal(ex.Hint, c.Fix);
+        Assert.Contains("set it to 0", c.Fix, StringComparison.Ordinal);
+        Assert.Contains("io_uring is disabled", report.ExplainZcrx(), StringComparison.Ordinal);
+        Assert.Contains("\"io_uring_disabled\": \"2\"", report.ToJson(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void NoDevice_refuses_a_dma_buf_area_before_asking_the_kernel()
     {
         var options = ZcrxOptions.NoDevice();

@@ -34,6 +34,7 @@ internal static class NetdevParse
         int ifindex = 0;
         uint? napi = null, dmabuf = null;
         bool ioUring = false, xsk = false;
+        ulong? rxBufLen = null;
         NetdevQueueLease? lease = null;
         List<NetlinkRawAttr>? unknown = null;
         foreach (NetlinkAttr a in attrs)
@@ -45,14 +46,28 @@ internal static class NetdevParse
                 case NETDEV_A_QUEUE_TYPE: type = a.GetU32(); break;
                 case NETDEV_A_QUEUE_NAPI_ID: napi = a.GetU32(); break;
                 case NETDEV_A_QUEUE_DMABUF: dmabuf = a.GetU32(); break;
-                case NETDEV_A_QUEUE_IO_URING: ioUring = true; break;
+                case NETDEV_A_QUEUE_IO_URING: ioUring = true; rxBufLen = IoUringRxBufLen(a.GetNested()); break;
                 case NETDEV_A_QUEUE_XSK: xsk = true; break;
                 case NETDEV_A_QUEUE_LEASE: lease = Lease(a.GetNested()); break;
                 default: NetlinkRawAttr.Add(ref unknown, a); break;
             }
         }
 
-        return new NetdevQueueInfo(id, ifindex, (NetdevQueueType)type, napi, dmabuf, ioUring, xsk, lease, NetlinkRawAttr.Done(unknown));
+        return new NetdevQueueInfo(id, ifindex, (NetdevQueueType)type, napi, dmabuf, ioUring, xsk, lease, NetlinkRawAttr.Done(unknown)) { IoUringRxBufferLength = rxBufLen };
+    }
+
+    /// <summary>rx-buf-len of an io-uring nest (io-uring-provider-info), on a queue or a page pool; null when absent (before 7.0).</summary>
+    private static ulong? IoUringRxBufLen(NetlinkAttributeReader attrs)
+    {
+        foreach (NetlinkAttr a in attrs)
+        {
+            if (a.Type == NETDEV_A_IO_URING_PROVIDER_INFO_RX_BUF_LEN)
+            {
+                return a.GetUInt();
+            }
+        }
+
+        return null;
     }
 
     private static NetdevQueueLease Lease(NetlinkAttributeReader attrs)
@@ -121,6 +136,7 @@ internal static class NetdevParse
         ulong? napi = null, inflight = null, mem = null, detach = null;
         uint? dmabuf = null;
         bool ioUring = false;
+        ulong? rxBufLen = null;
         List<NetlinkRawAttr>? unknown = null;
         foreach (NetlinkAttr a in attrs)
         {
@@ -133,12 +149,12 @@ internal static class NetdevParse
                 case NETDEV_A_PAGE_POOL_INFLIGHT_MEM: mem = a.GetUInt(); break;
                 case NETDEV_A_PAGE_POOL_DETACH_TIME: detach = a.GetUInt(); break;
                 case NETDEV_A_PAGE_POOL_DMABUF: dmabuf = a.GetU32(); break;
-                case NETDEV_A_PAGE_POOL_IO_URING: ioUring = true; break;
+                case NETDEV_A_PAGE_POOL_IO_URING: ioUring = true; rxBufLen = IoUringRxBufLen(a.GetNested()); break;
                 default: NetlinkRawAttr.Add(ref unknown, a); break;
             }
         }
 
-        return new NetdevPagePool(id, ifindex, napi, inflight, mem, detach, dmabuf, ioUring, NetlinkRawAttr.Done(unknown));
+        return new NetdevPagePool(id, ifindex, napi, inflight, mem, detach, dmabuf, ioUring, NetlinkRawAttr.Done(unknown)) { IoUringRxBufferLength = rxBufLen };
     }
 
     public static NetdevPagePoolStats PagePoolStats(NetlinkAttributeReader attrs)

@@ -137,7 +137,15 @@ public readonly record struct NetdevQueueInfo(
     bool HasIoUring,
     bool HasXsk,
     NetdevQueueLease? Lease,
-    IReadOnlyList<NetlinkRawAttr> UnknownAttributes);
+    IReadOnlyList<NetlinkRawAttr> UnknownAttributes)
+{
+    /// <summary>
+    /// The io_uring zcrx instance's receive buffer size (the io-uring nest's <c>rx-buf-len</c>, 7.0+:
+    /// io_uring/zcrx.c <c>io_pp_nl_fill</c>); null when no io_uring instance holds the queue or the kernel
+    /// does not report it.
+    /// </summary>
+    public ulong? IoUringRxBufferLength { get; init; }
+}
 
 /// <summary>A NAPI instance (napi-get).</summary>
 /// <param name="Id">NAPI id.</param>
@@ -187,7 +195,15 @@ public sealed record NetdevPagePool(
     ulong? DetachTime,
     uint? DmabufId,
     bool HasIoUring,
-    IReadOnlyList<NetlinkRawAttr> UnknownAttributes);
+    IReadOnlyList<NetlinkRawAttr> UnknownAttributes)
+{
+    /// <summary>
+    /// The io_uring zcrx instance's receive buffer size, the pool's buffer size (the io-uring nest's
+    /// <c>rx-buf-len</c>, 7.0+: io_uring/zcrx.c <c>io_pp_nl_fill</c>); null for other pools or where the
+    /// kernel does not report it.
+    /// </summary>
+    public ulong? IoUringRxBufferLength { get; init; }
+}
 
 /// <summary>Page pool statistics (page-pool-stats-get; needs CONFIG_PAGE_POOL_STATS).</summary>
 /// <param name="PagePoolId">Page pool id (info.id).</param>
