@@ -240,38 +240,35 @@ internal static class Program
 
     private static int Receive(Options o, Socket listener, ZcrxInstance zcrx, int page)
     {
-        // The tool's deadline: the stream must end within 5 s of listen (its server_loop's tstop).
-        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(5));
-        Socket conn;
-        try
-        {
-            conn = listener.AcceptAsync(deadline.Token).AsTask().GetAwaiter().GetResult();
-        }
-        catch (OperationCanceledException)
+        // The tool's deadline: the stream must end within 5 s of listen (its server_loop's tstop). Blocking
+        // calls on this thread, as the tool's loop: at the deadline a timer disposes the instance, which
+        // ends a receive in progress.
+        var clock = Stopwatch.StartNew();
+        TimeSpan limit = TimeSpan.FromSeconds(5);
+        if (!listener.Poll(limit, SelectMode.SelectRead))
         {
             return Fail("test failed");
         }
 
-        using (conn)
-        using (DevmemSocket rx = zcrx.Wrap(conn, requestBytes: o.Oneshot ? (uint)page : 0))
+        using Socket conn = listener.Accept();
+        int timedOut = 0;
+        using var timer = new Timer(_ =>
         {
+            Volatile.Write(ref timedOut, 1);
+            zcrx.Dispose();
+        }, null, limit - clock.Elapsed > TimeSpan.Zero ? limit - clock.Elapsed : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
+        try
+        {
+            using DevmemSocket rx = zcrx.Wrap(conn, requestBytes: o.Oneshot ? (uint)page : 0);
+
             // The expected bytes for any stream position p start at pattern[p % 26].
             byte[] pattern = Payload(26 + (int)Math.Max(zcrx.RxBufferLength, (uint)page));
-            long limit = o.Oneshot ? (o.OneshotReceives + 1L) * page : long.MaxValue;
+            long end = o.Oneshot ? (o.OneshotReceives + 1L) * page : long.MaxValue;
             var segments = new DevmemSegment[64];
             long received = 0;
-            while (received < limit)
+            while (received < end)
             {
-                DevmemReceiveResult r;
-                try
-                {
-                    r = rx.ReceiveAsync(segments, Memory<byte>.Empty, deadline.Token).AsTask().GetAwaiter().GetResult();
-                }
-                catch (OperationCanceledException)
-                {
-                    return Fail("test failed");
-                }
-
+                DevmemReceiveResult r = rx.Receive(segments, Span<byte>.Empty);
                 if (r.EndOfStream)
                 {
                     break;
@@ -284,8 +281,7 @@ internal static class Program
                     ReadOnlySpan<byte> expected = pattern.AsSpan((int)(received % 26), (int)f.Length);
                     if (!data.SequenceEqual(expected))
                     {
-                        int at = data.CommonPrefixLength(expected);
-                        return Fail($"payload mismatch at {at}");
+                        return Fail($"payload mismatch at {data.CommonPrefixLength(expected)}");
                     }
 
                     received += f.Length;
@@ -293,6 +289,10 @@ internal static class Program
 
                 rx.Release(segments.AsSpan(0, r.Segments));
             }
+        }
+        catch (ObjectDisposedException) when (Volatile.Read(ref timedOut) != 0)
+        {
+            return Fail("test failed");
         }
 
         return 0;

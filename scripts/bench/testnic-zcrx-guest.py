@@ -53,7 +53,7 @@ def run(server, client, port, env_strace=None):
     return t1 - t0, ru.ru_utime + ru.ru_stime, rc, err[-400:]
 
 import re
-RETURNS = re.compile(r"setsockopt\(\d+, SOL_SOCKET, (SO_DEVMEM_DONTNEED|0x50|80),|io_uring_register\(\d+, (IORING_REGISTER_ZCRX_CTRL|0x24|36),")
+RETURNS = re.compile(r"setsockopt\(\d+, SOL_SOCKET, (SO_DEVMEM_DONTNEED|0x50|80)\b|io_uring_register\(\d+, (IORING_REGISTER_ZCRX_CTRL|0x24|36)\b")
 
 def strace_counts(path):
     """(total syscalls from strace's summary, buffer-return calls from its trace lines, {name: calls})."""

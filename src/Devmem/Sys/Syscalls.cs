@@ -34,6 +34,13 @@ internal static unsafe class Syscalls
     /// <summary>Takes <paramref name="handle"/>'s reference until the lease is disposed; <see cref="ObjectDisposedException"/> if it is closed.</summary>
     internal static FdLease Enter(SafeHandle handle) => new(handle);
 
+    /// <summary>
+    /// Takes <paramref name="handle"/>'s reference until <see cref="FdHold.Dispose"/>, for a descriptor the
+    /// kernel goes on using after the call that named it returns (an io_uring request armed on a socket);
+    /// <see cref="ObjectDisposedException"/> if it is closed.
+    /// </summary>
+    internal static FdHold Hold(SafeHandle handle) => new(handle);
+
     /// <summary>A <see cref="DevmemException"/> for <paramref name="operation"/>, with the hints any socket call shares (fd limits, privileges).</summary>
     internal static DevmemException Failure(string operation, Errno errno) => DevmemException.Syscall(operation, errno, errno switch
     {
@@ -309,6 +316,26 @@ internal static unsafe class Syscalls
         using var fd = Enter(handle);
         return Libc.fstatx(fd.Fd, mask, result);
     }
+}
+
+/// <summary>A <see cref="SafeHandle"/>'s reference held across calls, from <see cref="Syscalls.Hold"/> to <see cref="Dispose"/> (idempotent), and its descriptor number.</summary>
+internal sealed class FdHold : IDisposable
+{
+    private SafeHandle? _handle;
+
+    internal FdHold(SafeHandle handle)
+    {
+        bool added = false;
+        handle.DangerousAddRef(ref added);
+        _handle = handle;
+        Fd = (int)handle.DangerousGetHandle();
+    }
+
+    /// <summary>The descriptor number, valid until <see cref="Dispose"/>.</summary>
+    public int Fd { get; }
+
+    /// <summary>Gives the reference back (once).</summary>
+    public void Dispose() => Interlocked.Exchange(ref _handle, null)?.DangerousRelease();
 }
 
 /// <summary>A <see cref="SafeHandle"/>'s reference, held from <see cref="Syscalls.Enter"/> to <see cref="Dispose"/>, and its descriptor number.</summary>

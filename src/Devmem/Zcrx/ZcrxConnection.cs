@@ -46,6 +46,9 @@ internal sealed class ZcrxConnection
 
     public ZcrxInstance Queue => _queue;
 
+    /// <summary>The socket's descriptor, held by the loop thread while a request names it.</summary>
+    public Sys.FdHold? SocketHold { get; set; }
+
     /// <summary>Bytes per RECV_ZC request (0: no limit).</summary>
     public uint RequestBytes { get; init; }
 

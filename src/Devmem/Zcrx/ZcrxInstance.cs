@@ -368,7 +368,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 foreach (ZcrxConnection c in connections.Values)
                 {
                     c.Terminate(Errno.ECANCELED);
-                    c.Socket.SafeHandle.DangerousRelease();
+                    c.SocketHold?.Dispose();
                 }
 
                 lock (_rqLock)
@@ -445,16 +445,15 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
         bool dmabuf = Memory.IsDmabuf;
         SafeDmabufHandle? dmabufHandle = dmabuf ? Memory.DmabufHandle : null;
-        bool added = false;
-        dmabufHandle?.DangerousAddRef(ref added);
+        FdHold? dmabufFd = dmabufHandle is null ? null : Syscalls.Hold(dmabufHandle);
         try
         {
             // With stats first (7.3's event_desc); a kernel whose struct still has reserved words there says EINVAL.
-            Errno first = TryRegister(ring, regionPtr, regionSize, entries, statsOffset, dmabuf, dmabufHandle, withStats: true, out var reg, out var area);
+            Errno first = TryRegister(ring, regionPtr, regionSize, entries, statsOffset, dmabufFd, withStats: true, out var reg, out var area);
             if (first == Errno.EINVAL)
             {
                 new Span<byte>(regionPtr, (int)Math.Min(regionSize, int.MaxValue)).Clear();
-                first = TryRegister(ring, regionPtr, regionSize, entries, statsOffset, dmabuf, dmabufHandle, withStats: false, out reg, out area);
+                first = TryRegister(ring, regionPtr, regionSize, entries, statsOffset, dmabufFd, withStats: false, out reg, out area);
             }
             else if (first == Errno.None)
             {
@@ -486,22 +485,19 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
         finally
         {
-            if (added)
-            {
-                dmabufHandle!.DangerousRelease();
-            }
+            dmabufFd?.Dispose();
         }
     }
 
-    private Errno TryRegister(IoUringRing ring, byte* regionPtr, ulong regionSize, uint entries, ulong statsOffset, bool dmabuf,
-        SafeDmabufHandle? dmabufHandle, bool withStats, out io_uring_zcrx_ifq_reg reg, out io_uring_zcrx_area_reg area)
+    private Errno TryRegister(IoUringRing ring, byte* regionPtr, ulong regionSize, uint entries, ulong statsOffset,
+        FdHold? dmabuf, bool withStats, out io_uring_zcrx_ifq_reg reg, out io_uring_zcrx_area_reg area)
     {
         var rd = new io_uring_region_desc { user_addr = (ulong)regionPtr, size = regionSize, flags = linux_io_uring.IORING_MEM_REGION_TYPE_USER };
         area = new io_uring_zcrx_area_reg { len = (ulong)Memory.Size };
-        if (dmabuf)
+        if (dmabuf is not null)
         {
             area.flags = linux_io_uring_zcrx.IORING_ZCRX_AREA_DMABUF;
-            area.dmabuf_fd = (uint)dmabufHandle!.DangerousGetHandle();
+            area.dmabuf_fd = (uint)dmabuf.Fd;
         }
         else
         {
@@ -563,7 +559,8 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         // The READ's buffer outlives this frame: the request may still be pending when Loop returns and
         // is ended only when Run closes the ring; native memory, freed after that.
         ulong* wakeValue = _wakeBuffer = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
-        ArmWake(ring, wakeValue);
+        using FdHold wakeFd = Syscalls.Hold(_wake);
+        ArmWake(ring, wakeFd.Fd, wakeValue);
         var commands = new List<(ZcrxConnection Connection, bool Arm)>();
         var starved = new List<ZcrxConnection>();
         var rearm = new List<(uint Type, long Due)>();
@@ -622,8 +619,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                     // The request names the socket by fd number: hold the handle until the request ends.
                     try
                     {
-                        bool added = false;
-                        c.Socket.SafeHandle.DangerousAddRef(ref added);
+                        c.SocketHold = Syscalls.Hold(c.Socket.SafeHandle);
                     }
                     catch (ObjectDisposedException)
                     {
@@ -674,7 +670,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
                 if (tag == WakeTag)
                 {
-                    ArmWake(ring, wakeValue);
+                    ArmWake(ring, wakeFd.Fd, wakeValue);
                     continue;
                 }
 
@@ -732,7 +728,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 }
 
                 connections.Remove(tag);
-                c.Socket.SafeHandle.DangerousRelease();
+                c.SocketHold?.Dispose();
                 c.Terminate(cqe->res >= 0 ? Errno.None : (Errno)(-cqe->res));
             }
 
@@ -836,11 +832,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         return sqe;
     }
 
-    private void ArmWake(IoUringRing ring, ulong* value)
+    private static void ArmWake(IoUringRing ring, int fd, ulong* value)
     {
         io_uring_sqe* sqe = GetSqe(ring);
         sqe->opcode = linux_io_uring.IORING_OP_READ;
-        sqe->fd = (int)_wake.DangerousGetHandle();
+        sqe->fd = fd;
         sqe->addr = (ulong)value;
         sqe->len = sizeof(ulong);
         sqe->off = ulong.MaxValue; // -1: the file's position (an eventfd has none)
@@ -851,7 +847,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     {
         io_uring_sqe* sqe = GetSqe(ring);
         sqe->opcode = linux_io_uring.IORING_OP_RECV_ZC;
-        sqe->fd = (int)c.Socket.SafeHandle.DangerousGetHandle();
+        sqe->fd = c.SocketHold!.Fd;
         sqe->ioprio = linux_io_uring.IORING_RECV_MULTISHOT;
         sqe->len = c.RequestBytes;
         sqe->zcrx_ifq_idx = Id;
