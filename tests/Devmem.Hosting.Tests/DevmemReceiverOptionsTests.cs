@@ -24,7 +24,7 @@ public sealed class DevmemReceiverOptionsTests
             ["Devmem:Address"] = "192.168.1.4",
             ["Devmem:Port"] = "5201",
             ["Devmem:Queues:Start"] = "15",
-            ["Devmem:Queues:Count"] = "2",
+            ["Devmem:Queues:Count"] = "1",
             ["Devmem:Provider"] = "Udmabuf",
             ["Devmem:MemorySize"] = "134217728",
             ["Devmem:Fallback"] = "Copy",
@@ -45,7 +45,7 @@ public sealed class DevmemReceiverOptionsTests
         Assert.Equal("192.168.1.4", o.Address);
         Assert.Equal(5201, o.Port);
         Assert.Equal(15u, o.Queues.Start);
-        Assert.Equal(2u, o.Queues.Count);
+        Assert.Equal(1u, o.Queues.Count);
         Assert.Equal(MemoryProviderKind.Udmabuf, o.Provider);
         Assert.Equal(128L << 20, o.MemorySize);
         Assert.Equal(DevmemFallback.Copy, o.Fallback);
