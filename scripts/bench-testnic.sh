@@ -12,6 +12,7 @@
 #                                                (MIB each, default 256), then our iou-zcrx server vs the
 #                                                kernel's (2 MiB each, the kernel tool's payload size), the
 #                                                kernel's client; throughput, receiver CPU and syscalls
+#                                                (MIB 0: the iou-zcrx comparison only)
 # Kernel: the newest (BENCH_KERNEL overrides; TX and zcrx need 7.x).
 # Not part of scripts/test.sh. Results go in docs/performance.md. The testnic emulates the NIC's DMA
 # with a CPU copy under TCG: the numbers compare the two receivers on the same kernel path, they say

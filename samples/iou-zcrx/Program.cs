@@ -201,7 +201,7 @@ internal static class Program
             ZcrxInstance zcrx;
             try
             {
-                zcrx = ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, (uint)o.Queue) { RefillEntries = 4096, RxBufferLength = rxBufLen == 0 ? null : rxBufLen });
+                zcrx = ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, (uint)o.Queue) { RefillEntries = 4096, RxBufferLength = rxBufLen == 0 ? null : rxBufLen, InterfaceName = o.Interface });
             }
             catch (ZcrxException e) when (rxBufLen != 0 && e.Errno is Errno.EINVAL or Errno.EOPNOTSUPP or Errno.ERANGE)
             {

@@ -120,7 +120,7 @@ public sealed partial class DevmemSocket : IDisposable
     /// <summary>A socket receiving through an io_uring zcrx instance (<see cref="ZcrxInstance.Wrap"/>).</summary>
     internal static DevmemSocket CreateZcrx(Socket socket, ZcrxConnection connection, ILogger? logger) =>
         new(socket, logger, copy: null, reason: connection.Queue.IsNoDevice ? "the zcrx instance has no NIC (ZCRX_REG_NODEV): the kernel copies every byte into its area" : null,
-            connection.Queue.Metrics, connection.Queue.InterfaceName, connection);
+            connection.Queue.Metrics, connection.Queue.KnownInterfaceName, connection);
 
     /// <summary>A zero-copy socket recording on <paramref name="metrics"/> with <paramref name="interfaceName"/> as its tag (<see cref="Setup.DevmemRxSetup.Wrap(Socket, ILogger?)"/>).</summary>
     internal static DevmemSocket CreateZeroCopy(Socket socket, ILogger? logger, DevmemMetrics metrics, string interfaceName) =>

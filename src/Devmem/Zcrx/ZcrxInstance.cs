@@ -74,7 +74,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         Memory = memory;
         _options = options;
         Metrics = metrics;
-        InterfaceName = options.IsNoDevice ? "none" : options.InterfaceName ?? NameOf(options.InterfaceIndex);
+        _interfaceName = options.IsNoDevice ? "none" : options.InterfaceName;
         _logger = options.Logger ?? NullLogger.Instance;
         _thread = new Thread(Run) { IsBackground = true, Name = "zcrx " + options.Describe(null) };
     }
@@ -135,7 +135,14 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     public uint Id { get; private set; }
 
     /// <summary>The interface's name ("none" without a NIC).</summary>
-    public string InterfaceName { get; }
+    public string InterfaceName => _interfaceName ??= NameOf(_options.InterfaceIndex);
+
+    // Looked up from the index on first use (a metrics listener, a log line): the lookup reads every
+    // interface's files, which a short-lived receiver should not pay for at start.
+    private string? _interfaceName;
+
+    /// <summary>The interface's name if known without a lookup (given, or looked up already); else null.</summary>
+    internal string? KnownInterfaceName => _interfaceName;
 
     /// <summary>The instruments the instance and its sockets record on.</summary>
     internal DevmemMetrics Metrics { get; }
