@@ -119,8 +119,8 @@ public sealed partial class DevmemSocket : IDisposable
 
     /// <summary>A socket receiving through an io_uring zcrx instance (<see cref="ZcrxInstance.Wrap"/>).</summary>
     internal static DevmemSocket CreateZcrx(Socket socket, ZcrxConnection connection, ILogger? logger) =>
-        new(socket, logger, copy: null, reason: connection.Queue.IsNoDevice ? "the zcrx instance has no NIC (ZCRX_REG_NODEV): the kernel copies every byte into its area" : null,
-            connection.Queue.Metrics, connection.Queue.KnownInterfaceName, connection);
+        new(socket, logger, copy: null, reason: connection.Instance.IsNoDevice ? "the zcrx instance has no NIC (ZCRX_REG_NODEV): the kernel copies every byte into its area" : null,
+            connection.Instance.Metrics, connection.Instance.KnownInterfaceName, connection);
 
     /// <summary>A zero-copy socket recording on <paramref name="metrics"/> with <paramref name="interfaceName"/> as its tag (<see cref="Setup.DevmemRxSetup.Wrap(Socket, ILogger?)"/>).</summary>
     internal static DevmemSocket CreateZeroCopy(Socket socket, ILogger? logger, DevmemMetrics metrics, string interfaceName) =>
@@ -133,10 +133,10 @@ public sealed partial class DevmemSocket : IDisposable
     /// True when payload arrives by zero copy (the NIC writes into the bound dma-buf); false in the copy
     /// fallback, where each receive copies into the provider's memory.
     /// </summary>
-    public bool IsZeroCopy => _copy is null && (_zcrx is null || !_zcrx.Queue.IsNoDevice);
+    public bool IsZeroCopy => _copy is null && (_zcrx is null || !_zcrx.Instance.IsNoDevice);
 
     /// <summary>The io_uring zcrx instance this socket receives through; null for a devmem (or copy-fallback) socket.</summary>
-    public ZcrxInstance? Zcrx => _zcrx?.Queue;
+    public ZcrxInstance? Zcrx => _zcrx?.Instance;
 
     /// <summary>In the copy fallback, why zero copy was not possible; null in zero-copy mode.</summary>
     public string? FallbackReason => _fallbackReason;
@@ -518,29 +518,16 @@ public sealed partial class DevmemSocket : IDisposable
     {
         if (_zcrx is not null)
         {
-            var held = new List<uint>((int)Math.Min(_ledger.Held.Count, int.MaxValue));
-            _ledger.Held.Drain(held);
-            if (held.Count > 0)
-            {
-                LogLeak(_logger, held.Count);
-            }
-
-            _zcrx.Close(CollectionsMarshal.AsSpan(held));
+            _zcrx.Close(CollectionsMarshal.AsSpan(DrainLeaked()));
             _disposed = true;
             return;
         }
 
         if (_copy is not null)
         {
-            if (_ledger.Held.Count > 0)
+            foreach (uint token in DrainLeaked())
             {
-                var leaked = new List<uint>((int)Math.Min(_ledger.Held.Count, int.MaxValue));
-                _ledger.Held.Drain(leaked);
-                LogLeak(_logger, leaked.Count);
-                foreach (uint token in leaked)
-                {
-                    _copy.Free(token);
-                }
+                _copy.Free(token);
             }
 
             _disposed = true;
@@ -553,10 +540,7 @@ public sealed partial class DevmemSocket : IDisposable
             _ledger.FlushPending(ref kernel);
             if (_ledger.Held.Count > 0)
             {
-                var leaked = new List<uint>((int)Math.Min(_ledger.Held.Count, int.MaxValue));
-                _ledger.Held.Drain(leaked);
-                LogLeak(_logger, leaked.Count);
-                _ledger.Flush(CollectionsMarshal.AsSpan(leaked), clearPending: false, ref kernel);
+                _ledger.Flush(CollectionsMarshal.AsSpan(DrainLeaked()), clearPending: false, ref kernel);
             }
         }
         catch (DevmemException ex) when (!_socket.Connected || ex.ErrnoName is "EBADF")
@@ -572,6 +556,19 @@ public sealed partial class DevmemSocket : IDisposable
         {
             _disposed = true;
         }
+    }
+
+    /// <summary>The tokens the application never released, taken out of the held set; logs the leak when there are any.</summary>
+    private List<uint> DrainLeaked()
+    {
+        var leaked = new List<uint>((int)Math.Min(_ledger.Held.Count, int.MaxValue));
+        _ledger.Held.Drain(leaked);
+        if (leaked.Count > 0)
+        {
+            LogLeak(_logger, leaked.Count);
+        }
+
+        return leaked;
     }
 
     private void Enter(string call)
@@ -842,7 +839,7 @@ public sealed partial class DevmemSocket : IDisposable
             return ended;
         }
 
-        uint id = _zcrx.Queue.Id;
+        uint id = _zcrx.Instance.Id;
         long bytes = 0;
         for (int i = 0; i < n; i++)
         {
@@ -851,7 +848,7 @@ public sealed partial class DevmemSocket : IDisposable
         }
 
         sink.RegisterHeld();
-        bool copied = _zcrx.Queue.IsNoDevice;
+        bool copied = _zcrx.Instance.IsNoDevice;
         _metrics.Received(n, copied ? 0 : bytes, copied ? bytes : 0, linearBytes: 0, unsteeredBytes: 0, OutstandingTokens);
         result = new DevmemReceiveResult { Fragments = n, Segments = sink.Count, DmabufBytes = bytes };
         return true;

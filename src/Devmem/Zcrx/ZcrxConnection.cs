@@ -17,7 +17,7 @@ namespace Devmem.Zcrx;
 internal sealed class ZcrxConnection
 {
     private readonly object _lock = new();
-    private readonly ZcrxInstance _queue;
+    private readonly ZcrxInstance _instance;
     private ulong[] _pendingOff = new ulong[256];
     private uint[] _pendingLen = new uint[256];
     private int _pendingHead;
@@ -26,15 +26,14 @@ internal sealed class ZcrxConnection
     private int[] _freeTokens = new int[256];
     private int _freeCount;
     private int _tableUsed;
-    private int _held;
     private bool _ended;
     private Errno _error;
     private bool _closed;
     private TaskCompletionSource? _waiter;
 
-    public ZcrxConnection(ZcrxInstance queue, Socket socket, ulong id)
+    public ZcrxConnection(ZcrxInstance instance, Socket socket, ulong id)
     {
-        _queue = queue;
+        _instance = instance;
         Socket = socket;
         Id = id;
     }
@@ -44,7 +43,7 @@ internal sealed class ZcrxConnection
     /// <summary>The RECV_ZC request's user_data.</summary>
     public ulong Id { get; }
 
-    public ZcrxInstance Queue => _queue;
+    public ZcrxInstance Instance => _instance;
 
     /// <summary>The socket's descriptor, held by the loop thread while a request names it.</summary>
     public Sys.FdHold? SocketHold { get; set; }
@@ -57,18 +56,6 @@ internal sealed class ZcrxConnection
 
     /// <summary>True once the socket side closed: completions still arriving go straight back to the refill ring.</summary>
     public bool IsClosed => Volatile.Read(ref _closed);
-
-    /// <summary>Buffers taken by the application and not yet released.</summary>
-    public int Held
-    {
-        get
-        {
-            lock (_lock)
-            {
-                return _held;
-            }
-        }
-    }
 
     // ---- the loop thread ----
 
@@ -85,7 +72,7 @@ internal sealed class ZcrxConnection
             {
                 for (int k = 0; k < offsets.Length; k++)
                 {
-                    _queue.Refill(offsets[k], lengths[k]);
+                    _instance.Refill(offsets[k], lengths[k]);
                 }
 
                 return;
@@ -174,7 +161,7 @@ internal sealed class ZcrxConnection
             ended = n == 0 && _ended && _error == Errno.None;
             if (n == 0 && _ended && _error != Errno.None)
             {
-                throw _error == Errno.ECANCELED && _queue.IsDisposed
+                throw _error == Errno.ECANCELED && _instance.IsDisposed
                     ? new ObjectDisposedException(nameof(ZcrxInstance), "The zcrx instance was disposed while this socket was receiving through it.")
                     : ZcrxException.ReceiveFailed(_error);
             }
@@ -202,7 +189,6 @@ internal sealed class ZcrxConnection
         }
 
         _heldOff[index] = offset;
-        _held++;
         return (uint)index + 1;
     }
 
@@ -212,9 +198,8 @@ internal sealed class ZcrxConnection
         lock (_lock)
         {
             int index = (int)token - 1;
-            _queue.Refill(_heldOff[index], length);
+            _instance.Refill(_heldOff[index], length);
             _freeTokens[_freeCount++] = index;
-            _held--;
         }
     }
 
@@ -264,13 +249,12 @@ internal sealed class ZcrxConnection
             foreach (uint token in heldTokens)
             {
                 int index = (int)token - 1;
-                _queue.Refill(_heldOff[index], 0);
-                _held--;
+                _instance.Refill(_heldOff[index], 0);
             }
 
             while (_pendingCount > 0)
             {
-                _queue.Refill(_pendingOff[_pendingHead], _pendingLen[_pendingHead]);
+                _instance.Refill(_pendingOff[_pendingHead], _pendingLen[_pendingHead]);
                 _pendingHead = (_pendingHead + 1) % _pendingOff.Length;
                 _pendingCount--;
             }
@@ -279,6 +263,6 @@ internal sealed class ZcrxConnection
             Monitor.PulseAll(_lock);
         }
 
-        _queue.Cancel(this);
+        _instance.Cancel(this);
     }
 }

@@ -1,4 +1,3 @@
-using System.Globalization;
 using Devmem.Interop;
 
 namespace Devmem.Zcrx;
@@ -42,11 +41,17 @@ public sealed class ZcrxException : DevmemIOException
         };
     }
 
+    /// <summary>0: io_uring for everyone; 1: root and <see cref="IoUringGroupPath"/>'s group; 2: no one (6.6+).</summary>
+    internal const string IoUringDisabledPath = "/proc/sys/kernel/io_uring_disabled";
+
+    /// <summary>The group allowed io_uring when <see cref="IoUringDisabledPath"/> is 1.</summary>
+    internal const string IoUringGroupPath = "/proc/sys/kernel/io_uring_group";
+
     /// <summary>What /proc/sys/kernel/io_uring_disabled says, for an EPERM from io_uring_setup.</summary>
     internal static string IoUringDisabledHint()
     {
-        string? value = ReadSysctl("/proc/sys/kernel/io_uring_disabled");
-        string group = ReadSysctl("/proc/sys/kernel/io_uring_group") ?? "?";
+        string? value = ReadSysctl(IoUringDisabledPath);
+        string group = ReadSysctl(IoUringGroupPath) ?? "?";
         return value switch
         {
             "2" => "io_uring is disabled for every process: /proc/sys/kernel/io_uring_disabled is 2 (set it to 0, or to 1 and run in the group io_uring_group names).",
@@ -115,9 +120,6 @@ public sealed class ZcrxException : DevmemIOException
         Errno.ENXIO => "The kernel does not know this zcrx instance.",
         _ => null,
     }, null);
-
-    /// <summary>Formats an io_uring opcode for messages.</summary>
-    internal static string Opcode(byte op) => op.ToString(CultureInfo.InvariantCulture);
 }
 
 /// <summary>Why zcrx cannot run here at all (where a copy fallback is the answer).</summary>

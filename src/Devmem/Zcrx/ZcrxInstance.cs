@@ -38,6 +38,9 @@ namespace Devmem.Zcrx;
 /// </remarks>
 public sealed unsafe partial class ZcrxInstance : IDisposable
 {
+    /// <summary>The ring's setup flags (CQE32 added by <see cref="IoUringRing.Create"/>): zcrx needs DEFER_TASKRUN, which needs SINGLE_ISSUER (io_uring/zcrx.c io_register_zcrx).</summary>
+    internal const uint RingFlags = linux_io_uring.IORING_SETUP_SINGLE_ISSUER | linux_io_uring.IORING_SETUP_DEFER_TASKRUN | linux_io_uring.IORING_SETUP_SUBMIT_ALL;
+
     private const ulong WakeTag = 1;
     private const ulong CancelTag = 2;
     private const ulong EventTag = 3;
@@ -346,9 +349,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
             catch (Exception ex)
             {
-                _startError = ex;
-                ring?.Dispose();
-                ring = null;
+                _startError = ex; // Start disposed the ring it made
                 _region?.Dispose();
                 _wake.Dispose();
                 return;
@@ -406,8 +407,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
 
         _wake.Own(e.Int32);
-        IoUringRing ring = IoUringRing.Create(_options.RingEntries,
-            linux_io_uring.IORING_SETUP_SINGLE_ISSUER | linux_io_uring.IORING_SETUP_DEFER_TASKRUN | linux_io_uring.IORING_SETUP_SUBMIT_ALL);
+        IoUringRing ring = IoUringRing.Create(_options.RingEntries, RingFlags);
         try
         {
             if (ring.Supports(linux_io_uring.IORING_OP_RECV_ZC) == false)
@@ -570,6 +570,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         ArmWake(ring, wakeFd.Fd, wakeValue);
         var commands = new List<(ZcrxConnection Connection, bool Arm)>();
         var starved = new List<ZcrxConnection>();
+        uint starvedAtTail = 0;
         var rearm = new List<(uint Type, long Due)>();
         const int BatchSize = 64;
         ulong* batchOff = stackalloc ulong[BatchSize];
@@ -599,7 +600,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
 
             // Receives that ended for want of a free buffer (ENOMEM) start again once one came back.
-            if (starved.Count > 0 && tail != _starvedAtTail)
+            if (starved.Count > 0 && tail != starvedAtTail)
             {
                 _starved = false;
                 foreach (ZcrxConnection c in starved)
@@ -664,53 +665,49 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             {
                 seen++;
                 ulong tag = cqe->user_data;
+                ZcrxConnection? c = tag == batchOwner?.Id ? batchOwner : null;
+                if (c is null)
+                {
+                    FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
+                    if (tag == WakeTag)
+                    {
+                        ArmWake(ring, wakeFd.Fd, wakeValue);
+                        continue;
+                    }
+
+                    if (tag == EventTag)
+                    {
+                        OnEvent((uint)cqe->res, rearm);
+                        continue;
+                    }
+
+                    if (tag == CancelTag || !connections.TryGetValue(tag, out c))
+                    {
+                        continue;
+                    }
+                }
 
                 // Data completions of one socket in a row go to it as one batch.
-                if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0 && tag == batchOwner?.Id && batchCount < BatchSize)
-                {
-                    batchOff[batchCount] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
-                    batchLen[batchCount++] = (uint)cqe->res;
-                    batchOwner.RequestReceived += (uint)cqe->res;
-                    continue;
-                }
-
-                FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
-                if (tag == WakeTag)
-                {
-                    ArmWake(ring, wakeFd.Fd, wakeValue);
-                    continue;
-                }
-
-                if (tag == EventTag)
-                {
-                    OnEvent((uint)cqe->res, rearm);
-                    continue;
-                }
-
-                if (tag == CancelTag || !connections.TryGetValue(tag, out ZcrxConnection? c))
-                {
-                    continue;
-                }
-
                 if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0)
                 {
-                    batchOwner = c;
-                    batchOff[0] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
-                    batchLen[0] = (uint)cqe->res;
-                    batchCount = 1;
+                    if (batchOwner != c || batchCount == BatchSize)
+                    {
+                        FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
+                        batchOwner = c;
+                    }
+
+                    batchOff[batchCount] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
+                    batchLen[batchCount++] = (uint)cqe->res;
                     c.RequestReceived += (uint)cqe->res;
                     continue;
                 }
 
-                // A request with a length ends with 0 once it received that much (io_recvzc): the next one.
-                if (cqe->res == 0 && c.RequestBytes != 0 && c.RequestReceived >= c.RequestBytes && !c.IsClosed)
-                {
-                    ArmReceive(ring, c);
-                    continue;
-                }
+                // The request ended: its socket's completions before this go first.
+                FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
 
-                // The request ended. -ENOSPC: the CQ ring was full; the socket may have more, arm again.
-                if (cqe->res == -(int)Errno.ENOSPC && !c.IsClosed)
+                // Arm again when the socket may have more: a request with a length ends with 0 once it
+                // received that much (io_recvzc); -ENOSPC: the CQ ring was full.
+                if (!c.IsClosed && ((cqe->res == 0 && c.RequestBytes != 0 && c.RequestReceived >= c.RequestBytes) || cqe->res == -(int)Errno.ENOSPC))
                 {
                     ArmReceive(ring, c);
                     continue;
@@ -722,7 +719,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 {
                     if (starved.Count == 0)
                     {
-                        _starvedAtTail = Volatile.Read(ref *_rqTail);
+                        starvedAtTail = Volatile.Read(ref *_rqTail);
                         _starved = true;
                         if (_options.IsNoDevice)
                         {
@@ -766,7 +763,6 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         count = 0;
     }
 
-    private uint _starvedAtTail;
     private ulong* _wakeBuffer;
     private int _eventsLogged;
 

@@ -25,18 +25,15 @@ internal sealed record ZcrxProbeResult(string? IoUringDisabled, string? IoUringG
 /// </summary>
 internal static class ZcrxProbe
 {
-    /// <summary>The ring flags of <see cref="ZcrxInstance"/>: zcrx needs DEFER_TASKRUN (io_uring/zcrx.c io_register_zcrx).</summary>
-    internal const uint RingFlags = linux_io_uring.IORING_SETUP_SINGLE_ISSUER | linux_io_uring.IORING_SETUP_DEFER_TASKRUN | linux_io_uring.IORING_SETUP_SUBMIT_ALL;
-
     public static ZcrxProbeResult Run(Version kernel)
     {
-        string? disabled = ZcrxException.ReadSysctl("/proc/sys/kernel/io_uring_disabled");
-        string? group = ZcrxException.ReadSysctl("/proc/sys/kernel/io_uring_group");
+        string? disabled = ZcrxException.ReadSysctl(ZcrxException.IoUringDisabledPath);
+        string? group = ZcrxException.ReadSysctl(ZcrxException.IoUringGroupPath);
         DevmemIOException? ringError = null;
         bool? recvZc = null;
         try
         {
-            using IoUringRing ring = IoUringRing.Create(4, RingFlags);
+            using IoUringRing ring = IoUringRing.Create(4, ZcrxInstance.RingFlags);
             recvZc = ring.Supports(linux_io_uring.IORING_OP_RECV_ZC);
         }
         catch (DevmemIOException e)
