@@ -75,6 +75,25 @@ check "a checkout under /tmp runs in the guest (0: $rc) at its own path, readabl
     bash -c "[ $rc -eq 0 ] && grep -qx '$co' '$tmp/8.out' && grep -qx 'checkout-marker-$$' '$tmp/8.out'"
 check "a checkout under /tmp has artifacts/ writable from the guest" grep -qx written "$co/artifacts/from-guest"
 [ "$rc" -eq 0 ] || tail -n 5 "$tmp/8.err" >&2
+# 9. The kernel-source cache (scripts/lib/kernel-source.sh), no boot: unpacking a directory after one
+# below it was unpacked brings the rest of it (a build unpacks drivers/net/hw first, the drv-net check
+# then needs drivers/net/lib), and a path asked for twice is not unpacked again.
+ks=$tmp/ks
+mkdir -p "$ks/src/linux-source-0/d/net/hw" "$ks/src/linux-source-0/d/net/lib/py"
+echo hw >"$ks/src/linux-source-0/d/net/hw/t.c"
+echo lib >"$ks/src/linux-source-0/d/net/lib/py/__init__.py"
+tar -C "$ks/src" -cJf "$ks/k.tar.xz" linux-source-0
+(
+    # shellcheck source=scripts/lib/kernel-source.sh
+    source "$root/scripts/lib/kernel-source.sh"
+    kernel_source_extract "$ks/k.tar.xz" "$ks/tree" linux-source-0 d/net/hw &&
+        kernel_source_extract "$ks/k.tar.xz" "$ks/tree" linux-source-0 d/net/ &&
+        rm "$ks/k.tar.xz" &&
+        kernel_source_extract "$ks/k.tar.xz" "$ks/tree" linux-source-0 d/net/hw d/net/lib/py
+) 2>"$ks/err"
+check "kernel source: a directory unpacked after one below it comes whole, and nothing is unpacked twice" \
+    bash -c "grep -qx lib '$ks/tree/linux-source-0/d/net/lib/py/__init__.py' && grep -qx hw '$ks/tree/linux-source-0/d/net/hw/t.c' && [ ! -s '$ks/err' ]"
+
 # (The runs' own stderr, with the expected splat report, is not repeated here: it would read as a failure.)
 echo "vm-harness: $npass passed, $nfail failed" >&2
 exit 0

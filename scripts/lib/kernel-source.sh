@@ -28,18 +28,38 @@ kernel_source() {
     tarball=$(find "$dir/deb/usr/src" -maxdepth 1 -name 'linux-source-*.tar.*' | head -n1)
     [ -n "$tarball" ] || { echo "kernel-source.sh: no tarball in $deb" >&2; return 1; }
     local top; top=$(basename "$tarball"); top=${top%.tar.*}
-    mkdir -p "$dir/tree"
-    if [ $# -eq 0 ]; then
-        [ -f "$dir/tree/.complete" ] || { tar -C "$dir/tree" -xf "$tarball" && touch "$dir/tree/.complete"; } || return 1
-    else
-        local p want=()
-        for p in "$@"; do [ -e "$dir/tree/$top/$p" ] || want+=("$top/$p"); done
-        if [ ${#want[@]} -gt 0 ]; then
-            tar -C "$dir/tree" -xf "$tarball" "${want[@]}" || {
-                echo "kernel-source.sh: could not extract ${want[*]} from $tarball" >&2; return 1; }
-        fi
-    fi
+    kernel_source_extract "$tarball" "$dir/tree" "$top" "$@" || return 1
     echo "$dir/tree/$top"
+}
+
+# Unpack a kernel tarball, whole or in part, adding to what earlier calls unpacked:
+#   kernel_source_extract TARBALL TREEDIR TOP [PATH...]
+# A path counts as unpacked only when it, or a directory above it, was asked for before (listed in
+# TREEDIR/.extracted): that a directory exists says nothing, since unpacking drivers/net/hw creates
+# drivers/net without its other files.
+kernel_source_extract() {
+    local tarball=$1 tree=$2 top=$3; shift 3
+    mkdir -p "$tree"
+    if [ $# -eq 0 ]; then
+        [ -f "$tree/.complete" ] || { tar -C "$tree" -xf "$tarball" && touch "$tree/.complete"; } || return 1
+        return 0
+    fi
+    [ -f "$tree/.complete" ] && return 0
+    local p q done_p want=()
+    for p in "$@"; do
+        p=${p%/}
+        done_p=
+        if [ -f "$tree/.extracted" ]; then
+            while IFS= read -r q; do
+                case "$p" in "$q"|"$q"/*) done_p=1; break ;; esac
+            done <"$tree/.extracted"
+        fi
+        [ -n "$done_p" ] || want+=("$p")
+    done
+    [ ${#want[@]} -gt 0 ] || return 0
+    tar -C "$tree" -xf "$tarball" "${want[@]/#/$top/}" || {
+        echo "kernel-source.sh: could not extract ${want[*]} from $tarball" >&2; return 1; }
+    printf '%s\n' "${want[@]}" >>"$tree/.extracted"
 }
 
 # The Debian kernel a VM series boots: prints "SUITE KVER" (e.g. "trixie 6.12.117+deb13-amd64").
