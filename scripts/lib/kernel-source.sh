@@ -15,7 +15,7 @@ kernel_source_suite() {
 
 kernel_source() {
     local series=$1; shift
-    local suite meta ver pkg deb dir tarball
+    local suite ver pkg deb dir tarball
     suite=$(kernel_source_suite "$series") || return 1
     debian_update "$suite" || return 1
     # linux-source is a metapackage depending on linux-source-X.Y.
