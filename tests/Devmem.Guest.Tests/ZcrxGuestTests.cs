@@ -248,6 +248,43 @@ public sealed class ZcrxGuestTests
         Assert.Equal(zcrx.BuffersReturned, returnedObserved);
     }
 
+    [Fact]
+    public async Task When_the_loop_fails_its_sockets_end_with_that_error_and_a_later_wrap_is_refused()
+    {
+        // Found in review: the loop's error was overwritten by the ECANCELED of its closing, and a socket
+        // wrapped after the loop ended was never armed, so its receive waited forever.
+        Guest.Require();
+        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
+        using var memory = HostMemory.Create(8 << 20);
+        using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice());
+        var (client, server) = Loopback.Connect();
+        var (client2, server2) = Loopback.Connect();
+        using (client)
+        using (server)
+        using (client2)
+        using (server2)
+        {
+            using DevmemSocket ds = zcrx.Wrap(server);
+            var segments = new DevmemSegment[8];
+            client.Send("x"u8);
+            DevmemReceiveResult first = ds.Receive(segments, Span<byte>.Empty);
+            Assert.Equal(1, first.Segments);
+            ds.Release(segments.AsSpan(0, 1));
+
+            DevmemIOException fault = DevmemException.Syscall("io_uring_enter (injected)", Interop.Errno.EFAULT);
+            zcrx.FailLoopForTest(fault);
+
+            Task<DevmemReceiveResult> receive = Task.Run(() => ds.Receive(segments, Span<byte>.Empty), TestContext.Current.CancellationToken);
+            var ended = await Assert.ThrowsAsync<ZcrxException>(() => receive.WaitAsync(TimeSpan.FromSeconds(30), TestContext.Current.CancellationToken));
+            Assert.Equal(Interop.Errno.EFAULT, ended.Errno);
+            Assert.Same(fault, ended.InnerException);
+            Assert.Contains("open a new one", ended.Message, StringComparison.Ordinal);
+
+            var refused = Assert.Throws<ZcrxException>(() => zcrx.Wrap(server2));
+            Assert.Same(fault, refused.InnerException);
+        }
+    }
+
     /// <summary>The kernel's own iou-zcrx (scripts/vm/build-iou-zcrx.sh), which scripts/test.sh passes to the guest as DEVMEM_IOU_ZCRX.</summary>
     private static string KernelIouZcrx()
     {

@@ -28,6 +28,7 @@ internal sealed class ZcrxConnection
     private int _tableUsed;
     private bool _ended;
     private Errno _error;
+    private Exception? _cause;
     private bool _closed;
     private TaskCompletionSource? _waiter;
 
@@ -119,14 +120,24 @@ internal sealed class ZcrxConnection
         _pendingHead = 0;
     }
 
-    /// <summary>The request ended: <paramref name="errno"/> <see cref="Errno.None"/> for the end of the stream.</summary>
-    public void Terminate(Errno errno)
+    /// <summary>
+    /// The request ended: <paramref name="errno"/> <see cref="Errno.None"/> for the end of the stream;
+    /// <paramref name="cause"/> when the instance's loop failed. The first end counts: a later one (the
+    /// instance closing after the loop failed) does not overwrite it.
+    /// </summary>
+    public void Terminate(Errno errno, Exception? cause = null)
     {
         TaskCompletionSource? wake;
         lock (_lock)
         {
+            if (_ended)
+            {
+                return;
+            }
+
             _ended = true;
             _error = errno;
+            _cause = cause;
             wake = _waiter;
             _waiter = null;
             Monitor.PulseAll(_lock);
@@ -161,7 +172,8 @@ internal sealed class ZcrxConnection
             ended = n == 0 && _ended && _error == Errno.None;
             if (n == 0 && _ended && _error != Errno.None)
             {
-                throw _error == Errno.ECANCELED && _instance.IsDisposed
+                throw _cause is not null ? ZcrxException.LoopFailed(_cause)
+                    : _error == Errno.ECANCELED && _instance.IsDisposed
                     ? new ObjectDisposedException(nameof(ZcrxInstance), "The zcrx instance was disposed while this socket was receiving through it.")
                     : ZcrxException.ReceiveFailed(_error);
             }

@@ -14,8 +14,8 @@ namespace Devmem.Zcrx;
 /// </remarks>
 public sealed class ZcrxException : DevmemIOException
 {
-    private ZcrxException(string operation, Errno errno, string? hint, ZcrxUnsupportedReason? unsupported)
-        : base(Format(operation, errno, hint), errno, operation, hint, null, null, null)
+    private ZcrxException(string operation, Errno errno, string? hint, ZcrxUnsupportedReason? unsupported, Exception? inner = null)
+        : base(Format(operation, errno, hint), errno, operation, hint, null, null, inner)
     {
         Unsupported = unsupported;
     }
@@ -112,6 +112,11 @@ public sealed class ZcrxException : DevmemIOException
         Errno.EFAULT => "The data sat in another zcrx instance's or a devmem binding's buffers: the flow is steered to a queue this instance is not registered on.",
         _ => null,
     }, null);
+
+    /// <summary>The instance's ring thread failed with <paramref name="cause"/>: its sockets end with this.</summary>
+    internal static ZcrxException LoopFailed(Exception cause) =>
+        new("the zcrx instance's io_uring loop", cause is DevmemIOException d && d.Errno != Errno.None ? d.Errno : Errno.EIO,
+            $"The thread that drives the instance's ring stopped ({cause.Message}); every socket on the instance ended. Dispose the instance and open a new one.", null, cause);
 
     /// <summary>An IORING_REGISTER_ZCRX_CTRL operation failed.</summary>
     internal static ZcrxException CtrlFailed(string op, Errno errno) => new($"IORING_REGISTER_ZCRX_CTRL {op}", errno, errno switch

@@ -58,6 +58,8 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     private readonly Lock _rqLock = new();
     private readonly List<(ulong Off, uint Len)> _refillOverflow = [];
     private Exception? _startError;
+    private Exception? _loopError;
+    private bool _loopEnded;
     private SafeMappingHandle? _region;
     private uint* _rqHead;
     private uint* _rqTail;
@@ -213,6 +215,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     {
         ArgumentNullException.ThrowIfNull(socket);
         ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (Volatile.Read(ref _loopError) is Exception failed)
+        {
+            throw ZcrxException.LoopFailed(failed);
+        }
+
         if (socket.ProtocolType != ProtocolType.Tcp)
         {
             throw new ArgumentException($"zcrx receives on TCP sockets; this one is {socket.ProtocolType}.", nameof(socket));
@@ -294,13 +301,29 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     private void Post(ZcrxConnection connection, bool arm)
     {
+        bool queued;
         lock (_commandsLock)
         {
-            _commands.Add((connection, arm));
+            queued = !_loopEnded;
+            if (queued)
+            {
+                _commands.Add((connection, arm));
+            }
         }
 
-        Wake();
+        if (queued)
+        {
+            Wake();
+        }
+        else if (arm)
+        {
+            EndUnarmed(connection); // no loop will arm it: the socket learns now, not never
+        }
     }
+
+    /// <summary>A socket the loop will never serve (it ended before arming it): the loop's error, or disposal.</summary>
+    private void EndUnarmed(ZcrxConnection connection) =>
+        connection.Terminate(Errno.ECANCELED, Volatile.Read(ref _loopError));
 
     private void Wake()
     {
@@ -364,13 +387,32 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         catch (Exception ex)
         {
             LogLoopFailed(_logger, ex);
+            Volatile.Write(ref _loopError, ex);
             foreach (ZcrxConnection c in connections.Values)
             {
-                c.Terminate(ex is DevmemIOException d ? d.Errno : Errno.EIO);
+                c.Terminate(ex is DevmemIOException d ? d.Errno : Errno.EIO, ex);
             }
         }
         finally
         {
+            // From here on no command is taken: sockets wrapped later, or whose arming was still queued,
+            // end at once instead of waiting for a loop that is gone.
+            List<(ZcrxConnection Connection, bool Arm)> orphans;
+            lock (_commandsLock)
+            {
+                _loopEnded = true;
+                orphans = [.. _commands];
+                _commands.Clear();
+            }
+
+            foreach ((ZcrxConnection c, bool arm) in orphans)
+            {
+                if (arm)
+                {
+                    EndUnarmed(c);
+                }
+            }
+
             if (ring is not null)
             {
                 foreach (ZcrxConnection c in connections.Values)
@@ -654,6 +696,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 return;
             }
 
+            if (_faultForTest is Exception fault)
+            {
+                throw fault;
+            }
+
             if (!ring.Enter(wait: true))
             {
                 continue;
@@ -765,6 +812,18 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     private ulong* _wakeBuffer;
     private int _eventsLogged;
+    private volatile Exception? _faultForTest;
+
+    /// <summary>
+    /// Tests only: the loop throws <paramref name="fault"/> on its next turn, as it would on a failed
+    /// system call, which no kernel gives on demand. Returns when the loop has ended.
+    /// </summary>
+    internal void FailLoopForTest(Exception fault)
+    {
+        _faultForTest = fault;
+        Wake();
+        _thread.Join();
+    }
 
     private void OnEvent(uint type, List<(uint Type, long Due)> rearm)
     {
