@@ -216,11 +216,15 @@ internal static class Program
                     return 0;
                 }
 
+                // The deadline's timer is made (its thread started) before listening, as the tool does all its
+                // setup before listen; it is started in Receive.
+                var deadline = new Deadline(zcrx);
+                using var timer = new Timer(static d => ((Deadline)d!).Expire(), deadline, Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
                 using var listener = new Socket(AddressFamily.InterNetworkV6, SocketType.Stream, ProtocolType.Tcp) { DualMode = true };
                 listener.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
                 listener.Bind(new IPEndPoint(IPAddress.IPv6Any, o.Port));
                 listener.Listen(1024);
-                return Receive(o, listener, zcrx, page);
+                return Receive(o, listener, zcrx, page, timer, deadline);
             }
         }
     }
@@ -238,25 +242,32 @@ internal static class Program
         }
     }
 
-    private static int Receive(Options o, Socket listener, ZcrxInstance zcrx, int page)
+    /// <summary>At the deadline the instance is disposed, which ends a receive in progress.</summary>
+    private sealed class Deadline(ZcrxInstance zcrx)
+    {
+        private int _expired;
+
+        public bool Expired => Volatile.Read(ref _expired) != 0;
+
+        public void Expire()
+        {
+            Volatile.Write(ref _expired, 1);
+            zcrx.Dispose();
+        }
+    }
+
+    private static int Receive(Options o, Socket listener, ZcrxInstance zcrx, int page, Timer timer, Deadline deadline)
     {
         // The tool's deadline: the stream must end within 5 s of listen (its server_loop's tstop). Blocking
-        // calls on this thread, as the tool's loop: at the deadline a timer disposes the instance, which
-        // ends a receive in progress.
-        var clock = Stopwatch.StartNew();
+        // calls on this thread, as the tool's loop: at the deadline the timer disposes the instance.
         TimeSpan limit = TimeSpan.FromSeconds(5);
+        timer.Change(limit, Timeout.InfiniteTimeSpan);
         if (!listener.Poll(limit, SelectMode.SelectRead))
         {
             return Fail("test failed");
         }
 
         using Socket conn = listener.Accept();
-        int timedOut = 0;
-        using var timer = new Timer(_ =>
-        {
-            Volatile.Write(ref timedOut, 1);
-            zcrx.Dispose();
-        }, null, limit - clock.Elapsed > TimeSpan.Zero ? limit - clock.Elapsed : TimeSpan.Zero, Timeout.InfiniteTimeSpan);
         try
         {
             using DevmemSocket rx = zcrx.Wrap(conn, requestBytes: o.Oneshot ? (uint)page : 0);
@@ -290,7 +301,7 @@ internal static class Program
                 rx.Release(segments.AsSpan(0, r.Segments));
             }
         }
-        catch (ObjectDisposedException) when (Volatile.Read(ref timedOut) != 0)
+        catch (ObjectDisposedException) when (deadline.Expired)
         {
             return Fail("test failed");
         }

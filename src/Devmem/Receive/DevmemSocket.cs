@@ -113,6 +113,11 @@ public sealed partial class DevmemSocket : IDisposable
         _id = id;
         _copy = copy;
         _zcrx = zcrx;
+        if (zcrx is not null)
+        {
+            _zcrxReturnTokens = new uint[ZcrxReturnBatch];
+            _zcrxReturnLengths = new uint[ZcrxReturnBatch];
+        }
         _fallbackReason = reason;
         _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: IsZeroCopy, interfaceName, socket);
     }
@@ -411,6 +416,7 @@ public sealed partial class DevmemSocket : IDisposable
                 }
             }
 
+            FlushZcrxReturns();
             problems.ThrowIfAny();
         }
         finally
@@ -434,9 +440,25 @@ public sealed partial class DevmemSocket : IDisposable
             {
                 ReleaseOne(f, ref problems);
             }
+
+            FlushZcrxReturns();
         }
 
         problems.ThrowIfAny();
+    }
+
+    private const int ZcrxReturnBatch = 64;
+    private readonly uint[] _zcrxReturnTokens = [];
+    private readonly uint[] _zcrxReturnLengths = [];
+    private int _zcrxReturnCount;
+
+    private void FlushZcrxReturns()
+    {
+        if (_zcrxReturnCount > 0)
+        {
+            _zcrx!.Return(_zcrxReturnTokens.AsSpan(0, _zcrxReturnCount), _zcrxReturnLengths.AsSpan(0, _zcrxReturnCount));
+            _zcrxReturnCount = 0;
+        }
     }
 
     private void ReleaseOne(in DevmemFragment f, ref ReleaseProblems problems)
@@ -454,7 +476,14 @@ public sealed partial class DevmemSocket : IDisposable
         {
             if (_zcrx is not null)
             {
-                _zcrx.Return(f.Token, f.Length);
+                // Collected and given back once per call: one lock and one refill-ring tail store per batch.
+                if (_zcrxReturnCount == ZcrxReturnBatch)
+                {
+                    FlushZcrxReturns();
+                }
+
+                _zcrxReturnTokens[_zcrxReturnCount] = f.Token;
+                _zcrxReturnLengths[_zcrxReturnCount++] = f.Length;
             }
             else
             {

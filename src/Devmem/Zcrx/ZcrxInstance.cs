@@ -231,8 +231,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         return ds;
     }
 
-    /// <summary>Gives one buffer back to the kernel: a refill-ring entry (the area token ORed in), published with a release store of the tail.</summary>
-    internal void Refill(ulong offset, uint length)
+    /// <summary>Gives one buffer back to the kernel (see the batch overload).</summary>
+    internal void Refill(ulong offset, uint length) => Refill([offset], [length]);
+
+    /// <summary>Gives buffers back to the kernel: refill-ring entries (the area token ORed in), published with one release store of the tail.</summary>
+    internal void Refill(ReadOnlySpan<ulong> offsets, ReadOnlySpan<uint> lengths)
     {
         lock (_rqLock)
         {
@@ -246,9 +249,12 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 FlushOverflowLocked();
             }
 
-            if (!TryPushLocked(offset, length))
+            for (int k = 0; k < offsets.Length; k++)
             {
-                _refillOverflow.Add((offset, length));
+                if (_refillOverflow.Count > 0 || !TryPushLocked(offsets[k], lengths[k]))
+                {
+                    _refillOverflow.Add((offsets[k], lengths[k]));
+                }
             }
 
             Volatile.Write(ref *_rqTail, _rqTailLocal);
