@@ -188,7 +188,8 @@ internal static class Program
         HostMemory memory;
         try
         {
-            memory = large ? HostMemory.CreateHugePages(area, "iou-zcrx-area") : HostMemory.Create(area, "iou-zcrx-area");
+            // As the tool's area: private anonymous memory (huge pages for larger buffers).
+            memory = large ? HostMemory.CreateHugePages(area, "iou-zcrx-area") : HostMemory.CreateAnonymous(area);
         }
         catch (DmabufException) when (large)
         {

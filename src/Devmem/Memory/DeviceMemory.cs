@@ -53,7 +53,7 @@ public abstract unsafe class DeviceMemory : IDisposable
     /// </summary>
     public string? ExporterName { get; }
 
-    /// <summary>Inode number of the dma-buf file (of the memfd for <see cref="HostMemory"/>), from fstat.</summary>
+    /// <summary>Inode number of the dma-buf file (of the memfd for <see cref="HostMemory"/>; 0 for <see cref="HostMemory.CreateAnonymous"/>, which has no file), from fstat.</summary>
     public ulong Inode { get; }
 
     /// <summary>True when the bytes are mapped into this process (false for CUDA device memory).</summary>

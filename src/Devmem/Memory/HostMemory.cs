@@ -3,7 +3,8 @@ using Devmem.Interop;
 namespace Devmem.Memory;
 
 /// <summary>
-/// Plain host memory (a memfd, mapped shared). NOT a dma-buf: it cannot be bound to a NIC with bind-rx,
+/// Plain host memory (a memfd, mapped shared; or, from <see cref="CreateAnonymous"/>, a private anonymous
+/// mapping). NOT a dma-buf: it cannot be bound to a NIC with bind-rx,
 /// so devmem TCP cannot place payload in it. It serves the copy fallback, where received bytes are copied
 /// into ordinary memory because no dma-buf provider works on this machine, and io_uring zero-copy
 /// receive (<see cref="Zcrx.ZcrxInstance"/>), whose areas may be host memory. <see cref="DeviceMemory.IsDmabuf"/>
@@ -11,13 +12,31 @@ namespace Devmem.Memory;
 /// </summary>
 public sealed class HostMemory : DeviceMemory
 {
-    private HostMemory(long size, SafeMappingHandle mapping, SafeMemfdHandle memfd, ulong inode)
+    private HostMemory(long size, SafeMappingHandle mapping, SafeMemfdHandle? memfd, ulong inode)
         : base(MemoryProviderKind.HostMemory, size, null, mapping, memfd, null, inode)
     {
     }
 
     /// <summary>The memfd behind the memory (owned by this object).</summary>
-    public System.Runtime.InteropServices.SafeHandle MemfdHandle => Memfd!;
+    /// <exception cref="InvalidOperationException">The memory came from <see cref="CreateAnonymous"/>, which has no memfd.</exception>
+    public System.Runtime.InteropServices.SafeHandle MemfdHandle =>
+        Memfd ?? throw new InvalidOperationException("This host memory is an anonymous mapping (HostMemory.CreateAnonymous): it has no memfd. Use HostMemory.Create for memory with a file descriptor.");
+
+    /// <summary>
+    /// Creates <paramref name="size"/> bytes (rounded up to a page) of private anonymous memory
+    /// (<c>mmap(MAP_PRIVATE | MAP_ANONYMOUS)</c>, populated), with no file descriptor: what the kernel's
+    /// <c>iou-zcrx</c> uses for its zcrx area. Cheaper to release than <see cref="Create"/>'s memfd, whose
+    /// pages the kernel removes from its page cache one by one when the last reference closes (tens of
+    /// milliseconds for a 32 MiB zcrx area on a slow machine); it cannot be shared with another process.
+    /// </summary>
+    /// <param name="size">Bytes, at least 1.</param>
+    /// <returns>The memory.</returns>
+    /// <exception cref="DmabufException">mmap failed (ENOMEM: not enough memory or address space).</exception>
+    public static HostMemory CreateAnonymous(long size)
+    {
+        long rounded = Native.RoundUpToPage(size > 0 ? size : throw new ArgumentOutOfRangeException(nameof(size), size, "The size must be positive."));
+        return new HostMemory(rounded, Native.MapAnonymous(rounded), null, 0);
+    }
 
     /// <summary>Creates <paramref name="size"/> bytes (rounded up to a page) of host memory.</summary>
     /// <param name="size">Bytes, at least 1.</param>

@@ -87,6 +87,22 @@ internal static unsafe class Native
         }
     }
 
+    /// <summary>mmap(2) of <paramref name="length"/> bytes of private anonymous memory, read/write, populated.</summary>
+    internal static SafeMappingHandle MapAnonymous(long length)
+    {
+        var mapping = new SafeMappingHandle();
+        SysResult r = Syscalls.MapAnonymous((nuint)length);
+        if (r.IsError)
+        {
+            mapping.Dispose();
+            throw DmabufException.Syscall($"mmap(NULL, {length}, PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_POPULATE)", r.Errno,
+                r.Errno == Errno.ENOMEM ? "not enough memory or address space for the mapping" : null);
+        }
+
+        mapping.Own(r.Value, (nuint)length);
+        return mapping;
+    }
+
     /// <summary>mmap(2) the whole of <paramref name="fd"/> read/write and MAP_SHARED (udmabuf refuses anything else: EINVAL).</summary>
     internal static SafeMappingHandle Map(SafeHandle fd, long length, string what)
     {

@@ -113,6 +113,38 @@ public unsafe class HostProviderTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public void Anonymous_host_memory_is_a_private_mapping_without_a_file_and_dispose_unmaps_it()
+    {
+        long page = Environment.SystemPageSize;
+        HostMemory mem = HostMemory.CreateAnonymous((36 * page) + 5);
+        Assert.Equal(37 * page, mem.Size);
+        Assert.Equal(MemoryProviderKind.HostMemory, mem.Kind);
+        Assert.True(mem.HasCpuMapping);
+        Assert.Equal(0UL, mem.Inode);
+        var noFd = Assert.Throws<InvalidOperationException>(() => mem.MemfdHandle);
+        Assert.Contains("no memfd", noFd.Message, StringComparison.Ordinal);
+
+        byte[] pattern = [.. Enumerable.Range(0, 3000).Select(i => (byte)(i * 5 + 1))];
+        mem.CopyFrom(4000, pattern);
+        Assert.True(mem.GetSpan(4000, pattern.Length).SequenceEqual(pattern));
+
+        // The kernel's account (/proc/self/maps): private (p), read/write, no file (inode 0, no path).
+        string start = ((ulong)mem.DangerousGetPointer()).ToString("x", System.Globalization.CultureInfo.InvariantCulture) + "-";
+        string? line = File.ReadLines("/proc/self/maps").FirstOrDefault(l => l.StartsWith(start, StringComparison.Ordinal));
+        output.WriteLine(line ?? "(no mapping)");
+        Assert.NotNull(line);
+        string[] f = line!.Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal("rw-p", f[1]);
+        Assert.Equal("0", f[4]);
+        Assert.True(f.Length == 5, $"an anonymous mapping has no path: {line}");
+
+        mem.Dispose();
+        Assert.DoesNotContain(File.ReadLines("/proc/self/maps"), l => l.StartsWith(f[0] + " ", StringComparison.Ordinal)); // that exact range (an odd size: nothing else maps it)
+        Assert.Throws<ObjectDisposedException>(() => mem.GetSpan(0, 1));
+        Assert.Throws<ArgumentOutOfRangeException>(() => HostMemory.CreateAnonymous(0));
+    }
+
+    [Fact]
     public void Copies_are_bounds_checked()
     {
         using HostMemory mem = HostMemory.Create(4096);
