@@ -27,6 +27,7 @@ internal static class linux_io_uring
 {
     // io_uring_setup(2) flags.
     public const uint IORING_SETUP_CLAMP = 1U << 4;
+    public const uint IORING_SETUP_R_DISABLED = 1U << 6;
     public const uint IORING_SETUP_SUBMIT_ALL = 1U << 7;
     public const uint IORING_SETUP_COOP_TASKRUN = 1U << 8;
     public const uint IORING_SETUP_CQE32 = 1U << 11;
@@ -63,6 +64,7 @@ internal static class linux_io_uring
 
     // io_uring_register(2) opcodes (enum io_uring_register_op).
     public const uint IORING_REGISTER_PROBE = 8;
+    public const uint IORING_REGISTER_ENABLE_RINGS = 12;
     [KernelSince("6.15")] public const uint IORING_REGISTER_ZCRX_IFQ = 32;
     [KernelSince("6.19")] public const uint IORING_REGISTER_ZCRX_CTRL = 36;
 

@@ -249,6 +249,53 @@ public sealed class ZcrxGuestTests
     }
 
     [Fact]
+    public void Driven_by_the_receiving_thread_a_stream_arrives_validated_and_other_threads_are_refused()
+    {
+        Guest.Require();
+        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
+        using var memory = HostMemory.CreateAnonymous(8 << 20);
+        using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice() with { Driver = ZcrxDriver.ReceivingThread });
+        var (client, server) = Loopback.Connect();
+        var (client2, server2) = Loopback.Connect();
+        using (client)
+        using (server)
+        using (client2)
+        using (server2)
+        {
+            const long Total = 16L << 20;
+            var sender = Task.Run(() =>
+            {
+                new NcdevmemPattern(17).Send(client, Total);
+                client.Shutdown(SocketShutdown.Send);
+            }, TestContext.Current.CancellationToken);
+            using (DevmemSocket ds = zcrx.Wrap(server))
+            {
+                DevmemStreamResult r = new DevmemStreamReceiver(ds, memory, new DevmemStreamOptions { Validation = new NcdevmemPattern(17), Segments = 64 }).Run();
+                Assert.Equal(DevmemStreamEnd.EndOfStream, r.End);
+                Assert.Equal(Total, r.DmabufBytes);
+                Assert.Equal(0, r.ValidationErrors);
+                Assert.Equal(0, ds.OutstandingTokens);
+                Assert.Equal(r.Fragments, zcrx.BuffersReturned);
+            }
+
+#pragma warning disable xUnit1031 // this test's thread must block: it is the one that drives the ring
+            sender.Wait(TestContext.Current.CancellationToken);
+
+            // This thread drives the ring now: another thread's receive, or an asynchronous one, is refused.
+            using DevmemSocket other = zcrx.Wrap(server2);
+            var segments = new DevmemSegment[4];
+            var elsewhere = Assert.Throws<AggregateException>(() => Task.Run(() => other.Receive(segments, Span<byte>.Empty), TestContext.Current.CancellationToken).Wait(TestContext.Current.CancellationToken));
+            Assert.Contains("driven by the thread that first received", Assert.IsType<InvalidOperationException>(elsewhere.InnerException).Message, StringComparison.Ordinal);
+            Assert.ThrowsAny<NotSupportedException>(() => other.ReceiveAsync(segments.AsMemory(), Memory<byte>.Empty, TestContext.Current.CancellationToken).AsTask().GetAwaiter().GetResult());
+
+            // Disposed from another thread while this one waits in Receive (the iou-zcrx deadline): the receive ends.
+            using var timer = new Timer(_ => zcrx.Dispose(), null, TimeSpan.FromMilliseconds(500), Timeout.InfiniteTimeSpan);
+            Assert.Throws<ObjectDisposedException>(() => other.Receive(segments, Span<byte>.Empty));
+#pragma warning restore xUnit1031
+        }
+    }
+
+    [Fact]
     public async Task When_the_loop_fails_its_sockets_end_with_that_error_and_a_later_wrap_is_refused()
     {
         // Found in review: the loop's error was overwritten by the ECANCELED of its closing, and a socket

@@ -257,6 +257,17 @@ internal sealed unsafe class ZcrxConnection
     /// <summary>Blocks until a completion or the end is there.</summary>
     public void WaitForData()
     {
+        if (_instance.IsDrivenByReceiver)
+        {
+            // This thread is the loop: each round hands completions to their sockets, this one's included.
+            while (!HasDataOrEnd())
+            {
+                _instance.Drive();
+            }
+
+            return;
+        }
+
         while (true)
         {
             SafeFdHandle signal;
@@ -302,9 +313,22 @@ internal sealed unsafe class ZcrxConnection
         return fd;
     }
 
+    private bool HasDataOrEnd()
+    {
+        lock (_lock)
+        {
+            return _pendingCount > 0 || _ended || _closed;
+        }
+    }
+
     /// <summary>Completes when a completion or the end is there.</summary>
     public Task WaitForDataAsync(CancellationToken cancellationToken)
     {
+        if (_instance.IsDrivenByReceiver)
+        {
+            throw new NotSupportedException("This zcrx instance is driven by its receiving thread (ZcrxDriver.ReceivingThread), inside blocking Receive calls: receive synchronously on that thread, or open the instance with ZcrxDriver.OwnThread to receive asynchronously.");
+        }
+
         Task task;
         lock (_lock)
         {

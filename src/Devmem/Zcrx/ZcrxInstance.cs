@@ -50,7 +50,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     private readonly ZcrxOptions _options;
     private readonly ILogger _logger;
-    private readonly Thread _thread;
+    private readonly Thread? _thread;
     private readonly ManualResetEventSlim _ready = new();
     private readonly SafeFdHandle _wake = new();
     private readonly Lock _commandsLock = new();
@@ -81,7 +81,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         Metrics = metrics;
         _interfaceName = options.IsNoDevice ? "none" : options.InterfaceName;
         _logger = options.Logger ?? NullLogger.Instance;
-        _thread = new Thread(Run) { IsBackground = true, Name = "zcrx " + options.Describe(null) };
+        _thread = options.Driver == ZcrxDriver.OwnThread ? new Thread(Run) { IsBackground = true, Name = "zcrx " + options.Describe(null) } : null;
     }
 
     /// <summary>
@@ -119,13 +119,31 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
 
         var q = new ZcrxInstance(memory, options, metrics);
-        q._thread.Start();
-        q._ready.Wait();
-        if (q._startError is not null)
+        if (q._thread is not null)
         {
-            q._thread.Join();
-            q._ready.Dispose();
-            System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(q._startError);
+            q._thread.Start();
+            q._ready.Wait();
+            if (q._startError is not null)
+            {
+                q._thread.Join();
+                q._ready.Dispose();
+                System.Runtime.ExceptionServices.ExceptionDispatchInfo.Throw(q._startError);
+            }
+        }
+        else
+        {
+            // Driven by the receiving thread: made here, disabled (IORING_SETUP_R_DISABLED), so that the
+            // thread that enables it becomes its single issuer (io_uring/register.c, io_register_enable_rings).
+            try
+            {
+                q._ring = q.Start();
+            }
+            catch
+            {
+                q.Teardown();
+                q._ready.Dispose();
+                throw;
+            }
         }
 
         LogOpened(q._logger, q.Id, options.InterfaceIndex, options.QueueId, memory.Kind, memory.Size, q.RxBufferLength, q.RefillEntries);
@@ -357,7 +375,15 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         Metrics.Untrack(this);
         _stopping = true;
         Wake();
-        if (Thread.CurrentThread != _thread)
+        if (_thread is null)
+        {
+            // A receive driving the ring returns from its wait (the wake-up above) and lets go of it.
+            lock (_driveLock)
+            {
+                Teardown();
+            }
+        }
+        else if (Thread.CurrentThread != _thread)
         {
             _thread.Join();
         }
@@ -365,22 +391,77 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         _ready.Dispose();
     }
 
-    /// <summary>The loop thread: creates and registers everything (SINGLE_ISSUER: this thread is the ring's only submitter), then runs.</summary>
+    /// <summary>True when the instance has no thread of its own and the receiving thread drives the ring (<see cref="ZcrxDriver.ReceivingThread"/>).</summary>
+    internal bool IsDrivenByReceiver => _thread is null;
+
+    /// <summary>
+    /// <see cref="ZcrxDriver.ReceivingThread"/>: one round of the loop on the calling thread (waits for at
+    /// least one completion). The first thread to call it enables the ring and becomes its only driver.
+    /// </summary>
+    /// <exception cref="InvalidOperationException">Another thread drives the ring.</exception>
+    internal void Drive()
+    {
+        lock (_driveLock)
+        {
+            if (_loopEnded)
+            {
+                return; // every socket was ended with the reason
+            }
+
+            int me = Environment.CurrentManagedThreadId;
+            if (_driver == 0)
+            {
+                try
+                {
+                    SysResult r = _ring!.Register(linux_io_uring.IORING_REGISTER_ENABLE_RINGS, null, 0);
+                    if (r.IsError)
+                    {
+                        throw DevmemException.Syscall("IORING_REGISTER_ENABLE_RINGS (the zcrx ring's first receive)", r.Errno);
+                    }
+
+                    _driver = me;
+                    BeginDriving();
+                }
+                catch (Exception ex)
+                {
+                    Fail(ex);
+                    Teardown();
+                    return;
+                }
+            }
+            else if (_driver != me)
+            {
+                throw new InvalidOperationException(
+                    $"This zcrx instance is driven by the thread that first received on it (managed thread {_driver}; ZcrxDriver.ReceivingThread): receive on its sockets from that thread only, or open the instance with ZcrxDriver.OwnThread.");
+            }
+
+            try
+            {
+                if (!Turn())
+                {
+                    Teardown();
+                }
+            }
+            catch (Exception ex)
+            {
+                Fail(ex);
+                Teardown();
+            }
+        }
+    }
+
+    /// <summary>The loop thread (<see cref="ZcrxDriver.OwnThread"/>): creates and registers everything (SINGLE_ISSUER: this thread is the ring's only submitter), then runs.</summary>
     private void Run()
     {
-        IoUringRing? ring = null;
-        var connections = new Dictionary<ulong, ZcrxConnection>();
         try
         {
             try
             {
-                ring = Start();
+                _ring = Start();
             }
             catch (Exception ex)
             {
                 _startError = ex; // Start disposed the ring it made
-                _region?.Dispose();
-                _wake.Dispose();
                 return;
             }
             finally
@@ -388,61 +469,79 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 _ready.Set();
             }
 
-            Loop(ring, connections);
+            BeginDriving();
+            while (Turn())
+            {
+            }
         }
         catch (Exception ex)
         {
-            LogLoopFailed(_logger, ex);
-            Volatile.Write(ref _loopError, ex);
-            foreach (ZcrxConnection c in connections.Values)
-            {
-                c.Terminate(ex is DevmemIOException d ? d.Errno : Errno.EIO, ex);
-            }
+            Fail(ex);
         }
         finally
         {
-            // From here on no command is taken: sockets wrapped later, or whose arming was still queued,
-            // end at once instead of waiting for a loop that is gone.
-            List<(ZcrxConnection Connection, bool Arm)> orphans;
-            lock (_commandsLock)
+            Teardown();
+        }
+    }
+
+    /// <summary>The loop failed: every socket on the instance ends with <paramref name="ex"/>.</summary>
+    private void Fail(Exception ex)
+    {
+        LogLoopFailed(_logger, ex);
+        Volatile.Write(ref _loopError, ex);
+        foreach (ZcrxConnection c in _connections.Values)
+        {
+            c.Terminate(ex is DevmemIOException d ? d.Errno : Errno.EIO, ex);
+        }
+    }
+
+    /// <summary>Ends the loop for good: sockets still waiting end, the ring closes (the kernel unregisters the instance). Once.</summary>
+    private void Teardown()
+    {
+        // From here on no command is taken: sockets wrapped later, or whose arming was still queued,
+        // end at once instead of waiting for a loop that is gone.
+        List<(ZcrxConnection Connection, bool Arm)> orphans;
+        lock (_commandsLock)
+        {
+            if (_loopEnded)
             {
-                _loopEnded = true;
-                orphans = [.. _commands];
-                _commands.Clear();
+                return;
             }
 
-            foreach ((ZcrxConnection c, bool arm) in orphans)
+            _loopEnded = true;
+            orphans = [.. _commands];
+            _commands.Clear();
+        }
+
+        foreach ((ZcrxConnection c, bool arm) in orphans)
+        {
+            if (arm)
             {
-                if (arm)
-                {
-                    EndUnarmed(c);
-                }
+                EndUnarmed(c);
             }
+        }
 
-            if (ring is not null)
-            {
-                foreach (ZcrxConnection c in connections.Values)
-                {
-                    c.Terminate(Errno.ECANCELED);
-                    c.SocketHold?.Dispose();
-                }
+        foreach (ZcrxConnection c in _connections.Values)
+        {
+            c.Terminate(Errno.ECANCELED);
+            c.SocketHold?.Dispose();
+        }
 
-                lock (_rqLock)
-                {
-                    _rqes = null;
-                    _stats = null;
-                }
+        _connections.Clear();
+        lock (_rqLock)
+        {
+            _rqes = null;
+            _stats = null;
+        }
 
-                ring.Dispose();
-                _region?.Dispose();
-                _wake.Dispose();
-            }
-
-            if (_wakeBuffer is not null)
-            {
-                NativeMemory.Free(_wakeBuffer);
-                _wakeBuffer = null;
-            }
+        _wakeHold?.Dispose();
+        _ring?.Dispose();
+        _region?.Dispose();
+        _wake.Dispose();
+        if (_wakeBuffer is not null)
+        {
+            NativeMemory.Free(_wakeBuffer);
+            _wakeBuffer = null;
         }
     }
 
@@ -455,7 +554,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
 
         _wake.Own(e.Int32);
-        IoUringRing ring = IoUringRing.Create(_options.RingEntries, RingFlags);
+        IoUringRing ring = IoUringRing.Create(_options.RingEntries, _thread is null ? RingFlags | linux_io_uring.IORING_SETUP_R_DISABLED : RingFlags);
         try
         {
             if (ring.Supports(linux_io_uring.IORING_OP_RECV_ZC) == false)
@@ -609,212 +708,230 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
     }
 
-    private void Loop(IoUringRing ring, Dictionary<ulong, ZcrxConnection> connections)
+    /// <summary>The driving thread's first step: the wake-up eventfd's READ armed (Dispose, a cancel, a starved receive write to it).</summary>
+    private void BeginDriving()
     {
-        // The READ's buffer outlives this frame: the request may still be pending when Loop returns and
-        // is ended only when Run closes the ring; native memory, freed after that.
-        ulong* wakeValue = _wakeBuffer = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
-        using FdHold wakeFd = Syscalls.Hold(_wake);
-        ArmWake(ring, wakeFd.Fd, wakeValue);
-        var commands = new List<(ZcrxConnection Connection, bool Arm)>();
-        var starved = new List<ZcrxConnection>();
-        uint starvedAtTail = 0;
-        var rearm = new List<(uint Type, long Due)>();
-        const int BatchSize = 64;
-        ulong* batchOff = stackalloc ulong[BatchSize];
-        uint* batchLen = stackalloc uint[BatchSize];
+        // The READ's buffer outlives any one round: the request may still be pending when the loop ends
+        // and is ended only when Teardown closes the ring; native memory, freed after that.
+        _wakeBuffer = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
+        _wakeHold = Syscalls.Hold(_wake);
+        _flushedTail = Volatile.Read(ref *_rqTail);
+        ArmWake(_ring!, _wakeHold.Fd, _wakeBuffer);
+    }
+
+    /// <summary>
+    /// One round of the loop, on the driving thread: queued commands and re-arms submitted, one wait for
+    /// completions, each handed to its socket. False once the instance is stopping.
+    /// </summary>
+    private bool Turn()
+    {
+        IoUringRing ring = _ring!;
         int batchCount = 0;
         ZcrxConnection? batchOwner = null;
-        uint flushedTail = Volatile.Read(ref *_rqTail);
-        while (true)
+
+        // Without a NIC no page pool consumes the refill ring: the kernel takes returned buffers back
+        // only on ZCRX_CTRL_FLUSH_RQ (include/uapi/linux/io_uring/zcrx.h, ZCRX_REG_NODEV).
+        uint tail = Volatile.Read(ref *_rqTail);
+        if (_options.IsNoDevice && tail != _flushedTail)
         {
-            // Without a NIC no page pool consumes the refill ring: the kernel takes returned buffers back
-            // only on ZCRX_CTRL_FLUSH_RQ (include/uapi/linux/io_uring/zcrx.h, ZCRX_REG_NODEV).
-            uint tail = Volatile.Read(ref *_rqTail);
-            if (_options.IsNoDevice && tail != flushedTail)
-            {
-                FlushRefillRing(ring);
-                flushedTail = tail;
-            }
+            FlushRefillRing(ring);
+            _flushedTail = tail;
+        }
 
-            // Each event fires once until armed again; armed at most once a second (they are diagnostics).
-            for (int i = rearm.Count - 1; i >= 0; i--)
+        // Each event fires once until armed again; armed at most once a second (they are diagnostics).
+        for (int i = _rearm.Count - 1; i >= 0; i--)
+        {
+            if (Environment.TickCount64 >= _rearm[i].Due)
             {
-                if (Environment.TickCount64 >= rearm[i].Due)
+                ArmEvent(ring, _rearm[i].Type);
+                _rearm.RemoveAt(i);
+            }
+        }
+
+        // Receives that ended for want of a free buffer (ENOMEM) start again once one came back.
+        if (_starvedList.Count > 0 && tail != _starvedAtTail)
+        {
+            _starved = false;
+            foreach (ZcrxConnection c in _starvedList)
+            {
+                if (!c.IsClosed)
                 {
-                    ArmEvent(ring, rearm[i].Type);
-                    rearm.RemoveAt(i);
-                }
-            }
-
-            // Receives that ended for want of a free buffer (ENOMEM) start again once one came back.
-            if (starved.Count > 0 && tail != starvedAtTail)
-            {
-                _starved = false;
-                foreach (ZcrxConnection c in starved)
-                {
-                    if (!c.IsClosed)
-                    {
-                        ArmReceive(ring, c);
-                    }
-                }
-
-                starved.Clear();
-            }
-
-            lock (_commandsLock)
-            {
-                commands.AddRange(_commands);
-                _commands.Clear();
-            }
-
-            foreach ((ZcrxConnection c, bool arm) in commands)
-            {
-                if (arm)
-                {
-                    // The request names the socket by fd number: hold the handle until the request ends.
-                    try
-                    {
-                        c.SocketHold = Syscalls.Hold(c.Socket.SafeHandle);
-                    }
-                    catch (ObjectDisposedException)
-                    {
-                        c.Terminate(Errno.EBADF);
-                        continue;
-                    }
-
-                    connections[c.Id] = c;
                     ArmReceive(ring, c);
                 }
-                else if (connections.ContainsKey(c.Id))
+            }
+
+            _starvedList.Clear();
+        }
+
+        lock (_commandsLock)
+        {
+            _taken.AddRange(_commands);
+            _commands.Clear();
+        }
+
+        foreach ((ZcrxConnection c, bool arm) in _taken)
+        {
+            if (arm)
+            {
+                // The request names the socket by fd number: hold the handle until the request ends.
+                try
                 {
-                    io_uring_sqe* sqe = GetSqe(ring);
-                    sqe->opcode = linux_io_uring.IORING_OP_ASYNC_CANCEL;
-                    sqe->fd = -1;
-                    sqe->addr = c.Id;
-                    sqe->user_data = CancelTag;
+                    c.SocketHold = Syscalls.Hold(c.Socket.SafeHandle);
+                }
+                catch (ObjectDisposedException)
+                {
+                    c.Terminate(Errno.EBADF);
+                    continue;
+                }
+
+                _connections[c.Id] = c;
+                ArmReceive(ring, c);
+            }
+            else if (_connections.ContainsKey(c.Id))
+            {
+                io_uring_sqe* sqe = GetSqe(ring);
+                sqe->opcode = linux_io_uring.IORING_OP_ASYNC_CANCEL;
+                sqe->fd = -1;
+                sqe->addr = c.Id;
+                sqe->user_data = CancelTag;
+            }
+        }
+
+        _taken.Clear();
+        if (_stopping)
+        {
+            return false;
+        }
+
+        if (_faultForTest is Exception fault)
+        {
+            throw fault;
+        }
+
+        if (!ring.Enter(wait: true))
+        {
+            return true;
+        }
+
+        uint seen = 0;
+        io_uring_cqe* cqe;
+        while ((cqe = ring.PeekCqe(seen)) is not null)
+        {
+            seen++;
+            ulong tag = cqe->user_data;
+            ZcrxConnection? c = tag == batchOwner?.Id ? batchOwner : null;
+            if (c is null)
+            {
+                FlushBatch(ref batchOwner, ref batchCount);
+                if (tag == WakeTag)
+                {
+                    ArmWake(ring, _wakeHold!.Fd, _wakeBuffer);
+                    continue;
+                }
+
+                if (tag == EventTag)
+                {
+                    OnEvent((uint)cqe->res, _rearm);
+                    continue;
+                }
+
+                if (tag == CancelTag || !_connections.TryGetValue(tag, out c))
+                {
+                    continue;
                 }
             }
 
-            commands.Clear();
-            if (_stopping)
+            // Data completions of one socket in a row go to it as one batch.
+            if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0)
             {
-                return;
-            }
+                if (batchOwner != c || batchCount == BatchSize)
+                {
+                    FlushBatch(ref batchOwner, ref batchCount);
+                    batchOwner = c;
+                }
 
-            if (_faultForTest is Exception fault)
-            {
-                throw fault;
-            }
-
-            if (!ring.Enter(wait: true))
-            {
+                _batchOff[batchCount] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
+                _batchLen[batchCount++] = (uint)cqe->res;
+                c.RequestReceived += (uint)cqe->res;
                 continue;
             }
 
-            uint seen = 0;
-            io_uring_cqe* cqe;
-            while ((cqe = ring.PeekCqe(seen)) is not null)
+            // The request ended: its socket's completions before this go first.
+            FlushBatch(ref batchOwner, ref batchCount);
+
+            // Arm again when the socket may have more: a request with a length ends with 0 once it
+            // received that much (io_recvzc); -ENOSPC: the CQ ring was full.
+            if (!c.IsClosed && ((cqe->res == 0 && c.RequestBytes != 0 && c.RequestReceived >= c.RequestBytes) || cqe->res == -(int)Errno.ENOSPC))
             {
-                seen++;
-                ulong tag = cqe->user_data;
-                ZcrxConnection? c = tag == batchOwner?.Id ? batchOwner : null;
-                if (c is null)
-                {
-                    FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
-                    if (tag == WakeTag)
-                    {
-                        ArmWake(ring, wakeFd.Fd, wakeValue);
-                        continue;
-                    }
-
-                    if (tag == EventTag)
-                    {
-                        OnEvent((uint)cqe->res, rearm);
-                        continue;
-                    }
-
-                    if (tag == CancelTag || !connections.TryGetValue(tag, out c))
-                    {
-                        continue;
-                    }
-                }
-
-                // Data completions of one socket in a row go to it as one batch.
-                if ((cqe->flags & linux_io_uring.IORING_CQE_F_MORE) != 0)
-                {
-                    if (batchOwner != c || batchCount == BatchSize)
-                    {
-                        FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
-                        batchOwner = c;
-                    }
-
-                    batchOff[batchCount] = ((io_uring_zcrx_cqe*)(cqe + 1))->off;
-                    batchLen[batchCount++] = (uint)cqe->res;
-                    c.RequestReceived += (uint)cqe->res;
-                    continue;
-                }
-
-                // The request ended: its socket's completions before this go first.
-                FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
-
-                // Arm again when the socket may have more: a request with a length ends with 0 once it
-                // received that much (io_recvzc); -ENOSPC: the CQ ring was full.
-                if (!c.IsClosed && ((cqe->res == 0 && c.RequestBytes != 0 && c.RequestReceived >= c.RequestBytes) || cqe->res == -(int)Errno.ENOSPC))
-                {
-                    ArmReceive(ring, c);
-                    continue;
-                }
-
-                // -ENOMEM: no free buffer in the area (the application holds them, or they wait in the
-                // refill ring): arm again once the refill ring moves.
-                if (cqe->res == -(int)Errno.ENOMEM && !c.IsClosed)
-                {
-                    if (starved.Count == 0)
-                    {
-                        starvedAtTail = Volatile.Read(ref *_rqTail);
-                        _starved = true;
-                        if (_options.IsNoDevice)
-                        {
-                            FlushRefillRing(ring);
-                        }
-                    }
-
-                    starved.Add(c);
-                    continue;
-                }
-
-                connections.Remove(tag);
-                c.SocketHold?.Dispose();
-                c.Terminate(cqe->res >= 0 ? Errno.None : (Errno)(-cqe->res));
+                ArmReceive(ring, c);
+                continue;
             }
 
-            FlushBatch(ref batchOwner, batchOff, batchLen, ref batchCount);
-            ring.AdvanceCq(seen);
-            if (_refillOverflow.Count > 0)
+            // -ENOMEM: no free buffer in the area (the application holds them, or they wait in the
+            // refill ring): arm again once the refill ring moves.
+            if (cqe->res == -(int)Errno.ENOMEM && !c.IsClosed)
             {
-                lock (_rqLock)
+                if (_starvedList.Count == 0)
                 {
-                    if (_rqes is not null)
+                    _starvedAtTail = Volatile.Read(ref *_rqTail);
+                    _starved = true;
+                    if (_options.IsNoDevice)
                     {
-                        FlushOverflowLocked();
-                        Volatile.Write(ref *_rqTail, _rqTailLocal);
+                        FlushRefillRing(ring);
                     }
+                }
+
+                _starvedList.Add(c);
+                continue;
+            }
+
+            _connections.Remove(tag);
+            c.SocketHold?.Dispose();
+            c.Terminate(cqe->res >= 0 ? Errno.None : (Errno)(-cqe->res));
+        }
+
+        FlushBatch(ref batchOwner, ref batchCount);
+        ring.AdvanceCq(seen);
+        if (_refillOverflow.Count > 0)
+        {
+            lock (_rqLock)
+            {
+                if (_rqes is not null)
+                {
+                    FlushOverflowLocked();
+                    Volatile.Write(ref *_rqTail, _rqTailLocal);
                 }
             }
         }
+
+        return true;
     }
 
-    private static void FlushBatch(ref ZcrxConnection? owner, ulong* offsets, uint* lengths, ref int count)
+    private void FlushBatch(ref ZcrxConnection? owner, ref int count)
     {
         if (owner is not null && count > 0)
         {
-            owner.Post(new ReadOnlySpan<ulong>(offsets, count), new ReadOnlySpan<uint>(lengths, count));
+            owner.Post(_batchOff.AsSpan(0, count), _batchLen.AsSpan(0, count));
         }
 
         owner = null;
         count = 0;
     }
+
+    // The loop's state, touched only by the thread that drives the ring (and by Teardown after it).
+    private const int BatchSize = 64;
+    private readonly ulong[] _batchOff = new ulong[BatchSize];
+    private readonly uint[] _batchLen = new uint[BatchSize];
+    private readonly Dictionary<ulong, ZcrxConnection> _connections = [];
+    private readonly List<(ZcrxConnection Connection, bool Arm)> _taken = [];
+    private readonly List<ZcrxConnection> _starvedList = [];
+    private readonly List<(uint Type, long Due)> _rearm = [];
+    private readonly Lock _driveLock = new();
+    private IoUringRing? _ring;
+    private FdHold? _wakeHold;
+    private uint _starvedAtTail;
+    private uint _flushedTail;
+    private int _driver;
 
     private ulong* _wakeBuffer;
     private int _eventsLogged;
@@ -822,13 +939,14 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     /// <summary>
     /// Tests only: the loop throws <paramref name="fault"/> on its next turn, as it would on a failed
-    /// system call, which no kernel gives on demand. Returns when the loop has ended.
+    /// system call, which no kernel gives on demand. With its own thread, returns when the loop has ended;
+    /// driven by the receiver, the next receive fails.
     /// </summary>
     internal void FailLoopForTest(Exception fault)
     {
         _faultForTest = fault;
         Wake();
-        _thread.Join();
+        _thread?.Join();
     }
 
     private void OnEvent(uint type, List<(uint Type, long Due)> rearm)

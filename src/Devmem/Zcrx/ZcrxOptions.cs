@@ -2,8 +2,11 @@ using Microsoft.Extensions.Logging;
 
 namespace Devmem.Zcrx;
 
-/// <summary>Where and how <see cref="ZcrxInstance.Open(Memory.DeviceMemory, ZcrxOptions)"/> registers an io_uring zero-copy receive (zcrx) instance.</summary>
-public sealed class ZcrxOptions
+/// <summary>
+/// Where and how <see cref="ZcrxInstance.Open(Memory.DeviceMemory, ZcrxOptions)"/> registers an io_uring
+/// zero-copy receive (zcrx) instance. A record: <c>ZcrxOptions.NoDevice() with { Driver = ... }</c>.
+/// </summary>
+public sealed record ZcrxOptions
 {
     /// <summary>A zcrx instance on RX queue <paramref name="queueId"/> of the interface with index <paramref name="interfaceIndex"/>.</summary>
     /// <param name="interfaceIndex">The interface index (if_nametoindex).</param>
@@ -52,6 +55,14 @@ public sealed class ZcrxOptions
     /// <summary>io_uring SQ entries (the CQ ring is twice as large). Default 512, as the kernel's iou-zcrx.</summary>
     public uint RingEntries { get; init; } = 512;
 
+    /// <summary>
+    /// Which thread drives the instance's io_uring (a zcrx ring is entered by one thread only:
+    /// SINGLE_ISSUER, DEFER_TASKRUN). <see cref="ZcrxDriver.OwnThread"/> (the default): a thread of the
+    /// instance's own, and sockets receive on any thread. <see cref="ZcrxDriver.ReceivingThread"/>: the
+    /// thread that receives drives it, with no hand-off between threads.
+    /// </summary>
+    public ZcrxDriver Driver { get; init; }
+
     /// <summary>Where the instance logs; none by default.</summary>
     public ILogger? Logger { get; init; }
 
@@ -64,4 +75,24 @@ public sealed class ZcrxOptions
     /// <summary>Describes the target for messages: "eth1 queue 3" style, or "no device".</summary>
     internal string Describe(string? interfaceName) =>
         IsNoDevice ? "no device (ZCRX_REG_NODEV)" : $"{interfaceName ?? InterfaceName ?? $"ifindex {InterfaceIndex}"} RX queue {QueueId}";
+}
+
+/// <summary>Which thread drives a zcrx instance's io_uring (<see cref="ZcrxOptions.Driver"/>).</summary>
+public enum ZcrxDriver
+{
+    /// <summary>
+    /// A thread the instance starts owns the ring; its sockets receive on any thread, synchronously or
+    /// asynchronously, and each batch of completions is handed to the receiving thread.
+    /// </summary>
+    OwnThread,
+
+    /// <summary>
+    /// No thread of the instance's own: the first thread that receives on one of its sockets enables the
+    /// ring and drives it inside its blocking <c>Receive</c> calls, with no hand-off (the shape of the
+    /// kernel's iou-zcrx: one thread per queue). Every socket of the instance is then received on that
+    /// thread, synchronously (another thread, or <c>ReceiveAsync</c>, gets
+    /// <see cref="InvalidOperationException"/> or <see cref="NotSupportedException"/>); <c>Wrap</c>,
+    /// <c>Release</c> and <c>Dispose</c> work from any thread.
+    /// </summary>
+    ReceivingThread,
 }
