@@ -21,6 +21,28 @@ internal static class ProcessRunner
     private static readonly TimeSpan DrainAfterKill = TimeSpan.FromSeconds(5);
 
     /// <summary>
+    /// The termination signals this process ignores (null: none), which a child would inherit ignored:
+    /// a suite started with nohup, or as a background job of a non-interactive shell, ignores HUP, INT
+    /// and QUIT, and .NET leaves a signal ignored at start alone, so the CLIs' signal handling could not
+    /// be tested. Children then start through coreutils' <c>env --default-signal</c> (an exec, same pid),
+    /// as from an interactive shell.
+    /// </summary>
+    internal static readonly string? ResetSignals = IgnoredTerminationSignals();
+
+    private static string? IgnoredTerminationSignals()
+    {
+        string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("SigIgn:", StringComparison.Ordinal));
+        if (line is null)
+        {
+            return null;
+        }
+
+        ulong mask = Convert.ToUInt64(line["SigIgn:".Length..].Trim(), 16);
+        string[] ignored = [.. new[] { (1, "HUP"), (2, "INT"), (3, "QUIT"), (15, "TERM") }.Where(s => (mask & (1UL << (s.Item1 - 1))) != 0).Select(s => s.Item2)];
+        return ignored.Length == 0 ? null : string.Join(',', ignored);
+    }
+
+    /// <summary>
     /// Starts <paramref name="file"/> with all three standard streams redirected; the caller reads them,
     /// waits and disposes (for programs a test talks to while they run). <paramref name="environment"/>
     /// entries are added to the test's environment; a null value removes the variable.
@@ -28,13 +50,20 @@ internal static class ProcessRunner
     public static Process Start(string file, IEnumerable<string> args, string? workingDirectory = null,
         IEnumerable<KeyValuePair<string, string?>>? environment = null)
     {
-        var psi = new ProcessStartInfo(file)
+        var psi = new ProcessStartInfo(ResetSignals is null ? file : "env")
         {
             RedirectStandardInput = true,
             RedirectStandardOutput = true,
             RedirectStandardError = true,
             UseShellExecute = false,
         };
+        if (ResetSignals is not null)
+        {
+            psi.ArgumentList.Add("--default-signal=" + ResetSignals);
+            psi.ArgumentList.Add("--");
+            psi.ArgumentList.Add(file);
+        }
+
         foreach (string a in args)
         {
             psi.ArgumentList.Add(a);
