@@ -37,6 +37,13 @@ public sealed class ZcrxGuestTests
         Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx (6.15); Six_twelve_says_zcrx_needs_6_15 checks the answer there");
     }
 
+    /// <summary>For the NODEV cases (loopback, any NIC): a kernel with zcrx.</summary>
+    private static void RequireZcrxWithoutNic()
+    {
+        Guest.Require();
+        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
+    }
+
     private static void SetMtu(int mtu)
     {
         foreach (string[] args in (string[][])[["link", "set", "eth0", "mtu", $"{mtu}"], ["-n", "peer", "link", "set", "eth1", "mtu", $"{mtu}"]])
@@ -202,8 +209,7 @@ public sealed class ZcrxGuestTests
     [Fact]
     public async Task Without_a_NIC_zcrx_copies_two_loopback_streams_into_its_area()
     {
-        Guest.Require();
-        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
+        RequireZcrxWithoutNic();
         using var memory = HostMemory.Create(8 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice());
         long copyEvents = 0, returnedObserved = -1;
@@ -251,8 +257,7 @@ public sealed class ZcrxGuestTests
     [Fact]
     public void Driven_by_the_receiving_thread_a_stream_arrives_validated_and_other_threads_are_refused()
     {
-        Guest.Require();
-        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
+        RequireZcrxWithoutNic();
         using var memory = HostMemory.CreateAnonymous(8 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice() with { Driver = ZcrxDriver.ReceivingThread });
         var (client, server) = Loopback.Connect();
@@ -300,8 +305,7 @@ public sealed class ZcrxGuestTests
     {
         // Found in review: the loop's error was overwritten by the ECANCELED of its closing, and a socket
         // wrapped after the loop ended was never armed, so its receive waited forever.
-        Guest.Require();
-        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
+        RequireZcrxWithoutNic();
         using var memory = HostMemory.Create(8 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice());
         var (client, server) = Loopback.Connect();
