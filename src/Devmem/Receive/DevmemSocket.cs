@@ -113,11 +113,8 @@ public sealed partial class DevmemSocket : IDisposable
         _id = id;
         _copy = copy;
         _zcrx = zcrx;
-        if (zcrx is not null)
-        {
-            _zcrxReturnTokens = new uint[ZcrxReturnBatch];
-            _zcrxReturnLengths = new uint[ZcrxReturnBatch];
-        }
+        _zcrxReturnTokens = zcrx is null ? [] : new uint[ZcrxReturnBatch];
+        _zcrxReturnLengths = zcrx is null ? [] : new uint[ZcrxReturnBatch];
         _fallbackReason = reason;
         _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: IsZeroCopy, interfaceName, socket);
     }
@@ -448,8 +445,8 @@ public sealed partial class DevmemSocket : IDisposable
     }
 
     private const int ZcrxReturnBatch = 64;
-    private readonly uint[] _zcrxReturnTokens = [];
-    private readonly uint[] _zcrxReturnLengths = [];
+    private readonly uint[] _zcrxReturnTokens;
+    private readonly uint[] _zcrxReturnLengths;
     private int _zcrxReturnCount;
 
     private void FlushZcrxReturns()

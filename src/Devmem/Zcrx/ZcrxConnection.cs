@@ -14,8 +14,8 @@ namespace Devmem.Zcrx;
 /// the socket's caller takes them and gives buffers back. One lock covers both; the socket's caller is
 /// one at a time (DevmemSocket's rule). A blocked synchronous receive sleeps in read(2) on an eventfd of
 /// its own, written after the lock is released: the woken caller does not then wait for the lock the
-/// loop still holds (two system calls per hand-off, where waiting on the lock's monitor took four to six). Tokens are indexes into a table of area offsets (token = index
-/// + 1, never 0), reused lowest-freed-first, so the table grows only to the most buffers held at once.
+/// loop still holds. Tokens are indexes into a table of area offsets (token = index + 1, never 0),
+/// reused lowest-freed-first, so the table grows only to the most buffers held at once.
 /// </remarks>
 internal sealed unsafe class ZcrxConnection
 {
@@ -273,7 +273,7 @@ internal sealed unsafe class ZcrxConnection
             SafeFdHandle signal;
             lock (_lock)
             {
-                if (_pendingCount > 0 || _ended || _closed)
+                if (ReadyLocked)
                 {
                     return;
                 }
@@ -313,11 +313,14 @@ internal sealed unsafe class ZcrxConnection
         return fd;
     }
 
+    /// <summary>Under the lock: a completion to take, or the end (of the stream, the request or the socket).</summary>
+    private bool ReadyLocked => _pendingCount > 0 || _ended || _closed;
+
     private bool HasDataOrEnd()
     {
         lock (_lock)
         {
-            return _pendingCount > 0 || _ended || _closed;
+            return ReadyLocked;
         }
     }
 
@@ -332,7 +335,7 @@ internal sealed unsafe class ZcrxConnection
         Task task;
         lock (_lock)
         {
-            if (_pendingCount > 0 || _ended || _closed)
+            if (ReadyLocked)
             {
                 return Task.CompletedTask;
             }

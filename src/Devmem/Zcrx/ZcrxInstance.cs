@@ -409,9 +409,15 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
 
             int me = Environment.CurrentManagedThreadId;
-            if (_driver == 0)
+            if (_driver != 0 && _driver != me)
             {
-                try
+                throw new InvalidOperationException(
+                    $"This zcrx instance is driven by the thread that first received on it (managed thread {_driver}; ZcrxDriver.ReceivingThread): receive on its sockets from that thread only, or open the instance with ZcrxDriver.OwnThread.");
+            }
+
+            try
+            {
+                if (_driver == 0)
                 {
                     SysResult r = _ring!.Register(linux_io_uring.IORING_REGISTER_ENABLE_RINGS, null, 0);
                     if (r.IsError)
@@ -422,21 +428,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                     _driver = me;
                     BeginDriving();
                 }
-                catch (Exception ex)
-                {
-                    Fail(ex);
-                    Teardown();
-                    return;
-                }
-            }
-            else if (_driver != me)
-            {
-                throw new InvalidOperationException(
-                    $"This zcrx instance is driven by the thread that first received on it (managed thread {_driver}; ZcrxDriver.ReceivingThread): receive on its sockets from that thread only, or open the instance with ZcrxDriver.OwnThread.");
-            }
 
-            try
-            {
                 if (!Turn())
                 {
                     Teardown();
@@ -716,7 +708,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         _wakeBuffer = (ulong*)NativeMemory.AllocZeroed(sizeof(ulong));
         _wakeHold = Syscalls.Hold(_wake);
         _flushedTail = Volatile.Read(ref *_rqTail);
-        ArmWake(_ring!, _wakeHold.Fd, _wakeBuffer);
+        ArmWake(_ring!);
     }
 
     /// <summary>
@@ -825,13 +817,13 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 FlushBatch(ref batchOwner, ref batchCount);
                 if (tag == WakeTag)
                 {
-                    ArmWake(ring, _wakeHold!.Fd, _wakeBuffer);
+                    ArmWake(ring);
                     continue;
                 }
 
                 if (tag == EventTag)
                 {
-                    OnEvent((uint)cqe->res, _rearm);
+                    OnEvent((uint)cqe->res);
                     continue;
                 }
 
@@ -949,7 +941,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         _thread?.Join();
     }
 
-    private void OnEvent(uint type, List<(uint Type, long Due)> rearm)
+    private void OnEvent(uint type)
     {
         string name = type == linux_io_uring_zcrx.ZCRX_EVENT_ALLOC_FAIL ? "alloc_fail" : type == linux_io_uring_zcrx.ZCRX_EVENT_COPY ? "copy" : "unknown";
         if (Metrics.ZcrxEvents.Enabled)
@@ -973,7 +965,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
         if (type <= linux_io_uring_zcrx.ZCRX_EVENT_COPY)
         {
-            rearm.Add((type, Environment.TickCount64 + (long)EventRearmInterval.TotalMilliseconds));
+            _rearm.Add((type, Environment.TickCount64 + (long)EventRearmInterval.TotalMilliseconds));
         }
     }
 
@@ -1018,12 +1010,13 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         return sqe;
     }
 
-    private static void ArmWake(IoUringRing ring, int fd, ulong* value)
+    /// <summary>A READ of the wake-up eventfd into <see cref="_wakeBuffer"/> (armed again each time it completes).</summary>
+    private void ArmWake(IoUringRing ring)
     {
         io_uring_sqe* sqe = GetSqe(ring);
         sqe->opcode = linux_io_uring.IORING_OP_READ;
-        sqe->fd = fd;
-        sqe->addr = (ulong)value;
+        sqe->fd = _wakeHold!.Fd;
+        sqe->addr = (ulong)_wakeBuffer;
         sqe->len = sizeof(ulong);
         sqe->off = ulong.MaxValue; // -1: the file's position (an eventfd has none)
         sqe->user_data = WakeTag;
