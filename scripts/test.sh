@@ -43,8 +43,11 @@ run_xunit() {
     log "running $name"
     "$@" -noLogo -noColor -result-xml "$results/$name.xml" >"$results/$name.log" 2>&1
     local rc=$?
-    # vm: lines are the VM harness's (the guest's kernel version, a kernel splat, a timeout).
-    grep -E "\[(FAIL|SKIP)\]\s*$|Total:|^vm: " "$results/$name.log" | head -n 60 >&2
+    # vm: lines are the VM harness's (the guest's kernel version, a kernel splat, a timeout). A failed
+    # test's message and first stack lines come with it: CI shows this output and keeps no other file.
+    awk '/\[FAIL\][[:space:]]*$/ { print; n = 16; next }
+         /\[SKIP\][[:space:]]*$|Total:|^vm: / { print; n = 0; next }
+         n > 0 { print "  | " $0; n-- }' "$results/$name.log" | head -n 120 >&2
     if [ ! -s "$results/$name.xml" ]; then
         log "$name produced no results (exit $rc); last lines:"
         tail -n 20 "$results/$name.log" >&2

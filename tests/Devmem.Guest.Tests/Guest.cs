@@ -33,3 +33,55 @@ internal static class Guest
     /// </summary>
     public static Process Start(string file, params string[] args) => ProcessRunner.Start(file, args);
 }
+
+/// <summary>
+/// vm.nr_hugepages for one test: <see cref="Set"/> reserves 2 MiB huge pages and waits until that many
+/// are free; Dispose puts the value from before back. Two things can leave fewer free than asked, silently
+/// (the write succeeds either way): huge pages still held by an earlier test's io_uring ring, whose
+/// teardown runs after close (io_uring/io_uring.c, io_ring_exit_work) and unpins its area late, and
+/// memory too fragmented to assemble 2 MiB pages, which compacting and dropping caches undoes.
+/// </summary>
+internal sealed class HugePageReservation : IDisposable
+{
+    private const string NrHugepages = "/proc/sys/vm/nr_hugepages";
+    private readonly string _saved = File.ReadAllText(NrHugepages).Trim();
+    private bool _changed;
+
+    public void Set(int pages)
+    {
+        _changed = true;
+        string value = pages.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        File.WriteAllText(NrHugepages, value);
+        var waited = System.Diagnostics.Stopwatch.StartNew();
+        bool compacted = false;
+        while (Free() < pages && waited.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            if (!compacted && waited.Elapsed > TimeSpan.FromSeconds(2))
+            {
+                File.WriteAllText("/proc/sys/vm/drop_caches", "3");
+                File.WriteAllText("/proc/sys/vm/compact_memory", "1");
+                File.WriteAllText(NrHugepages, value);
+                compacted = true;
+            }
+            Thread.Sleep(50);
+        }
+        long free = Free();
+        Assert.True(free >= pages,
+            $"vm.nr_hugepages={pages}: {free} huge pages free after 20 s (HugePages_Total {MemInfo("HugePages_Total:")}, " +
+            $"HugePages_Surp {MemInfo("HugePages_Surp:")}, MemFree {MemInfo("MemFree:")} kB), even after compacting memory");
+    }
+
+    public static long Free() => MemInfo("HugePages_Free:");
+
+    private static long MemInfo(string key) =>
+        long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith(key, StringComparison.Ordinal))[key.Length..].Trim().Split(' ')[0],
+            System.Globalization.CultureInfo.InvariantCulture);
+
+    public void Dispose()
+    {
+        if (_changed)
+        {
+            File.WriteAllText(NrHugepages, _saved);
+        }
+    }
+}

@@ -111,20 +111,19 @@ public sealed class TestnicGuestTests
         RequireTestnic();
         Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
         const long rxPageSize = 16384;
-        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
-        string saved = File.ReadAllText(nrHugepages).Trim();
+        using var hugePages = new HugePageReservation();
         using EthtoolClient ethtool = EthtoolClient.Open();
         EthtoolRings before = ethtool.GetRings(Ifname);
         try
         {
             // No huge pages reserved: said before any call, with the fix.
-            File.WriteAllText(nrHugepages, "0");
+            hugePages.Set(0);
             DmabufException none = Assert.Throws<DmabufException>(() => UdmabufMemory.CreateAligned(4 << 20, rxPageSize, "testnic-huge"));
             TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] no huge pages: {none.Message}");
             Assert.Contains("no huge pages are reserved", none.Message, StringComparison.Ordinal);
             Assert.Contains("nr_hugepages", none.Message, StringComparison.Ordinal);
 
-            File.WriteAllText(nrHugepages, "4");
+            hugePages.Set(4);
             ethtool.SetRings(Ifname, new EthtoolRingsSettings(TcpDataSplit: EthtoolTcpDataSplit.Enabled, HdsThresh: before.HdsThresh is null ? null : 0));
             using NetdevClient netdev = NetdevClient.Open();
             uint queue = LastRxQueue(netdev);
@@ -156,7 +155,6 @@ public sealed class TestnicGuestTests
         finally
         {
             ethtool.RestoreRings(Ifname, before);
-            File.WriteAllText(nrHugepages, saved);
         }
     }
 
@@ -165,13 +163,12 @@ public sealed class TestnicGuestTests
     {
         RequireTestnic();
         Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
-        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
-        string saved = File.ReadAllText(nrHugepages).Trim();
+        using var hugePages = new HugePageReservation();
         using EthtoolClient ethtool = EthtoolClient.Open();
         EthtoolRings before = ethtool.GetRings(Ifname);
         try
         {
-            File.WriteAllText(nrHugepages, "4");
+            hugePages.Set(4);
             ethtool.SetRings(Ifname, new EthtoolRingsSettings(TcpDataSplit: EthtoolTcpDataSplit.Enabled, HdsThresh: before.HdsThresh is null ? null : 0));
             using NetdevClient netdev = NetdevClient.Open();
             uint queue = LastRxQueue(netdev);
@@ -203,12 +200,9 @@ public sealed class TestnicGuestTests
         finally
         {
             ethtool.RestoreRings(Ifname, before);
-            File.WriteAllText(nrHugepages, saved);
         }
     }
 
-    private static long HugePagesFree() =>
-        long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith("HugePages_Free:", StringComparison.Ordinal))["HugePages_Free:".Length..].Trim(), CultureInfo.InvariantCulture);
 
     [Fact]
     public void The_setup_makes_huge_page_memory_for_rx_page_size_16K_and_receives_64MiB_validated_in_16K_buffers()
@@ -219,16 +213,15 @@ public sealed class TestnicGuestTests
         const long Total = 64L << 20;
         const long Memory = 32L << 20;
         const ushort Port = 5303;
-        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
-        string saved = File.ReadAllText(nrHugepages).Trim();
+        using var hugePages = new HugePageReservation();
         // Jumbo frames: a segment's payload (8948 bytes) fits one 16 KiB buffer and not one page, so the
         // fragments show which size the NIC's buffers have.
         SetMtu(9000);
         try
         {
-            File.WriteAllText(nrHugepages, "32");
+            hugePages.Set(32);
             DevmemNicState before = DevmemNicState.Capture(Ifname);
-            long free = HugePagesFree();
+            long free = HugePageReservation.Free();
             var options = new DevmemRxSetupOptions(Ifname)
             {
                 RxPageSize = RxPageSize,
@@ -242,7 +235,7 @@ public sealed class TestnicGuestTests
                 // With 4 KiB pages the kernel would refuse the dma-buf's entries ("not aligned to niov size"):
                 // the setup made its udmabuf from 2 MiB huge pages.
                 Assert.Equal(MemoryProviderKind.Udmabuf, setup.Memory.Kind);
-                Assert.Equal(Memory / UdmabufMemory.HugePageSize, free - HugePagesFree());
+                Assert.Equal(Memory / UdmabufMemory.HugePageSize, free - HugePageReservation.Free());
                 run = RxRun.Receive(setup, Total, IPAddress.Parse("10.99.0.1"), Port, RxPageSize);
                 TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-page-size 16384: {run}");
             }
@@ -261,7 +254,6 @@ public sealed class TestnicGuestTests
         finally
         {
             SetMtu(1500);
-            File.WriteAllText(nrHugepages, saved);
         }
     }
 
@@ -272,26 +264,18 @@ public sealed class TestnicGuestTests
         Assert.SkipWhen(Guest.Series == "6.12", "rx-page-size is a bind-rx attribute since 7.3; 6.12 has none");
         // The kernel's devmem.py probes `ncdevmem -f IF -b 16384` and skips check_rx_large_niov when it fails;
         // the kernel's tool sends the rx-page-size with each bind (tools/testing/selftests/drivers/net/hw/ncdevmem.c).
-        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
-        string saved = File.ReadAllText(nrHugepages).Trim();
-        try
-        {
-            File.WriteAllText(nrHugepages, "64");
-            (int exit, string stderr) = await SelfTests("16384");
-            Assert.Equal(0, exit);
-            Assert.Contains("[pass] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
-            Assert.Contains("bind self-tests passed", stderr, StringComparison.Ordinal);
+        using var hugePages = new HugePageReservation();
+        hugePages.Set(64);
+        (int exit, string stderr) = await SelfTests("16384");
+        Assert.Equal(0, exit);
+        Assert.Contains("[pass] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
+        Assert.Contains("bind self-tests passed", stderr, StringComparison.Ordinal);
 
-            (exit, stderr) = await SelfTests("131072");
-            Assert.Equal(255, exit);
-            Assert.Contains("[FAIL] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
-            Assert.Contains("testnic: rx-page-size must be a power of 2 from 4096 to 65536", stderr, StringComparison.Ordinal);
-            Assert.Contains("bind self-tests FAILED", stderr, StringComparison.Ordinal);
-        }
-        finally
-        {
-            File.WriteAllText(nrHugepages, saved);
-        }
+        (exit, stderr) = await SelfTests("131072");
+        Assert.Equal(255, exit);
+        Assert.Contains("[FAIL] bind-rx with header split on succeeds", stderr, StringComparison.Ordinal);
+        Assert.Contains("testnic: rx-page-size must be a power of 2 from 4096 to 65536", stderr, StringComparison.Ordinal);
+        Assert.Contains("bind self-tests FAILED", stderr, StringComparison.Ordinal);
 
         static async Task<(int Exit, string Stderr)> SelfTests(string rxPageSize)
         {

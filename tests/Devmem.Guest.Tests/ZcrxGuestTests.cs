@@ -517,34 +517,26 @@ public sealed class ZcrxGuestTests
     public async Task Eight_KiB_buffers_from_huge_page_memory_receive_validated()
     {
         RequireZcrx();
-        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
-        string saved = File.ReadAllText(nrHugepages).Trim();
-        File.WriteAllText(nrHugepages, "32");
+        using var hugePages = new HugePageReservation();
+        hugePages.Set(32);
+        using var memory = HostMemory.CreateHugePages(32 << 20, "zcrx-8k");
+        SetMtu(9000);
         try
         {
-            using var memory = HostMemory.CreateHugePages(32 << 20, "zcrx-8k");
-            SetMtu(9000);
-            try
-            {
-                var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, RxPageSize = 8192, Steering = new DevmemFlowSteering(Server, 5416) };
-                using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options);
-                ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
-                Assert.Equal(8192u, zcrx.RxBufferLength);
-                var results = await ReceiveFromPeer(setup, 5416, 64L << 20, 1);
-                var (r, outstanding, _) = Assert.Single(results);
-                Assert.True(r.End == DevmemStreamEnd.EndOfStream, $"{r.End}: {r.Detail}");
-                Assert.Equal(64L << 20, r.DmabufBytes);
-                Assert.Equal(0, r.ValidationErrors);
-                Assert.Equal(0, outstanding);
-            }
-            finally
-            {
-                SetMtu(1500);
-            }
+            var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, RxPageSize = 8192, Steering = new DevmemFlowSteering(Server, 5416) };
+            using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options);
+            ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
+            Assert.Equal(8192u, zcrx.RxBufferLength);
+            var results = await ReceiveFromPeer(setup, 5416, 64L << 20, 1);
+            var (r, outstanding, _) = Assert.Single(results);
+            Assert.True(r.End == DevmemStreamEnd.EndOfStream, $"{r.End}: {r.Detail}");
+            Assert.Equal(64L << 20, r.DmabufBytes);
+            Assert.Equal(0, r.ValidationErrors);
+            Assert.Equal(0, outstanding);
         }
         finally
         {
-            File.WriteAllText(nrHugepages, saved);
+            SetMtu(1500);
         }
     }
 

@@ -64,89 +64,81 @@ public sealed class ZcrxNetdevGuestTests
         Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx (6.15), and no rx-buf-len (7.0)");
         string[] ynl = Ynl();
         ulong expected = rxBufLen == 0 ? (ulong)Environment.SystemPageSize : rxBufLen;
-        const string nrHugepages = "/proc/sys/vm/nr_hugepages";
-        string savedHuge = File.ReadAllText(nrHugepages).Trim();
+        using var hugePages = new HugePageReservation();
         int ifindex = int.Parse(File.ReadAllText($"/sys/class/net/{Ifname}/ifindex").Trim(), CultureInfo.InvariantCulture);
         string ifx = ifindex.ToString(CultureInfo.InvariantCulture);
-        try
+        DeviceMemory memory;
+        if (rxBufLen > (uint)Environment.SystemPageSize)
         {
-            DeviceMemory memory;
-            if (rxBufLen > (uint)Environment.SystemPageSize)
-            {
-                // Buffers above a page need an area of huge pages (io_uring/zcrx.c io_zcrx_create_area).
-                File.WriteAllText(nrHugepages, "4");
-                memory = HostMemory.CreateHugePages(4 << 20);
-            }
-            else
-            {
-                memory = HostMemory.Create(4 << 20);
-            }
-
-            using (memory)
-            {
-                var options = new DevmemRxSetupOptions(Ifname)
-                {
-                    Engine = DevmemRxEngine.Zcrx,
-                    Steering = new DevmemFlowSteering(Server, 5421),
-                    RxPageSize = rxBufLen == 0 ? null : rxBufLen,
-                };
-                uint queue;
-                using (DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options))
-                {
-                    queue = Assert.Single(setup.Queues);
-                    ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
-                    Assert.Equal(expected, zcrx.RxBufferLength);
-
-                    // Our client.
-                    using NetdevClient netdev = NetdevClient.Open();
-                    NetdevQueueInfo q = netdev.GetQueue(ifindex, NetdevQueueType.Rx, queue);
-                    Assert.True(q.HasIoUring, "queue-get shows no io-uring nest on the zcrx queue");
-                    Assert.Equal(expected, q.IoUringRxBufferLength);
-                    Assert.All(netdev.GetQueues(ifindex).Where(o => o.Type == NetdevQueueType.Rx && o.Id != queue), o => Assert.Null(o.IoUringRxBufferLength));
-                    NetdevPagePool[] pools = [.. netdev.GetPagePools(ifindex).Where(p => p.HasIoUring && p.DetachTime is null)];
-                    Assert.NotEmpty(pools);
-                    Assert.All(pools, p => Assert.Equal(expected, p.IoUringRxBufferLength));
-
-                    // devmem-info --json against YNL: queue-get for eth0 byte for byte; page pools: the io-uring ones.
-                    string ynlQueues = RunYnl(ynl, "--dump", "queue-get", "--output-json", "--json", "{\"ifindex\": " + ifx + "}");
-                    string ourQueues = RunCli("queue", "--json", "--ifname", Ifname);
-                    TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-buf-len {expected}: YNL queue-get: {ynlQueues.Trim()}");
-                    Assert.Equal(ynlQueues.TrimEnd(), ourQueues.TrimEnd());
-                    JsonNode ours = JsonNode.Parse(ourQueues)!.AsArray().Single(n => (uint)n!["id"]! == queue && (string)n["type"]! == "rx")!;
-                    Assert.Equal(expected, (ulong)ours["io-uring"]!["rx-buf-len"]!);
-
-                    string ynlPools = IoUringPools(RunYnl(ynl, "--dump", "page-pool-get", "--output-json"));
-                    string ourPools = IoUringPools(RunCli("page-pool", "--json"));
-                    TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-buf-len {expected}: YNL page-pool-get, io-uring pools: {ynlPools}");
-                    Assert.Equal(ynlPools, ourPools);
-                    Assert.Contains($"\"rx-buf-len\":{expected}", ourPools, StringComparison.Ordinal);
-
-                    // The tables: the queue's and each io-uring pool's row carry the buffer size.
-                    string[] queueRow = RunCli("queue", "--ifname", Ifname).Split('\n')
-                        .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Single(c => c.Length > 3 && c[2] == "rx" && c[3] == queue.ToString(CultureInfo.InvariantCulture));
-                    Assert.Equal(["yes", expected.ToString(CultureInfo.InvariantCulture)], queueRow[^3..^2].Concat(queueRow[^1..]));
-                    string[] poolLines = RunCli("page-pool", "--ifname", Ifname).Split('\n');
-                    Assert.StartsWith("IFNAME", poolLines[0], StringComparison.Ordinal);
-                    Assert.EndsWith("IO-URING  RX-BUF-LEN", poolLines[0].TrimEnd(), StringComparison.Ordinal);
-                    foreach (NetdevPagePool p in pools)
-                    {
-                        string[] row = poolLines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
-                            .Single(c => c.Length > 2 && c[2] == p.Id.ToString(CultureInfo.InvariantCulture));
-                        Assert.Equal(["yes", expected.ToString(CultureInfo.InvariantCulture)], row[^2..]);
-                    }
-                }
-
-                // Closed: the queue has no io-uring nest any more, for us and for YNL.
-                using NetdevClient after = NetdevClient.Open();
-                NetdevQueueInfo closed = after.GetQueue(ifindex, NetdevQueueType.Rx, queue);
-                Assert.False(closed.HasIoUring);
-                Assert.Null(closed.IoUringRxBufferLength);
-                Assert.DoesNotContain("io-uring", RunYnl(ynl, "--dump", "queue-get", "--output-json", "--json", "{\"ifindex\": " + ifx + "}"), StringComparison.Ordinal);
-            }
+            // Buffers above a page need an area of huge pages (io_uring/zcrx.c io_zcrx_create_area).
+            hugePages.Set(4);
+            memory = HostMemory.CreateHugePages(4 << 20);
         }
-        finally
+        else
         {
-            File.WriteAllText(nrHugepages, savedHuge);
+            memory = HostMemory.Create(4 << 20);
+        }
+
+        using (memory)
+        {
+            var options = new DevmemRxSetupOptions(Ifname)
+            {
+                Engine = DevmemRxEngine.Zcrx,
+                Steering = new DevmemFlowSteering(Server, 5421),
+                RxPageSize = rxBufLen == 0 ? null : rxBufLen,
+            };
+            uint queue;
+            using (DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options))
+            {
+                queue = Assert.Single(setup.Queues);
+                ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
+                Assert.Equal(expected, zcrx.RxBufferLength);
+
+                // Our client.
+                using NetdevClient netdev = NetdevClient.Open();
+                NetdevQueueInfo q = netdev.GetQueue(ifindex, NetdevQueueType.Rx, queue);
+                Assert.True(q.HasIoUring, "queue-get shows no io-uring nest on the zcrx queue");
+                Assert.Equal(expected, q.IoUringRxBufferLength);
+                Assert.All(netdev.GetQueues(ifindex).Where(o => o.Type == NetdevQueueType.Rx && o.Id != queue), o => Assert.Null(o.IoUringRxBufferLength));
+                NetdevPagePool[] pools = [.. netdev.GetPagePools(ifindex).Where(p => p.HasIoUring && p.DetachTime is null)];
+                Assert.NotEmpty(pools);
+                Assert.All(pools, p => Assert.Equal(expected, p.IoUringRxBufferLength));
+
+                // devmem-info --json against YNL: queue-get for eth0 byte for byte; page pools: the io-uring ones.
+                string ynlQueues = RunYnl(ynl, "--dump", "queue-get", "--output-json", "--json", "{\"ifindex\": " + ifx + "}");
+                string ourQueues = RunCli("queue", "--json", "--ifname", Ifname);
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-buf-len {expected}: YNL queue-get: {ynlQueues.Trim()}");
+                Assert.Equal(ynlQueues.TrimEnd(), ourQueues.TrimEnd());
+                JsonNode ours = JsonNode.Parse(ourQueues)!.AsArray().Single(n => (uint)n!["id"]! == queue && (string)n["type"]! == "rx")!;
+                Assert.Equal(expected, (ulong)ours["io-uring"]!["rx-buf-len"]!);
+
+                string ynlPools = IoUringPools(RunYnl(ynl, "--dump", "page-pool-get", "--output-json"));
+                string ourPools = IoUringPools(RunCli("page-pool", "--json"));
+                TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] rx-buf-len {expected}: YNL page-pool-get, io-uring pools: {ynlPools}");
+                Assert.Equal(ynlPools, ourPools);
+                Assert.Contains($"\"rx-buf-len\":{expected}", ourPools, StringComparison.Ordinal);
+
+                // The tables: the queue's and each io-uring pool's row carry the buffer size.
+                string[] queueRow = RunCli("queue", "--ifname", Ifname).Split('\n')
+                    .Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries)).Single(c => c.Length > 3 && c[2] == "rx" && c[3] == queue.ToString(CultureInfo.InvariantCulture));
+                Assert.Equal(["yes", expected.ToString(CultureInfo.InvariantCulture)], queueRow[^3..^2].Concat(queueRow[^1..]));
+                string[] poolLines = RunCli("page-pool", "--ifname", Ifname).Split('\n');
+                Assert.StartsWith("IFNAME", poolLines[0], StringComparison.Ordinal);
+                Assert.EndsWith("IO-URING  RX-BUF-LEN", poolLines[0].TrimEnd(), StringComparison.Ordinal);
+                foreach (NetdevPagePool p in pools)
+                {
+                    string[] row = poolLines.Select(l => l.Split(' ', StringSplitOptions.RemoveEmptyEntries))
+                        .Single(c => c.Length > 2 && c[2] == p.Id.ToString(CultureInfo.InvariantCulture));
+                    Assert.Equal(["yes", expected.ToString(CultureInfo.InvariantCulture)], row[^2..]);
+                }
+            }
+
+            // Closed: the queue has no io-uring nest any more, for us and for YNL.
+            using NetdevClient after = NetdevClient.Open();
+            NetdevQueueInfo closed = after.GetQueue(ifindex, NetdevQueueType.Rx, queue);
+            Assert.False(closed.HasIoUring);
+            Assert.Null(closed.IoUringRxBufferLength);
+            Assert.DoesNotContain("io-uring", RunYnl(ynl, "--dump", "queue-get", "--output-json", "--json", "{\"ifindex\": " + ifx + "}"), StringComparison.Ordinal);
         }
     }
 }
