@@ -48,6 +48,7 @@ internal static class linux_io_uring
 
     // Opcodes (enum io_uring_op).
     public const byte IORING_OP_NOP = 0;
+    public const byte IORING_OP_ACCEPT = 13;
     public const byte IORING_OP_ASYNC_CANCEL = 14;
     public const byte IORING_OP_READ = 22;
     [KernelSince("6.15")] public const byte IORING_OP_RECV_ZC = 58;

@@ -67,7 +67,9 @@ public sealed partial class DevmemSocket : IDisposable
     // (net/core/sock.c); a few retries give reclaim a chance before the failure is reported.
     private const int MaxNomemRetries = 16;
 
-    private readonly Socket _socket;
+    private Socket? _socket;
+    private readonly SafeSocketHandle? _accepted;
+    private readonly Lock? _acceptedLock;
     private readonly ILogger _logger;
     private readonly TokenLedger _ledger;
     private readonly CopyRing? _copy;
@@ -93,12 +95,25 @@ public sealed partial class DevmemSocket : IDisposable
     }
 
     /// <summary>The constructors' work; <paramref name="interfaceName"/> null looks it up from the socket's local address when a metrics listener first needs it.</summary>
-    private DevmemSocket(Socket socket, ILogger? logger, CopyRing? copy, string? reason, DevmemMetrics metrics, string? interfaceName, ZcrxConnection? zcrx = null)
+    /// <remarks>
+    /// <paramref name="accepted"/> (with <paramref name="socket"/> null): a descriptor the zcrx ring
+    /// accepted, which this object owns; its <see cref="Socket"/> is made when first asked for, so that
+    /// making it (a few queries of the kernel) does not delay the socket's first receive.
+    /// </remarks>
+    private DevmemSocket(Socket? socket, ILogger? logger, CopyRing? copy, string? reason, DevmemMetrics metrics, string? interfaceName, ZcrxConnection? zcrx = null, SafeSocketHandle? accepted = null)
     {
-        ArgumentNullException.ThrowIfNull(socket);
-        if (socket.ProtocolType != ProtocolType.Tcp)
+        if (accepted is null)
         {
-            throw new ArgumentException($"devmem TCP needs a TCP socket; this one is {socket.ProtocolType}.", nameof(socket));
+            ArgumentNullException.ThrowIfNull(socket);
+            if (socket.ProtocolType != ProtocolType.Tcp)
+            {
+                throw new ArgumentException($"devmem TCP needs a TCP socket; this one is {socket.ProtocolType}.", nameof(socket));
+            }
+        }
+        else
+        {
+            _accepted = accepted;
+            _acceptedLock = new();
         }
 
         _socket = socket;
@@ -116,20 +131,38 @@ public sealed partial class DevmemSocket : IDisposable
         _zcrxReturnTokens = zcrx is null ? [] : new uint[ZcrxReturnBatch];
         _zcrxReturnLengths = zcrx is null ? [] : new uint[ZcrxReturnBatch];
         _fallbackReason = reason;
-        _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: IsZeroCopy, interfaceName, socket);
+        _metrics = SocketMetrics.ForSocket(metrics, zeroCopy: IsZeroCopy, interfaceName, () => Socket);
     }
 
-    /// <summary>A socket receiving through an io_uring zcrx instance (<see cref="ZcrxInstance.Wrap"/>).</summary>
-    internal static DevmemSocket CreateZcrx(Socket socket, ZcrxConnection connection, ILogger? logger) =>
+    /// <summary>
+    /// A socket receiving through an io_uring zcrx instance: <paramref name="socket"/> wrapped
+    /// (<see cref="ZcrxInstance.Wrap"/>), or, null, the connection's own descriptor, accepted by the ring
+    /// (<see cref="ZcrxInstance.Accept"/>), which disposing closes.
+    /// </summary>
+    internal static DevmemSocket CreateZcrx(Socket? socket, ZcrxConnection connection, ILogger? logger) =>
         new(socket, logger, copy: null, reason: connection.Instance.IsNoDevice ? "the zcrx instance has no NIC (ZCRX_REG_NODEV): the kernel copies every byte into its area" : null,
-            connection.Instance.Metrics, connection.Instance.KnownInterfaceName, connection);
+            connection.Instance.Metrics, connection.Instance.KnownInterfaceName, connection, accepted: socket is null ? connection.Handle : null);
 
     /// <summary>A zero-copy socket recording on <paramref name="metrics"/> with <paramref name="interfaceName"/> as its tag (<see cref="Setup.DevmemRxSetup.Wrap(Socket, ILogger?)"/>).</summary>
     internal static DevmemSocket CreateZeroCopy(Socket socket, ILogger? logger, DevmemMetrics metrics, string interfaceName) =>
         new(socket, logger, copy: null, reason: null, metrics, interfaceName);
 
     /// <summary>The wrapped socket.</summary>
-    public Socket Socket => _socket;
+    public Socket Socket => Volatile.Read(ref _socket) ?? AcceptedSocket();
+
+    private Socket AcceptedSocket()
+    {
+        lock (_acceptedLock!)
+        {
+            if (_socket is null)
+            {
+                ObjectDisposedException.ThrowIf(_accepted!.IsClosed, this);
+                Volatile.Write(ref _socket, new Socket(_accepted));
+            }
+
+            return _socket;
+        }
+    }
 
     /// <summary>
     /// True when payload arrives by zero copy (the NIC writes into the bound dma-buf); false in the copy
@@ -185,7 +218,7 @@ public sealed partial class DevmemSocket : IDisposable
         var ds = new DevmemSocket(socket, logger, ring, reason, metrics, interfaceName);
         if (created && logFallback)
         {
-            LogFallback(ds._logger, reason, memory.Kind.ToString(), memory.Size);
+            Log.Fallback(ds._logger, reason, memory.Kind.ToString(), memory.Size);
         }
 
         return ds;
@@ -546,6 +579,22 @@ public sealed partial class DevmemSocket : IDisposable
         {
             _zcrx.Close(CollectionsMarshal.AsSpan(DrainLeaked()));
             _disposed = true;
+            if (_accepted is not null)
+            {
+                // Ours: closed (when the ring's request still holds the descriptor, when that ends).
+                lock (_acceptedLock!)
+                {
+                    if (_socket is not null)
+                    {
+                        _socket.Dispose();
+                    }
+                    else
+                    {
+                        _accepted.Dispose();
+                    }
+                }
+            }
+
             return;
         }
 
@@ -569,14 +618,14 @@ public sealed partial class DevmemSocket : IDisposable
                 _ledger.Flush(CollectionsMarshal.AsSpan(DrainLeaked()), clearPending: false, ref kernel);
             }
         }
-        catch (DevmemException ex) when (!_socket.Connected || ex.ErrnoName is "EBADF")
+        catch (DevmemException ex) when (!Socket.Connected || ex.ErrnoName is "EBADF")
         {
             // The socket was closed first: the kernel has freed every token with it.
-            LogClosedBeforeDispose(_logger);
+            Log.ClosedBeforeDispose(_logger);
         }
         catch (ObjectDisposedException)
         {
-            LogClosedBeforeDispose(_logger);
+            Log.ClosedBeforeDispose(_logger);
         }
         finally
         {
@@ -591,7 +640,7 @@ public sealed partial class DevmemSocket : IDisposable
         _ledger.Held.Drain(leaked);
         if (leaked.Count > 0)
         {
-            LogLeak(_logger, leaked.Count);
+            Log.Leak(_logger, leaked.Count);
         }
 
         return leaked;
@@ -623,7 +672,7 @@ public sealed partial class DevmemSocket : IDisposable
                 {
                     // Not Socket.SetRawSocketOption: the runtime treats setsockopt's positive return (the number
                     // of tokens freed) as an error (dotnet/runtime pal_networking.c SystemNative_SetRawSockOpt).
-                    r = Syscalls.SetSockOpt(owner._socket.SafeHandle, asm_socket.SOL_SOCKET, asm_socket.SO_DEVMEM_DONTNEED, p, (uint)(ranges.Length * sizeof(dmabuf_token)));
+                    r = Syscalls.SetSockOpt(owner.Socket.SafeHandle, asm_socket.SOL_SOCKET, asm_socket.SO_DEVMEM_DONTNEED, p, (uint)(ranges.Length * sizeof(dmabuf_token)));
                 }
 
                 if (!r.IsError)
@@ -736,7 +785,7 @@ public sealed partial class DevmemSocket : IDisposable
             if (!_warnedUnsteered)
             {
                 _warnedUnsteered = true;
-                LogUnsteered(_logger, unsteered);
+                Log.Unsteered(_logger, unsteered);
             }
         }
 
@@ -754,7 +803,7 @@ public sealed partial class DevmemSocket : IDisposable
     }
 
     /// <summary>One <c>recvmsg</c> on the socket's handle with <paramref name="msg"/> as built by the caller (<see cref="Syscalls.RecvMsg"/>).</summary>
-    private SysResult RecvMsg(ref msghdr msg, int flags) => Syscalls.RecvMsg(_socket.SafeHandle, ref msg, flags);
+    private SysResult RecvMsg(ref msghdr msg, int flags) => Syscalls.RecvMsg(Socket.SafeHandle, ref msg, flags);
 
     private unsafe bool TryReceiveCopy<TSink>(ref TSink sink, int capacity, bool nonBlocking, out DevmemReceiveResult result)
         where TSink : IReceiveSink, allows ref struct
@@ -882,7 +931,7 @@ public sealed partial class DevmemSocket : IDisposable
 
     private void WaitReadable()
     {
-        SysResult r = Syscalls.Poll(_socket.SafeHandle, sys_poll.POLLIN, -1, out _);
+        SysResult r = Syscalls.Poll(Socket.SafeHandle, sys_poll.POLLIN, -1, out _);
         if (r.IsError)
         {
             throw DevmemException.Syscall("poll(POLLIN)", r.Errno);
@@ -895,7 +944,7 @@ public sealed partial class DevmemSocket : IDisposable
         {
             // A zero-byte receive completes when the socket is readable, without a thread waiting
             // (the Tmds.DBus / Kestrel pattern).
-            await _socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
+            await Socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, cancellationToken).ConfigureAwait(false);
         }
         catch (SocketException ex) when (ex.SocketErrorCode == SocketError.Fault)
         {
@@ -904,15 +953,23 @@ public sealed partial class DevmemSocket : IDisposable
         }
     }
 
-    [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Devmem socket disposed with {Count} fragment token(s) the application never released; releasing them now (fragments must be released once consumed, or the NIC runs out of buffers)")]
-    private static partial void LogLeak(ILogger logger, int count);
+    /// <summary>
+    /// The socket's log messages, in a class of their own: the formats are parsed when a message is first
+    /// logged, not when the first socket is made (a socket's construction lies between accepting a
+    /// connection and its first receive).
+    /// </summary>
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 1, Level = LogLevel.Warning, Message = "Devmem socket disposed with {Count} fragment token(s) the application never released; releasing them now (fragments must be released once consumed, or the NIC runs out of buffers)")]
+        public static partial void Leak(ILogger logger, int count);
 
-    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Devmem zero copy is not possible ({Reason}); receiving by copy into {Provider} memory ({Size} bytes) instead")]
-    private static partial void LogFallback(ILogger logger, string reason, string provider, long size);
+        [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Devmem zero copy is not possible ({Reason}); receiving by copy into {Provider} memory ({Size} bytes) instead")]
+        public static partial void Fallback(ILogger logger, string reason, string provider, long size);
 
-    [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Devmem socket received {Bytes} bytes without devmem control messages: this flow is not steered to a bound RX queue, so payload arrives by plain copy into the linear buffer (counted in UnsteeredBytes and devmem.rx.unsteered_bytes; logged once per socket)")]
-    private static partial void LogUnsteered(ILogger logger, int bytes);
+        [LoggerMessage(EventId = 5, Level = LogLevel.Warning, Message = "Devmem socket received {Bytes} bytes without devmem control messages: this flow is not steered to a bound RX queue, so payload arrives by plain copy into the linear buffer (counted in UnsteeredBytes and devmem.rx.unsteered_bytes; logged once per socket)")]
+        public static partial void Unsteered(ILogger logger, int bytes);
 
-    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Socket closed before the devmem socket was disposed: the kernel freed its tokens with it")]
-    private static partial void LogClosedBeforeDispose(ILogger logger);
+        [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Socket closed before the devmem socket was disposed: the kernel freed its tokens with it")]
+        public static partial void ClosedBeforeDispose(ILogger logger);
+    }
 }

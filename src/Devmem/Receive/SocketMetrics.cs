@@ -21,8 +21,8 @@ internal sealed class SocketMetrics(DevmemMetrics metrics, bool zeroCopy, string
     public DevmemMetrics Instruments => metrics;
 
     /// <summary>For a socket that does not know its interface: the interface of its local address (asked once, when needed).</summary>
-    public static SocketMetrics ForSocket(DevmemMetrics metrics, bool zeroCopy, string? interfaceName, Socket socket) =>
-        new(metrics, zeroCopy, interfaceName, interfaceName is null ? () => InterfaceOf(socket) : null);
+    public static SocketMetrics ForSocket(DevmemMetrics metrics, bool zeroCopy, string? interfaceName, Func<Socket> socket) =>
+        new(metrics, zeroCopy, interfaceName, interfaceName is null ? () => InterfaceOf(socket()) : null);
 
     private ReadOnlySpan<KeyValuePair<string, object?>> TagSpan =>
         _tags ??= Tags(zeroCopy, resolveInterface?.Invoke() ?? "unknown");

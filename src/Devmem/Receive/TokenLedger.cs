@@ -150,7 +150,7 @@ internal sealed partial class TokenLedger(ILogger logger)
                 if (freed != count)
                 {
                     ReleaseShortfall += count - freed;
-                    LogShortfall(logger, count, freed);
+                    Log.Shortfall(logger, count, freed);
                 }
             }
         }
@@ -166,8 +166,12 @@ internal sealed partial class TokenLedger(ILogger logger)
         return freedTotal;
     }
 
-    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "SO_DEVMEM_DONTNEED freed {Freed} of {Count} tokens: the kernel did not hold the others for this socket")]
-    private static partial void LogShortfall(ILogger logger, int count, int freed);
+    /// <summary>The ledger's log message, in a class of its own: its format is parsed when first logged, not when the first socket is made.</summary>
+    private static partial class Log
+    {
+        [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "SO_DEVMEM_DONTNEED freed {Freed} of {Count} tokens: the kernel did not hold the others for this socket")]
+        public static partial void Shortfall(ILogger logger, int count, int freed);
+    }
 }
 
 /// <summary>What a release found wrong, reported after the whole batch was handled (<see cref="ThrowIfAny"/>).</summary>

@@ -37,14 +37,15 @@ internal sealed unsafe class ZcrxConnection
     private SafeFdHandle? _signal;
     private bool _syncWaiting;
 
-    public ZcrxConnection(ZcrxInstance instance, Socket socket, ulong id)
+    public ZcrxConnection(ZcrxInstance instance, SafeSocketHandle handle, ulong id)
     {
         _instance = instance;
-        Socket = socket;
+        Handle = handle;
         Id = id;
     }
 
-    public Socket Socket { get; }
+    /// <summary>The socket's descriptor (the wrapped socket's, or the one the ring accepted).</summary>
+    public SafeSocketHandle Handle { get; }
 
     /// <summary>The RECV_ZC request's user_data.</summary>
     public ulong Id { get; }

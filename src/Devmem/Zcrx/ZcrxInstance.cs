@@ -54,7 +54,8 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     private readonly ManualResetEventSlim _ready = new();
     private readonly SafeFdHandle _wake = new();
     private readonly Lock _commandsLock = new();
-    private readonly List<(ZcrxConnection Connection, bool Arm)> _commands = [];
+    private List<(ZcrxConnection Connection, bool Arm)> _commands = [];
+    private List<(ZcrxAccept Accept, bool Start)> _acceptCommands = [];
     private readonly Lock _rqLock = new();
     private readonly List<(ulong Off, uint Len)> _refillOverflow = [];
     private Exception? _startError;
@@ -243,10 +244,99 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             throw new ArgumentException($"zcrx receives on TCP sockets; this one is {socket.ProtocolType}.", nameof(socket));
         }
 
-        var connection = new ZcrxConnection(this, socket, (ulong)Interlocked.Increment(ref _nextId)) { RequestBytes = requestBytes };
+        var connection = new ZcrxConnection(this, socket.SafeHandle, (ulong)Interlocked.Increment(ref _nextId)) { RequestBytes = requestBytes };
         var ds = DevmemSocket.CreateZcrx(socket, connection, logger ?? _options.Logger);
         Post(connection, arm: true);
         return ds;
+    }
+
+    /// <summary>
+    /// Accepts the next connection on <paramref name="listener"/> through this instance's ring and arms its
+    /// zero-copy receive before anything else runs: the thread driving the ring gets the ring's
+    /// IORING_OP_ACCEPT completion and submits the new socket's RECV_ZC at once, as the kernel's iou-zcrx
+    /// does. With <see cref="Socket.Accept()"/> and then <see cref="Wrap"/>, the peer's first data waits
+    /// unread until the application has made its <see cref="Socket"/>, wrapped it and called its first
+    /// receive; when that takes longer than the sender's loss-probe timeout (two round trips, plus a few
+    /// milliseconds), the receiver's ACKs are delayed and the sender stops to probe (TCPLossProbes).
+    /// </summary>
+    /// <param name="listener">A listening TCP socket; it stays owned by the caller.</param>
+    /// <param name="logger">Where the socket logs; by default the instance's logger.</param>
+    /// <param name="requestBytes">Bytes per RECV_ZC request, as for <see cref="Wrap"/>.</param>
+    /// <param name="cancellationToken">Ends the wait: the ring's accept request is cancelled, and a
+    /// connection it accepted meanwhile is closed.</param>
+    /// <returns>The accepted connection, receiving; it owns the accepted socket and closes it when
+    /// disposed (<see cref="DevmemSocket.Socket"/> makes its <see cref="Socket"/> when first asked for).</returns>
+    /// <exception cref="ObjectDisposedException">The instance was disposed, before or during the wait.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="ZcrxException">The instance's loop failed (<see cref="ZcrxException.LoopFailed"/>).</exception>
+    /// <exception cref="DevmemException">The kernel refused the accept, with its errno (EINVAL: the socket does not listen).</exception>
+    /// <exception cref="InvalidOperationException">Driven by the receiving thread, and another thread drives the ring.</exception>
+    public DevmemSocket Accept(Socket listener, ILogger? logger = null, uint requestBytes = 0, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(listener);
+        ObjectDisposedException.ThrowIf(IsDisposed, this);
+        if (Volatile.Read(ref _loopError) is Exception failed)
+        {
+            throw ZcrxException.LoopFailed(failed);
+        }
+
+        if (listener.ProtocolType != ProtocolType.Tcp)
+        {
+            throw new ArgumentException($"zcrx receives on TCP sockets; this listener is {listener.ProtocolType}.", nameof(listener));
+        }
+
+        if (IsDrivenByReceiver && Volatile.Read(ref _driver) is int driver and not 0 && driver != Environment.CurrentManagedThreadId)
+        {
+            throw OtherDriver(driver); // before the request: nobody would take what it accepts
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        var accept = new ZcrxAccept((ulong)Interlocked.Increment(ref _nextId), listener.SafeHandle, requestBytes);
+        PostAccept(accept, start: true);
+        using (cancellationToken.UnsafeRegister(
+            static s =>
+            {
+                var (instance, pending) = ((ZcrxInstance, ZcrxAccept))s!;
+                instance.PostAccept(pending, start: false);
+            },
+            (this, accept)))
+        {
+            if (IsDrivenByReceiver)
+            {
+                while (!accept.IsDone)
+                {
+                    Drive();
+                }
+            }
+            else
+            {
+                accept.Wait();
+            }
+        }
+
+        ZcrxConnection? connection = accept.Connection;
+        if (connection is null)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            ObjectDisposedException.ThrowIf(IsDisposed, this);
+            if (accept.Cause is not null)
+            {
+                throw ZcrxException.LoopFailed(accept.Cause);
+            }
+
+            throw DevmemException.Syscall("accept (IORING_OP_ACCEPT on the zcrx ring)", accept.Error,
+                accept.Error == Errno.EINVAL ? "the socket must be bound and listening (Socket.Listen) before Accept" : null);
+        }
+
+        if (cancellationToken.IsCancellationRequested)
+        {
+            connection.Close([]); // cancels its request; the descriptor closes when the ring lets go of it
+            connection.Handle.Dispose();
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+
+        // Its Socket is made when first asked for: the receive does not need it.
+        return DevmemSocket.CreateZcrx(socket: null, connection, logger ?? _options.Logger);
     }
 
     /// <summary>Gives one buffer back to the kernel (see the batch overload).</summary>
@@ -335,14 +425,55 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
         }
 
-        if (queued)
+        if (queued && !DriverSeesCommands())
         {
             Wake();
         }
-        else if (arm)
+        else if (!queued && arm)
         {
             EndUnarmed(connection); // no loop will arm it: the socket learns now, not never
         }
+    }
+
+    /// <summary>Queues the start (<paramref name="start"/>) or the cancellation of an accept for the driving thread; a start after the loop ended fails at once.</summary>
+    private void PostAccept(ZcrxAccept accept, bool start)
+    {
+        bool queued;
+        lock (_commandsLock)
+        {
+            queued = !_loopEnded;
+            if (queued)
+            {
+                _acceptCommands.Add((accept, start));
+            }
+        }
+
+        if (queued && !DriverSeesCommands())
+        {
+            Wake();
+        }
+        else if (!queued && start)
+        {
+            accept.Fail(Errno.ECANCELED, Volatile.Read(ref _loopError));
+        }
+    }
+
+    /// <summary>
+    /// Driven by the receiver, a queued command needs no wake-up when no thread can be waiting in the ring
+    /// for it: before the first receive enables the ring, and on the driving thread itself outside a round.
+    /// The wake-up would cost a write and a completion. Called after the command was queued: the driver
+    /// sets <see cref="_driver"/> before its first round takes the queue under <c>_commandsLock</c>, so a
+    /// command queued after that take reads the driver set, and one queued before it is taken.
+    /// </summary>
+    private bool DriverSeesCommands()
+    {
+        if (!IsDrivenByReceiver)
+        {
+            return false;
+        }
+
+        int driver = Volatile.Read(ref _driver);
+        return driver == 0 || (driver == Environment.CurrentManagedThreadId && !_driveLock.IsHeldByCurrentThread);
     }
 
     /// <summary>A socket the loop will never serve (it ended before arming it): the loop's error, or disposal.</summary>
@@ -411,8 +542,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             int me = Environment.CurrentManagedThreadId;
             if (_driver != 0 && _driver != me)
             {
-                throw new InvalidOperationException(
-                    $"This zcrx instance is driven by the thread that first received on it (managed thread {_driver}; ZcrxDriver.ReceivingThread): receive on its sockets from that thread only, or open the instance with ZcrxDriver.OwnThread.");
+                throw OtherDriver(_driver);
             }
 
             try
@@ -425,7 +555,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                         throw DevmemException.Syscall("IORING_REGISTER_ENABLE_RINGS (the zcrx ring's first receive)", r.Errno);
                     }
 
-                    _driver = me;
+                    Volatile.Write(ref _driver, me);
                     BeginDriving();
                 }
 
@@ -441,6 +571,9 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
         }
     }
+
+    private static InvalidOperationException OtherDriver(int driver) => new(
+        $"This zcrx instance is driven by the thread that first received on it (managed thread {driver}; ZcrxDriver.ReceivingThread): receive and accept on it from that thread only, or open the instance with ZcrxDriver.OwnThread.");
 
     /// <summary>The loop thread (<see cref="ZcrxDriver.OwnThread"/>): creates and registers everything (SINGLE_ISSUER: this thread is the ring's only submitter), then runs.</summary>
     private void Run()
@@ -481,9 +614,15 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     {
         LogLoopFailed(_logger, ex);
         Volatile.Write(ref _loopError, ex);
+        Errno errno = ex is DevmemIOException d ? d.Errno : Errno.EIO;
         foreach (ZcrxConnection c in _connections.Values)
         {
-            c.Terminate(ex is DevmemIOException d ? d.Errno : Errno.EIO, ex);
+            c.Terminate(errno, ex);
+        }
+
+        foreach (ZcrxAccept a in _accepts.Values)
+        {
+            a.Fail(errno, ex);
         }
     }
 
@@ -493,6 +632,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         // From here on no command is taken: sockets wrapped later, or whose arming was still queued,
         // end at once instead of waiting for a loop that is gone.
         List<(ZcrxConnection Connection, bool Arm)> orphans;
+        List<(ZcrxAccept Accept, bool Start)> acceptOrphans;
         lock (_commandsLock)
         {
             if (_loopEnded)
@@ -503,7 +643,25 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             _loopEnded = true;
             orphans = [.. _commands];
             _commands.Clear();
+            acceptOrphans = [.. _acceptCommands];
+            _acceptCommands.Clear();
         }
+
+        foreach ((ZcrxAccept a, bool start) in acceptOrphans)
+        {
+            if (start)
+            {
+                a.Fail(Errno.ECANCELED, Volatile.Read(ref _loopError));
+            }
+        }
+
+        foreach (ZcrxAccept a in _accepts.Values)
+        {
+            a.ListenerHold?.Dispose();
+            a.Fail(Errno.ECANCELED, Volatile.Read(ref _loopError));
+        }
+
+        _accepts.Clear();
 
         foreach ((ZcrxConnection c, bool arm) in orphans)
         {
@@ -757,9 +915,28 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
         lock (_commandsLock)
         {
-            _taken.AddRange(_commands);
-            _commands.Clear();
+            // Swapped, not copied: both lists are empty outside this block and the loop below.
+            (_taken, _commands) = (_commands, _taken);
+            (_acceptsTaken, _acceptCommands) = (_acceptCommands, _acceptsTaken);
         }
+
+        foreach ((ZcrxAccept a, bool start) in _acceptsTaken)
+        {
+            if (start)
+            {
+                ArmAccept(ring, a);
+            }
+            else if (_accepts.ContainsKey(a.Id))
+            {
+                io_uring_sqe* sqe = GetSqe(ring);
+                sqe->opcode = linux_io_uring.IORING_OP_ASYNC_CANCEL;
+                sqe->fd = -1;
+                sqe->addr = a.Id;
+                sqe->user_data = CancelTag;
+            }
+        }
+
+        _acceptsTaken.Clear();
 
         foreach ((ZcrxConnection c, bool arm) in _taken)
         {
@@ -768,7 +945,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 // The request names the socket by fd number: hold the handle until the request ends.
                 try
                 {
-                    c.SocketHold = Syscalls.Hold(c.Socket.SafeHandle);
+                    c.SocketHold = Syscalls.Hold(c.Handle);
                 }
                 catch (ObjectDisposedException)
                 {
@@ -824,6 +1001,12 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
                 if (tag == EventTag)
                 {
                     OnEvent((uint)cqe->res);
+                    continue;
+                }
+
+                if (_accepts.Remove(tag, out ZcrxAccept? accepted))
+                {
+                    OnAccepted(ring, accepted, cqe->res);
                     continue;
                 }
 
@@ -915,7 +1098,9 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     private readonly ulong[] _batchOff = new ulong[BatchSize];
     private readonly uint[] _batchLen = new uint[BatchSize];
     private readonly Dictionary<ulong, ZcrxConnection> _connections = [];
-    private readonly List<(ZcrxConnection Connection, bool Arm)> _taken = [];
+    private List<(ZcrxConnection Connection, bool Arm)> _taken = [];
+    private List<(ZcrxAccept Accept, bool Start)> _acceptsTaken = [];
+    private readonly Dictionary<ulong, ZcrxAccept> _accepts = [];
     private readonly List<ZcrxConnection> _starvedList = [];
     private readonly List<(uint Type, long Due)> _rearm = [];
     private readonly Lock _driveLock = new();
@@ -1020,6 +1205,50 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         sqe->len = sizeof(ulong);
         sqe->off = ulong.MaxValue; // -1: the file's position (an eventfd has none)
         sqe->user_data = WakeTag;
+    }
+
+    /// <summary>An IORING_OP_ACCEPT on the listener (the new descriptor close-on-exec), its user_data the accept's id.</summary>
+    private void ArmAccept(IoUringRing ring, ZcrxAccept a)
+    {
+        try
+        {
+            a.ListenerHold = Syscalls.Hold(a.Listener);
+        }
+        catch (ObjectDisposedException)
+        {
+            a.Fail(Errno.EBADF);
+            return;
+        }
+
+        io_uring_sqe* sqe = GetSqe(ring);
+        sqe->opcode = linux_io_uring.IORING_OP_ACCEPT;
+        sqe->fd = a.ListenerHold.Fd;
+        sqe->rw_flags = (uint)sys_socket_type.SOCK_CLOEXEC; // accept_flags
+        sqe->user_data = a.Id;
+        _accepts[a.Id] = a;
+    }
+
+    /// <summary>
+    /// An accept completed: the new socket's RECV_ZC goes in now, submitted before its caller hears of it,
+    /// so that the peer's data is read as it comes (io_uring/net.c, io_accept; the request names the
+    /// descriptor, held until the request ends like a wrapped socket's).
+    /// </summary>
+    private void OnAccepted(IoUringRing ring, ZcrxAccept a, int res)
+    {
+        a.ListenerHold?.Dispose();
+        if (res < 0)
+        {
+            a.Fail((Errno)(-res));
+            return;
+        }
+
+        var handle = new SafeSocketHandle(res, ownsHandle: true);
+        var c = new ZcrxConnection(this, handle, a.Id) { RequestBytes = a.RequestBytes };
+        c.SocketHold = Syscalls.Hold(handle);
+        _connections[c.Id] = c;
+        ArmReceive(ring, c);
+        ring.Enter(wait: false); // false (interrupted): the request stays queued for the next round
+        a.Complete(c);
     }
 
     private void ArmReceive(IoUringRing ring, ZcrxConnection c)
