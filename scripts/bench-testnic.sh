@@ -42,7 +42,7 @@ if [ "${1:-}" = zcrx ]; then
     chmod +x "$bench/ethtool"
     out=$(scripts/vm/run.sh --kernel "$kernel" --nic testnic --timeout 3000 -- python3 scripts/bench/testnic-zcrx-guest.py \
         "$bench/ncdevmem-aot/ncdevmem" "$bench/iou-zcrx-aot/iou-zcrx" "$kiou" "$bench/ethtool" "$mib" "$rounds")
-    echo "$out" | grep -E '^(RUN|STRACE) '
+    echo "$out" | grep -E '^(RUN|STRACE|MEDIAN) '
     echo "$out" | awk '
         /^RUN [a-z-]+ [0-9]+ [0-9.]+ [0-9.]+$/ { n[$2]++; b[$2] += $3; s[$2] += $4; c[$2] += $5 }
         /^STRACE [a-z-]+ [0-9]+ [0-9]+ [0-9]+ / { sys[$2] = $4 / ($3 / 1073741824); ret[$2] = $5 / ($3 / 1073741824) }

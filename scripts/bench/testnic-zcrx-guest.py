@@ -12,11 +12,20 @@
 # cpu_seconds is the receiver's user + system time (wait4). Separately, one run of each receiver under
 # strace -f -C prints
 #   STRACE receiver bytes syscalls buffer_return_syscalls top-calls...
+# and, after the iou-zcrx runs, per receiver: MEDIAN receiver runs median_seconds min max
 # buffer returns being setsockopt(SO_DEVMEM_DONTNEED) and io_uring_register(IORING_REGISTER_ZCRX_CTRL)
 # calls (a refill flush), counted in strace's own trace lines.
-import os, subprocess, sys, time
+import os, shutil, subprocess, sys, time
 
 ncdevmem, ours_iou, kernel_iou, ethtool, mib, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+# The receivers run from the guest's tmpfs, as a deployed binary runs from a disk whose pages stay in
+# the page cache. From the harness's 9p share each run of a larger binary took major faults (14 per
+# run for our iou-zcrx, read back over 9p, inside the timed window; none for the kernel's small tool).
+local = "/tmp/zcrx-bench-bin"
+os.makedirs(local, exist_ok=True)
+ncdevmem = shutil.copy(ncdevmem, f"{local}/ncdevmem")
+ours_iou = shutil.copy(ours_iou, f"{local}/ours-iou-zcrx")
+kernel_iou = shutil.copy(kernel_iou, f"{local}/kernel-iou-zcrx")
 PATTERN = bytes([1, 2, 3, 4, 5, 6, 10])
 
 def sh(*args, check=True):
@@ -134,6 +143,7 @@ try:
             print(f"STRACE {name} {2 << 20} {total} {ret} " + " ".join(f"{k}={v}" for k, v in sorted(calls.items(), key=lambda kv: -kv[1])[:8]), flush=True)
         else:
             print(f"STRACE {name} failed rc={rc}: {err}", flush=True)
+    times = {name: [] for name in servers}
     for r in range(rounds * 3):
         for name, exe in servers.items():
             secs, cpu, rc, err = run([exe, "-s", "-p", str(iport), "-i", "eth0", "-q", str(target)], client, iport)
@@ -141,6 +151,13 @@ try:
                 print(f"RUN {name} failed rc={rc}: {err}", flush=True)
             else:
                 print(f"RUN {name} {2 << 20} {secs:.3f} {cpu:.3f}", flush=True)
+                times[name].append(secs)
+    # Short runs have a long tail (a delayed ACK, the emulator's host): the median is the comparison.
+    for name, t in times.items():
+        if t:
+            t.sort()
+            median = (t[len(t) // 2] + t[(len(t) - 1) // 2]) / 2
+            print(f"MEDIAN {name} {len(t)} {median:.3f} {t[0]:.3f} {t[-1]:.3f}", flush=True)
 finally:
     if rule:
         sh(ethtool, "-N", "eth0", "delete", rule, check=False)
