@@ -124,7 +124,7 @@ public sealed class ZcrxAcceptGuestTests
     }
 
     [Fact]
-    public void A_socket_that_does_not_listen_is_EINVAL_and_disposing_the_instance_ends_a_waiting_accept()
+    public void A_socket_that_does_not_listen_is_EINVAL_another_threads_accept_is_refused_and_disposing_ends_a_waiting_accept()
     {
         RequireZcrxWithoutNic();
         using var memory = HostMemory.CreateAnonymous(4 << 20);
@@ -140,8 +140,13 @@ public sealed class ZcrxAcceptGuestTests
             Assert.Contains("listening", e.Message, StringComparison.Ordinal);
         }
 
-        // Disposed from another thread while this one waits in the ring for a connection (the iou-zcrx deadline).
+        // That accept made this thread the ring's driver: another thread's accept is refused before it
+        // asks the kernel for anything (nobody would take the connection it accepted).
         using Socket listener = Listen(out _);
+        var elsewhere = Assert.Throws<AggregateException>(() => Task.Run(() => zcrx.Accept(listener), TestContext.Current.CancellationToken).Wait(TestContext.Current.CancellationToken));
+        Assert.Contains("driven by the thread that first received", Assert.IsType<InvalidOperationException>(elsewhere.InnerException).Message, StringComparison.Ordinal);
+
+        // Disposed from another thread while this one waits in the ring for a connection (the iou-zcrx deadline).
         using var timer = new Timer(_ => zcrx.Dispose(), null, TimeSpan.FromMilliseconds(300), Timeout.InfiniteTimeSpan);
         Assert.Throws<ObjectDisposedException>(() => zcrx.Accept(listener, cancellationToken: TestContext.Current.CancellationToken));
         Assert.Throws<ObjectDisposedException>(() => zcrx.Accept(listener, cancellationToken: TestContext.Current.CancellationToken));

@@ -14,6 +14,7 @@ internal sealed class ZcrxAccept(ulong id, SafeSocketHandle listener, uint reque
 {
     private readonly object _gate = new();
     private int _finished;
+    private int _abandoned;
 
     /// <summary>The ACCEPT request's user_data; the accepted connection's id too.</summary>
     public ulong Id => id;
@@ -35,14 +36,32 @@ internal sealed class ZcrxAccept(ulong id, SafeSocketHandle listener, uint reque
 
     public bool IsDone => Volatile.Read(ref _finished) != 0;
 
-    /// <summary>Accepted: <paramref name="connection"/>'s receive is armed. Only the driving thread finishes a request.</summary>
-    public void Complete(ZcrxConnection connection)
+    /// <summary>
+    /// Accepted: <paramref name="connection"/>'s receive is armed. Only the driving thread finishes a
+    /// request. False when the caller abandoned it before or as this ran (then the caller may not see the
+    /// connection, and the driver closes it).
+    /// </summary>
+    public bool Complete(ZcrxConnection connection)
     {
-        if (!IsDone)
+        if (IsDone)
         {
-            Connection = connection;
-            Finish();
+            return false;
         }
+
+        Connection = connection;
+        Finish();
+        return Volatile.Read(ref _abandoned) == 0;
+    }
+
+    /// <summary>
+    /// The caller stops waiting (its wait threw). Returns the connection when the request had already
+    /// completed, for the caller to close; otherwise <see cref="Complete"/> will report it abandoned.
+    /// One of the two sees the other: each writes its flag with a full fence before reading the other's.
+    /// </summary>
+    public ZcrxConnection? Abandon()
+    {
+        Interlocked.Exchange(ref _abandoned, 1);
+        return IsDone ? Connection : null;
     }
 
     /// <summary>The request ended without a connection: the kernel's error, or the loop's end.</summary>
@@ -60,7 +79,7 @@ internal sealed class ZcrxAccept(ulong id, SafeSocketHandle listener, uint reque
     {
         lock (_gate)
         {
-            Volatile.Write(ref _finished, 1); // after the outcome: a caller that sees IsDone sees it
+            Interlocked.Exchange(ref _finished, 1); // after the outcome (a caller that sees IsDone sees it); a full fence before Complete reads _abandoned
             Monitor.PulseAll(_gate);
         }
     }

@@ -301,16 +301,30 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             },
             (this, accept)))
         {
-            if (IsDrivenByReceiver)
+            try
             {
-                while (!accept.IsDone)
+                if (IsDrivenByReceiver)
                 {
-                    Drive();
+                    while (!accept.IsDone)
+                    {
+                        Drive(); // another thread became the driver meanwhile: InvalidOperationException
+                    }
+                }
+                else
+                {
+                    accept.Wait();
                 }
             }
-            else
+            catch
             {
-                accept.Wait();
+                // Nobody will take the connection: the driver closes it if the accept still completes.
+                if (accept.Abandon() is ZcrxConnection orphan)
+                {
+                    CloseAccepted(orphan);
+                }
+
+                PostAccept(accept, start: false);
+                throw;
             }
         }
 
@@ -330,8 +344,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
         if (cancellationToken.IsCancellationRequested)
         {
-            connection.Close([]); // cancels its request; the descriptor closes when the ring lets go of it
-            connection.Handle.Dispose();
+            CloseAccepted(connection);
             cancellationToken.ThrowIfCancellationRequested();
         }
 
@@ -433,6 +446,13 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         {
             EndUnarmed(connection); // no loop will arm it: the socket learns now, not never
         }
+    }
+
+    /// <summary>An accepted connection nobody will receive on: its request cancelled, its descriptor closed when the ring lets go of it.</summary>
+    private static void CloseAccepted(ZcrxConnection connection)
+    {
+        connection.Close([]);
+        connection.Handle.Dispose();
     }
 
     /// <summary>Queues the start (<paramref name="start"/>) or the cancellation of an accept for the driving thread; a start after the loop ended fails at once.</summary>
@@ -1248,7 +1268,10 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         _connections[c.Id] = c;
         ArmReceive(ring, c);
         ring.Enter(wait: false); // false (interrupted): the request stays queued for the next round
-        a.Complete(c);
+        if (!a.Complete(c))
+        {
+            CloseAccepted(c); // its caller gave up waiting (Accept threw)
+        }
     }
 
     private void ArmReceive(IoUringRing ring, ZcrxConnection c)
