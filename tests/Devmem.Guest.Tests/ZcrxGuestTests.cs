@@ -514,7 +514,7 @@ public sealed class ZcrxGuestTests
     }
 
     [Fact]
-    public async Task Eight_KiB_buffers_from_huge_page_memory_receive_validated()
+    public async Task Eight_KiB_buffers_from_huge_page_memory_receive_validated_with_the_receiving_thread_driving()
     {
         RequireZcrx();
         using var hugePages = new HugePageReservation();
@@ -523,9 +523,11 @@ public sealed class ZcrxGuestTests
         SetMtu(9000);
         try
         {
-            var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, RxPageSize = 8192, Steering = new DevmemFlowSteering(Server, 5416) };
+            // The one receiving thread drives the ring (DevmemRxSetupOptions.ZcrxDriver reaches the instance).
+            var options = new DevmemRxSetupOptions(Ifname) { Engine = DevmemRxEngine.Zcrx, ZcrxDriver = ZcrxDriver.ReceivingThread, RxPageSize = 8192, Steering = new DevmemFlowSteering(Server, 5416) };
             using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, options);
             ZcrxInstance zcrx = Assert.IsType<ZcrxInstance>(setup.Zcrx);
+            Assert.True(zcrx.IsDrivenByReceiver, "the setup's ZcrxDriver did not reach the instance");
             Assert.Equal(8192u, zcrx.RxBufferLength);
             var results = await ReceiveFromPeer(setup, 5416, 64L << 20, 1);
             var (r, outstanding, _) = Assert.Single(results);

@@ -370,7 +370,7 @@ public sealed partial class DevmemRxSetup : IDisposable
         if (zcrx)
         {
             // ---- zcrx: the instance lives as long as its io_uring; disposing it unregisters.
-            _steps.OpenZcrx(InterfaceIndex, _memory, Queues[0], _options.RxPageSize, _metrics);
+            _steps.OpenZcrx(InterfaceIndex, _memory, Queues[0], _options.RxPageSize, _options.ZcrxDriver, _metrics);
             return;
         }
 

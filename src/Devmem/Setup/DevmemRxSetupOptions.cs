@@ -141,6 +141,16 @@ public sealed class DevmemRxSetupOptions
     public DevmemRxEngine Engine { get; init; }
 
     /// <summary>
+    /// With <see cref="DevmemRxEngine.Zcrx"/>: which thread drives the instance's ring
+    /// (<see cref="Zcrx.ZcrxOptions.Driver"/>; default <see cref="Zcrx.ZcrxDriver.OwnThread"/>, a thread of
+    /// its own, so sockets receive on any thread). <see cref="Zcrx.ZcrxDriver.ReceivingThread"/> suits one
+    /// thread per queue: the first thread that receives (or accepts, <see cref="Zcrx.ZcrxInstance.Accept"/>)
+    /// drives the ring inside its blocking calls, with no hand-off; other threads are refused. Ignored with
+    /// devmem sockets.
+    /// </summary>
+    public Zcrx.ZcrxDriver ZcrxDriver { get; init; }
+
+    /// <summary>
     /// Undo the setup when the process gets SIGINT, SIGTERM, SIGHUP or SIGQUIT, before the runtime's
     /// default action ends it (default true). An application that handles those signals itself to shut
     /// down gracefully should set this to false and dispose the setup on its shutdown path: the handler

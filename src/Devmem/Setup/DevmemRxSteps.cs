@@ -205,12 +205,12 @@ internal sealed partial class DevmemRxSteps
     internal ZcrxInstance? Zcrx { get; private set; }
 
     /// <summary>Registers an io_uring zcrx instance on <paramref name="queue"/> with <paramref name="memory"/> as its area; undo disposes it.</summary>
-    internal ZcrxInstance OpenZcrx(int ifindex, DeviceMemory memory, uint queue, uint? rxBufferLength, Receive.DevmemMetrics metrics)
+    internal ZcrxInstance OpenZcrx(int ifindex, DeviceMemory memory, uint queue, uint? rxBufferLength, ZcrxDriver driver, Receive.DevmemMetrics metrics)
     {
         ZcrxInstance zcrx;
         try
         {
-            zcrx = ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue) { RxBufferLength = rxBufferLength, Logger = _logger, InterfaceName = _ifname }, metrics);
+            zcrx = ZcrxInstance.Open(memory, new ZcrxOptions(ifindex, queue) { RxBufferLength = rxBufferLength, Driver = driver, Logger = _logger, InterfaceName = _ifname }, metrics);
         }
         catch (ZcrxException e)
         {

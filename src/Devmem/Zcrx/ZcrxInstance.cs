@@ -103,6 +103,11 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     {
         ArgumentNullException.ThrowIfNull(memory);
         ArgumentNullException.ThrowIfNull(options);
+        if (!Enum.IsDefined(options.Driver))
+        {
+            throw new ArgumentOutOfRangeException(nameof(options), options.Driver, "ZcrxOptions.Driver is OwnThread or ReceivingThread");
+        }
+
         ObjectDisposedException.ThrowIf(memory.IsDisposed, memory);
         if (!memory.IsDmabuf && !memory.HasCpuMapping)
         {

@@ -140,4 +140,13 @@ public sealed class ZcrxHostTests
         using var memory = HostMemory.Create(1 << 20);
         Assert.Throws<ArgumentOutOfRangeException>(() => ZcrxInstance.Open(memory, new ZcrxOptions(1, 0) { RxBufferLength = 3000 }));
     }
+
+    [Fact]
+    public void A_driver_that_is_not_one_is_refused_before_any_ring_is_made()
+    {
+        // An undefined value used to mean ReceivingThread (anything but OwnThread).
+        using var memory = HostMemory.Create(1 << 20);
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => ZcrxInstance.Open(memory, ZcrxOptions.NoDevice() with { Driver = (ZcrxDriver)7 }));
+        Assert.Contains("OwnThread or ReceivingThread", e.Message, StringComparison.Ordinal);
+    }
 }
