@@ -15,7 +15,7 @@
 # and, after the iou-zcrx runs, per receiver: MEDIAN receiver runs median_seconds min max
 # buffer returns being setsockopt(SO_DEVMEM_DONTNEED) and io_uring_register(IORING_REGISTER_ZCRX_CTRL)
 # calls (a refill flush), counted in strace's own trace lines.
-import os, shutil, subprocess, sys, time
+import os, shutil, statistics, subprocess, sys, time
 
 ncdevmem, ours_iou, kernel_iou, ethtool, mib, rounds = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
 # The receivers run from the guest's tmpfs, as a deployed binary runs from a disk whose pages stay in
@@ -155,9 +155,7 @@ try:
     # Short runs have a long tail (a delayed ACK, the emulator's host): the median is the comparison.
     for name, t in times.items():
         if t:
-            t.sort()
-            median = (t[len(t) // 2] + t[(len(t) - 1) // 2]) / 2
-            print(f"MEDIAN {name} {len(t)} {median:.3f} {t[0]:.3f} {t[-1]:.3f}", flush=True)
+            print(f"MEDIAN {name} {len(t)} {statistics.median(t):.3f} {min(t):.3f} {max(t):.3f}", flush=True)
 finally:
     if rule:
         sh(ethtool, "-N", "eth0", "delete", rule, check=False)

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using Devmem.Memory;
 
 namespace Devmem.Guest.Tests;
 
@@ -67,15 +68,14 @@ internal sealed class HugePageReservation : IDisposable
         }
         long free = Free();
         Assert.True(free >= pages,
-            $"vm.nr_hugepages={pages}: {free} huge pages free after 20 s (HugePages_Total {MemInfo("HugePages_Total:")}, " +
-            $"HugePages_Surp {MemInfo("HugePages_Surp:")}, MemFree {MemInfo("MemFree:")} kB), even after compacting memory");
+            $"vm.nr_hugepages={pages}: {free} huge pages free after 20 s (nr_hugepages {Count("nr_hugepages")}, " +
+            $"surplus_hugepages {Count("surplus_hugepages")} in {UdmabufMemory.HugePagesDir}), even after compacting memory");
     }
 
-    public static long Free() => MemInfo("HugePages_Free:");
+    /// <summary>Free 2 MiB huge pages: the count the library checks before it makes huge-page memory.</summary>
+    public static long Free() => Count("free_hugepages");
 
-    private static long MemInfo(string key) =>
-        long.Parse(File.ReadLines("/proc/meminfo").First(l => l.StartsWith(key, StringComparison.Ordinal))[key.Length..].Trim().Split(' ')[0],
-            System.Globalization.CultureInfo.InvariantCulture);
+    private static long Count(string file) => Native.ReadSysfsNumber($"{UdmabufMemory.HugePagesDir}/{file}") ?? 0;
 
     public void Dispose()
     {

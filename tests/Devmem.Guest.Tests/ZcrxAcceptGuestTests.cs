@@ -20,12 +20,6 @@ namespace Devmem.Guest.Tests;
 [Nic(Nic.Any)]
 public sealed class ZcrxAcceptGuestTests
 {
-    private static void RequireZcrxWithoutNic()
-    {
-        Guest.Require();
-        Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");
-    }
-
     private static Socket Listen(out IPEndPoint endPoint)
     {
         var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
@@ -53,7 +47,7 @@ public sealed class ZcrxAcceptGuestTests
     [InlineData(ZcrxDriver.ReceivingThread)]
     public void The_ring_accepts_a_connection_whose_stream_arrives_validated_and_disposing_closes_it(ZcrxDriver driver)
     {
-        RequireZcrxWithoutNic();
+        ZcrxGuestTests.RequireZcrxWithoutNic();
         const long Total = 16L << 20;
         using var memory = HostMemory.CreateAnonymous(8 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice() with { Driver = driver });
@@ -98,7 +92,7 @@ public sealed class ZcrxAcceptGuestTests
     [Fact]
     public void An_accept_is_cancelled_by_its_token_and_the_ring_accepts_the_next_one()
     {
-        RequireZcrxWithoutNic();
+        ZcrxGuestTests.RequireZcrxWithoutNic();
         using var memory = HostMemory.CreateAnonymous(4 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice());
         using Socket listener = Listen(out IPEndPoint at);
@@ -126,7 +120,7 @@ public sealed class ZcrxAcceptGuestTests
     [Fact]
     public void A_socket_that_does_not_listen_is_EINVAL_another_threads_accept_is_refused_and_disposing_ends_a_waiting_accept()
     {
-        RequireZcrxWithoutNic();
+        ZcrxGuestTests.RequireZcrxWithoutNic();
         using var memory = HostMemory.CreateAnonymous(4 << 20);
         using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice() with { Driver = ZcrxDriver.ReceivingThread });
 

@@ -38,7 +38,7 @@ public sealed class ZcrxGuestTests
     }
 
     /// <summary>For the NODEV cases (loopback, any NIC): a kernel with zcrx.</summary>
-    private static void RequireZcrxWithoutNic()
+    internal static void RequireZcrxWithoutNic()
     {
         Guest.Require();
         Assert.SkipWhen(Guest.Series == "6.12", "6.12 has no io_uring zcrx");

@@ -100,7 +100,7 @@ public sealed class UdmabufMemory : DeviceMemory
     /// <summary>The huge page size of a hugetlb-backed udmabuf (<c>MFD_HUGE_2MB</c>).</summary>
     public const long HugePageSize = 2L * 1024 * 1024;
 
-    private const string HugePagesDir = "/sys/kernel/mm/hugepages/hugepages-2048kB";
+    internal const string HugePagesDir = "/sys/kernel/mm/hugepages/hugepages-2048kB";
 
     /// <summary>
     /// Creates a udmabuf whose every scatterlist entry starts and ends at a multiple of

@@ -581,17 +581,12 @@ public sealed partial class DevmemSocket : IDisposable
             _disposed = true;
             if (_accepted is not null)
             {
-                // Ours: closed (when the ring's request still holds the descriptor, when that ends).
+                // Ours: closed (when the ring's request still holds the descriptor, when that ends). Under
+                // the lock, so that no Socket is made for it afterwards.
                 lock (_acceptedLock!)
                 {
-                    if (_socket is not null)
-                    {
-                        _socket.Dispose();
-                    }
-                    else
-                    {
-                        _accepted.Dispose();
-                    }
+                    _socket?.Dispose();
+                    _accepted.Dispose();
                 }
             }
 

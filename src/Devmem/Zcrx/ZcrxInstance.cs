@@ -237,7 +237,17 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     /// <returns>A <see cref="DevmemSocket"/> whose receives come from this instance.</returns>
     public DevmemSocket Wrap(Socket socket, ILogger? logger = null, uint requestBytes = 0)
     {
-        ArgumentNullException.ThrowIfNull(socket);
+        ThrowIfCannotTake(socket, nameof(socket));
+        var connection = new ZcrxConnection(this, socket.SafeHandle, (ulong)Interlocked.Increment(ref _nextId)) { RequestBytes = requestBytes };
+        var ds = DevmemSocket.CreateZcrx(socket, connection, logger ?? _options.Logger);
+        Post(connection, arm: true);
+        return ds;
+    }
+
+    /// <summary>Wrap's and Accept's checks: a TCP socket, an instance neither disposed nor failed.</summary>
+    private void ThrowIfCannotTake(Socket socket, string paramName)
+    {
+        ArgumentNullException.ThrowIfNull(socket, paramName);
         ObjectDisposedException.ThrowIf(IsDisposed, this);
         if (Volatile.Read(ref _loopError) is Exception failed)
         {
@@ -246,13 +256,8 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
         if (socket.ProtocolType != ProtocolType.Tcp)
         {
-            throw new ArgumentException($"zcrx receives on TCP sockets; this one is {socket.ProtocolType}.", nameof(socket));
+            throw new ArgumentException($"zcrx receives on TCP sockets; this one is {socket.ProtocolType}.", paramName);
         }
-
-        var connection = new ZcrxConnection(this, socket.SafeHandle, (ulong)Interlocked.Increment(ref _nextId)) { RequestBytes = requestBytes };
-        var ds = DevmemSocket.CreateZcrx(socket, connection, logger ?? _options.Logger);
-        Post(connection, arm: true);
-        return ds;
     }
 
     /// <summary>
@@ -278,18 +283,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     /// <exception cref="InvalidOperationException">Driven by the receiving thread, and another thread drives the ring.</exception>
     public DevmemSocket Accept(Socket listener, ILogger? logger = null, uint requestBytes = 0, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(listener);
-        ObjectDisposedException.ThrowIf(IsDisposed, this);
-        if (Volatile.Read(ref _loopError) is Exception failed)
-        {
-            throw ZcrxException.LoopFailed(failed);
-        }
-
-        if (listener.ProtocolType != ProtocolType.Tcp)
-        {
-            throw new ArgumentException($"zcrx receives on TCP sockets; this listener is {listener.ProtocolType}.", nameof(listener));
-        }
-
+        ThrowIfCannotTake(listener, nameof(listener));
         if (IsDrivenByReceiver && Volatile.Read(ref _driver) is int driver and not 0 && driver != Environment.CurrentManagedThreadId)
         {
             throw OtherDriver(driver); // before the request: nobody would take what it accepts
@@ -433,24 +427,35 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
 
     private void Post(ZcrxConnection connection, bool arm)
     {
-        bool queued;
-        lock (_commandsLock)
-        {
-            queued = !_loopEnded;
-            if (queued)
-            {
-                _commands.Add((connection, arm));
-            }
-        }
-
-        if (queued && !DriverSeesCommands())
-        {
-            Wake();
-        }
-        else if (!queued && arm)
+        if (!Enqueue(ref _commands, (connection, arm)) && arm)
         {
             EndUnarmed(connection); // no loop will arm it: the socket learns now, not never
         }
+    }
+
+    /// <summary>
+    /// Adds <paramref name="command"/> to <paramref name="queue"/> (a field the driving thread swaps out
+    /// under the same lock, hence by reference) and wakes the driver when it needs waking. False when the
+    /// loop has ended: nothing was queued, and nothing will be.
+    /// </summary>
+    private bool Enqueue<T>(ref List<T> queue, T command)
+    {
+        lock (_commandsLock)
+        {
+            if (_loopEnded)
+            {
+                return false;
+            }
+
+            queue.Add(command);
+        }
+
+        if (!DriverSeesCommands())
+        {
+            Wake();
+        }
+
+        return true;
     }
 
     /// <summary>An accepted connection nobody will receive on: its request cancelled, its descriptor closed when the ring lets go of it.</summary>
@@ -463,21 +468,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     /// <summary>Queues the start (<paramref name="start"/>) or the cancellation of an accept for the driving thread; a start after the loop ended fails at once.</summary>
     private void PostAccept(ZcrxAccept accept, bool start)
     {
-        bool queued;
-        lock (_commandsLock)
-        {
-            queued = !_loopEnded;
-            if (queued)
-            {
-                _acceptCommands.Add((accept, start));
-            }
-        }
-
-        if (queued && !DriverSeesCommands())
-        {
-            Wake();
-        }
-        else if (!queued && start)
+        if (!Enqueue(ref _acceptCommands, (accept, start)) && start)
         {
             accept.Fail(Errno.ECANCELED, Volatile.Read(ref _loopError));
         }
@@ -953,11 +944,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
             else if (_accepts.ContainsKey(a.Id))
             {
-                io_uring_sqe* sqe = GetSqe(ring);
-                sqe->opcode = linux_io_uring.IORING_OP_ASYNC_CANCEL;
-                sqe->fd = -1;
-                sqe->addr = a.Id;
-                sqe->user_data = CancelTag;
+                ArmCancel(ring, a.Id);
             }
         }
 
@@ -983,11 +970,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
             else if (_connections.ContainsKey(c.Id))
             {
-                io_uring_sqe* sqe = GetSqe(ring);
-                sqe->opcode = linux_io_uring.IORING_OP_ASYNC_CANCEL;
-                sqe->fd = -1;
-                sqe->addr = c.Id;
-                sqe->user_data = CancelTag;
+                ArmCancel(ring, c.Id);
             }
         }
 
@@ -1230,6 +1213,16 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         sqe->len = sizeof(ulong);
         sqe->off = ulong.MaxValue; // -1: the file's position (an eventfd has none)
         sqe->user_data = WakeTag;
+    }
+
+    /// <summary>An IORING_OP_ASYNC_CANCEL of the request whose user_data is <paramref name="id"/> (a socket's RECV_ZC, an accept).</summary>
+    private void ArmCancel(IoUringRing ring, ulong id)
+    {
+        io_uring_sqe* sqe = GetSqe(ring);
+        sqe->opcode = linux_io_uring.IORING_OP_ASYNC_CANCEL;
+        sqe->fd = -1;
+        sqe->addr = id;
+        sqe->user_data = CancelTag;
     }
 
     /// <summary>An IORING_OP_ACCEPT on the listener (the new descriptor close-on-exec), its user_data the accept's id.</summary>
