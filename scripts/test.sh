@@ -118,6 +118,11 @@ for check in scripts/checks/*.sh; do
         grep -q . "$results/check-$cname.counts" 2>/dev/null || echo "1 0 0 $cname: exited non-zero" >>"$results/check-$cname.counts"
     fi
     tail -n 5 "$results/check-$cname.log" >&2
+    # A check that failed says why on "FAIL| " lines of its log (e.g. the kernel selftest's own lines
+    # for a failed case): CI shows this output and keeps no other file.
+    if awk '$1 > 0 { f = 1 } END { exit !f }' "$results/check-$cname.counts" 2>/dev/null; then
+        grep '^FAIL| ' "$results/check-$cname.log" | head -n 80 | sed 's/^FAIL| /  | /' >&2
+    fi
 done
 
 log "done"

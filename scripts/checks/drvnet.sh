@@ -72,6 +72,12 @@ log() { printf '[drvnet %4ds] %s\n' $(($(date +%s) - start)) "$*" >&2; }
 result() { echo "$1 $name: $2" >>"$out"; }
 result_as() { echo "$1 $2: $3" >>"$out"; }   # result_as COUNTS TESTNAME LABEL
 
+# detail RES VARIANT CASE: a failed case's lines from the test (drvnet-guest.sh's DETAIL lines) into the
+# log as "FAIL| " lines, which scripts/test.sh prints with the result.
+detail() {
+    grep -F "DETAIL $2 $3 " <<<"$1" | sed "s/^DETAIL $2 $3 /FAIL| $3 ($2): /" >&2
+}
+
 # judge TESTNAME BINNAME RES RC [ours]: one result line per case in RES (drvnet-guest.sh's CASE lines
 # for variant c, and for ours when the fifth argument says so) and a table in the log. With ours: a
 # case passes when it passes with both binaries, skips when both skip for the same reason, and fails
@@ -102,19 +108,22 @@ judge() {
             case "$cst" in
                 ok) result_as "0 1 0" "$tname" "$case passes with the kernel's $bin" ;;
                 skip) result_as "0 0 1" "$tname" "$case skips with the kernel's $bin: $creason" ;;
-                *) result_as "1 0 0" "$tname" "$case fails with the kernel's $bin (the testnic or the guest is at fault; see the log)" ;;
+                *) result_as "1 0 0" "$tname" "$case fails with the kernel's $bin (the testnic or the guest is at fault; see the log)"
+                   detail "$res" c "$case" ;;
             esac
             continue
         fi
         printf '| %s | %s | %s |\n' "$case" "$c" "$o" >&2
         if [ "$cst" = fail ]; then
             result_as "1 0 0" "$tname" "$case fails with the kernel's $bin (the testnic or the guest is at fault; see the log)"
+            detail "$res" c "$case"
         elif [ "$c" = "$o" ] && [ "$cst" = ok ]; then
             result_as "0 1 0" "$tname" "$case passes with the kernel's $bin and with ours"
         elif [ "$c" = "$o" ]; then
             result_as "0 0 1" "$tname" "$case skips with both binaries: $creason"
         else
             result_as "1 0 0" "$tname" "$case: the kernel's $bin gives '$c', ours '$o'"
+            detail "$res" ours "$case"
         fi
     done
     for case in "${!O[@]}"; do
@@ -269,7 +278,8 @@ for t in $nk_tests; do
         case "$st" in
             ok) result_as "0 1 0" "$tname" "$case passes with the kernel's $nkname" ;;
             skip) result_as "0 0 1" "$tname" "$case skips with the kernel's $nkname: $reason" ;;
-            *) result_as "1 0 0" "$tname" "$case fails with the kernel's $nkname (the testnic or the guest is at fault; see the log)" ;;
+            *) result_as "1 0 0" "$tname" "$case fails with the kernel's $nkname (the testnic or the guest is at fault; see the log)"
+               detail "$res" c "$case" ;;
         esac
     done < <(grep '^CASE c ' <<<"$res")
     [ "$n" -gt 0 ] || result_as "1 0 0" "$tname" "no case ran with the kernel's $nkname (run.sh exit $rc; see the log)"

@@ -98,6 +98,17 @@ for v in "$@"; do
             fi
             echo "CASE $variant $case $st $reason"
         done
+    # A failed case's own lines (the test's "#" lines since the case before it: its checks, the
+    # exception with the command's stdout and stderr), the last 60, as "DETAIL VARIANT CASE LINE".
+    awk -v v="$variant" -v n="$name" '
+        /^(not )?ok [0-9]+ / {
+            if ($1 == "not") {
+                c = $4; sub("^" n "\\.", "", c)
+                for (i = (k > 60 ? k - 60 : 0); i < k; i++) print "DETAIL " v " " c " " buf[i]
+            }
+            k = 0; next
+        }
+        /^#/ { buf[k++] = $0 }' "$work/$variant.ktap"
     echo "RAN $variant $rc"
 done
 exit 0
