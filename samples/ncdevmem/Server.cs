@@ -95,24 +95,26 @@ internal static class Server
 
         Console.Error.WriteLine($"binding to address {o.ServerAddress}:{o.Port}");
         Console.Error.WriteLine($"Waiting or connection on {o.ServerAddress}:{o.Port}");
-        stop.OnInterrupt(listener.Dispose);
-        Socket conn;
+        using var interrupted = new CancellationTokenSource();
+        stop.OnInterrupt(interrupted.Cancel);
+        DevmemSocket rx;
         try
         {
-            conn = listener.Accept();
+            // With zcrx the ring accepts and arms the zero-copy receive at once, as the kernel's iou-zcrx.
+            rx = setup.Accept(listener, cancellationToken: interrupted.Token);
         }
-        catch (Exception e) when (stop.Signal is not null && e is SocketException or ObjectDisposedException)
+        catch (OperationCanceledException) when (stop.Signal is not null)
         {
             return stop.Report(o, setup, null);
         }
 
-        using (conn)
+        using (rx)
         {
-            var peer = (IPEndPoint)conn.RemoteEndPoint!;
+            var peer = (IPEndPoint)rx.Socket.RemoteEndPoint!;
             Console.Error.WriteLine($"Got connection from {(peer.Address.IsIPv4MappedToIPv6 ? peer.Address.MapToIPv4() : peer.Address)}:{peer.Port}");
-            stop.OnInterrupt(() => conn.Shutdown(SocketShutdown.Both));
+            stop.OnInterrupt(() => rx.Socket.Shutdown(SocketShutdown.Both));
             var result = new Summary(setup, memory);
-            int rc = Receive(o, setup, conn, result, stop);
+            int rc = Receive(o, setup, rx, result, stop);
             if (stop.Signal is not null)
             {
                 return stop.Report(o, setup, signal => result.Print(o, 1, signal));
@@ -123,13 +125,12 @@ internal static class Server
         }
     }
 
-    private static int Receive(Options o, DevmemRxSetup setup, Socket conn, Summary s, Interrupt stop)
+    private static int Receive(Options o, DevmemRxSetup setup, DevmemSocket rx, Summary s, Interrupt stop)
     {
         var pattern = o.Validation > 0 ? new NcdevmemPattern(o.Validation) : null;
         using Stream stdout = CliProcess.OpenOutput();
         var progress = new Progress();
         var clock = Stopwatch.StartNew();
-        using DevmemSocket rx = setup.Wrap(conn);
         try
         {
             // The library's receive-validate-release loop, with the kernel tool's checks: a fragment of

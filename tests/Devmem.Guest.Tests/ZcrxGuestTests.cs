@@ -447,6 +447,26 @@ public sealed class ZcrxGuestTests
     }
 
     [Fact]
+    public void Ncdevmem_with_engine_zcrx_interrupted_while_the_ring_waits_for_a_client_undoes_the_setup_and_exits_143()
+    {
+        RequireZcrx();
+        DevmemNicState before = DevmemNicState.Capture(Ifname);
+        string ncdevmem = Path.Combine(Guest.Root, "samples", "ncdevmem", "bin", "Release", "net10.0", "ncdevmem");
+        using Process server = Guest.Start(ncdevmem, "-l", "-f", Ifname, "-s", "10.99.0.1", "-p", "5416", "--engine", "zcrx", "--provider", "memfd");
+        WaitListening(5416, server);
+        // Listening means the accept is on its way to the ring (or there): the signal cancels the ring's request.
+        ProcessResult kill = ProcessRunner.Run("kill", ["-TERM", server.Id.ToString(CultureInfo.InvariantCulture)], timeout: TimeSpan.FromSeconds(10));
+        Assert.Equal(0, kill.ExitCode);
+        Assert.True(server.WaitForExit(60_000), "ncdevmem did not exit after SIGTERM");
+        string err = server.StandardError.ReadToEnd();
+        TestContext.Current.SendDiagnosticMessage($"[{Guest.ResolvedRelease}] ncdevmem --engine zcrx, SIGTERM while waiting: exit {server.ExitCode}\n{err}");
+        Assert.True(server.ExitCode == 143, $"exit {server.ExitCode}: {err}");
+        Assert.Contains("ncdevmem: interrupted by SIGTERM; NIC configuration undone", err, StringComparison.Ordinal);
+        Assert.DoesNotContain("Unhandled exception", err, StringComparison.Ordinal);
+        Assert.Equal(before.ToString(), DevmemNicState.Capture(Ifname).ToString());
+    }
+
+    [Fact]
     public void Our_iou_zcrx_server_fails_on_a_wrong_byte_as_the_kernels_does()
     {
         RequireZcrx();

@@ -125,6 +125,72 @@ public sealed class RxSetupHostTests
         Assert.Equal(Total, pattern.Bytes);
     }
 
+    [Fact]
+    public async Task Accept_in_copy_mode_returns_a_socket_that_owns_the_connection_and_closes_it_when_disposed()
+    {
+        using HostMemory memory = HostMemory.Create(4 << 20, "setup-accept");
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        const long Total = 4L << 20;
+        Task sender = Task.Run(() =>
+        {
+            using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            c.Connect(listener.LocalEndPoint!);
+            new NcdevmemPattern(7).Send(c, Total);
+            c.Shutdown(SocketShutdown.Send);
+        }, TestContext.Current.CancellationToken);
+
+        var pattern = new NcdevmemPattern(7);
+        Socket conn;
+        using (DevmemSocket rx = setup.Accept(listener, cancellationToken: TestContext.Current.CancellationToken))
+        {
+            Assert.False(rx.IsZeroCopy);
+            conn = rx.Socket;
+            Assert.Equal(listener.LocalEndPoint, conn.LocalEndPoint);
+            DevmemStreamResult r = new DevmemStreamReceiver(rx, memory, new DevmemStreamOptions { Validation = pattern }).Run();
+            Assert.Equal(DevmemStreamEnd.EndOfStream, r.End);
+        }
+
+        await sender;
+        Assert.Equal(Total, pattern.Bytes);
+        Assert.Equal(0, pattern.Errors);
+        Assert.True(conn.SafeHandle.IsClosed, "the accepted connection is closed with the devmem socket");
+    }
+
+    [Fact]
+    public void Accept_on_a_socket_that_does_not_listen_is_refused_with_what_to_do()
+    {
+        using HostMemory memory = HostMemory.Create(1 << 20, "setup-accept-einval");
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
+        using var notListening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        notListening.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        DevmemException e = Assert.Throws<DevmemException>(() => setup.Accept(notListening, cancellationToken: TestContext.Current.CancellationToken));
+        Assert.StartsWith("accept on a socket that does not listen", e.Message, StringComparison.Ordinal);
+        Assert.Contains("listening (Socket.Listen) before Accept", e.Hint, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Accept_cancelled_while_waiting_throws_and_leaves_the_listener_usable()
+    {
+        using HostMemory memory = HostMemory.Create(1 << 20, "setup-accept-cancel");
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        listener.Listen(1);
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            cts.CancelAfter(TimeSpan.FromMilliseconds(200));
+            Assert.ThrowsAny<OperationCanceledException>(() => setup.Accept(listener, cancellationToken: cts.Token));
+        }
+
+        using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        c.Connect(listener.LocalEndPoint!);
+        using DevmemSocket rx = setup.Accept(listener, cancellationToken: TestContext.Current.CancellationToken);
+        Assert.Equal(c.LocalEndPoint, rx.Socket.RemoteEndPoint);
+    }
+
     // An interface with a parent device (a real or virtio NIC) that the checks let through on this
     // kernel, or null. Nothing is changed on it by the tests below: they stop before the first change.
     private static string? NicWithParent()

@@ -82,6 +82,7 @@ public sealed partial class DevmemSocket : IDisposable
     private bool _warnedUnsteered;
     private bool _waitForSlot;
     private bool _disposed;
+    private bool _ownsSocket;
 
     // Socket ids for fragment ownership; 0 is "no socket" (fragments made by DevmemFragment's constructor).
     private static int s_lastId;
@@ -146,6 +147,13 @@ public sealed partial class DevmemSocket : IDisposable
     /// <summary>A zero-copy socket recording on <paramref name="metrics"/> with <paramref name="interfaceName"/> as its tag (<see cref="Setup.DevmemRxSetup.Wrap(Socket, ILogger?)"/>).</summary>
     internal static DevmemSocket CreateZeroCopy(Socket socket, ILogger? logger, DevmemMetrics metrics, string interfaceName) =>
         new(socket, logger, copy: null, reason: null, metrics, interfaceName);
+
+    /// <summary>Makes the wrapped socket this object's: disposing closes it (<see cref="Setup.DevmemRxSetup.Accept"/>'s connections).</summary>
+    internal DevmemSocket OwningSocket()
+    {
+        _ownsSocket = true;
+        return this;
+    }
 
     /// <summary>The wrapped socket.</summary>
     public Socket Socket => Volatile.Read(ref _socket) ?? AcceptedSocket();
@@ -567,6 +575,11 @@ public sealed partial class DevmemSocket : IDisposable
             // Disposed, the socket holds nothing: in zero copy what the flush could not give back the
             // kernel frees with the socket.
             _metrics.Released(_ledger.ReleaseCalls, outstanding: 0);
+            if (_ownsSocket)
+            {
+                _socket?.Dispose();
+            }
+
             Exit();
         }
     }

@@ -1,3 +1,4 @@
+using Devmem.Interop;
 using System.Net.Sockets;
 using Devmem.Memory;
 using Devmem.Netlink;
@@ -258,6 +259,61 @@ public sealed partial class DevmemRxSetup : IDisposable
         return IsZeroCopy
             ? DevmemSocket.CreateZeroCopy(socket, logger, _metrics, InterfaceName)
             : DevmemSocket.CreateCopyFallbackCore(socket, _memory, FallbackReason ?? "copy mode", copySlotSize, logger, logFallback: false, _metrics, InterfaceName);
+    }
+
+    /// <summary>
+    /// Accepts the next connection on <paramref name="listener"/> and returns it wrapped, as
+    /// <see cref="Wrap(Socket, ILogger?)"/> would, whichever the engine: with io_uring zcrx the ring accepts
+    /// it and arms its zero-copy receive at once (<see cref="ZcrxInstance.Accept"/>: the peer's first data
+    /// is read while the application is still making its objects); otherwise the listener accepts it.
+    /// </summary>
+    /// <param name="listener">A listening TCP socket on the steered address and port; it stays the caller's.</param>
+    /// <param name="logger">The socket's logger; none by default.</param>
+    /// <param name="cancellationToken">Ends the wait for a connection.</param>
+    /// <returns>The connection, receiving; it owns the accepted socket and closes it when disposed.</returns>
+    /// <exception cref="ObjectDisposedException">This setup or the listener was disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="DevmemException">The socket does not listen, or the kernel refused the accept (with its errno).</exception>
+    /// <exception cref="ZcrxException">With zcrx: the instance's loop failed (<see cref="ZcrxException.LoopFailed"/>).</exception>
+    /// <exception cref="InvalidOperationException">With zcrx driven by the receiving thread: another thread drives the ring.</exception>
+    public DevmemSocket Accept(Socket listener, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(listener);
+        if (IsZeroCopy && Zcrx is { } zcrx)
+        {
+            return zcrx.Accept(listener, logger, cancellationToken: cancellationToken);
+        }
+
+        cancellationToken.ThrowIfCancellationRequested();
+        Socket connection;
+        try
+        {
+            connection = cancellationToken.CanBeCanceled
+                ? listener.AcceptAsync(cancellationToken).AsTask().GetAwaiter().GetResult()
+                : listener.Accept();
+        }
+        catch (InvalidOperationException e)
+        {
+            // .NET's own check (Listen was not called on this Socket); the zcrx ring's accept gets EINVAL.
+            throw DevmemException.Condition("accept", $"accept on a socket that does not listen: {e.Message}", ZcrxInstance.NotListeningHint);
+        }
+        catch (SocketException e)
+        {
+            // .NET gives the kernel's errno as NativeErrorCode on Linux.
+            throw DevmemException.Syscall("accept", (Errno)e.NativeErrorCode,
+                e.SocketErrorCode == SocketError.InvalidArgument ? ZcrxInstance.NotListeningHint : null);
+        }
+
+        try
+        {
+            return Wrap(connection, logger).OwningSocket();
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
     }
 
     /// <summary>Unbinds (closes the binding's netlink socket), then undoes each change in reverse order.</summary>

@@ -260,6 +260,9 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         }
     }
 
+    /// <summary>The hint for an accept the kernel refused with EINVAL.</summary>
+    internal const string NotListeningHint = "the socket must be bound and listening (Socket.Listen) before Accept";
+
     /// <summary>
     /// Accepts the next connection on <paramref name="listener"/> through this instance's ring and arms its
     /// zero-copy receive before anything else runs: the thread driving the ring gets the ring's
@@ -338,7 +341,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
 
             throw DevmemException.Syscall("accept (IORING_OP_ACCEPT on the zcrx ring)", accept.Error,
-                accept.Error == Errno.EINVAL ? "the socket must be bound and listening (Socket.Listen) before Accept" : null);
+                accept.Error == Errno.EINVAL ? NotListeningHint : null);
         }
 
         if (cancellationToken.IsCancellationRequested)
