@@ -1,5 +1,6 @@
 using System.Diagnostics;
 using Devmem.Memory;
+using Devmem.Sys;
 
 namespace Devmem.Guest.Tests;
 
@@ -75,7 +76,7 @@ internal sealed class HugePageReservation : IDisposable
     /// <summary>Free 2 MiB huge pages: the count the library checks before it makes huge-page memory.</summary>
     public static long Free() => Count("free_hugepages");
 
-    private static long Count(string file) => Native.ReadSysfsNumber($"{UdmabufMemory.HugePagesDir}/{file}") ?? 0;
+    private static long Count(string file) => KernelFiles.ReadNumber($"{UdmabufMemory.HugePagesDir}/{file}") ?? 0;
 
     public void Dispose()
     {

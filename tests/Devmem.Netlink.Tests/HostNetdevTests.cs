@@ -1,5 +1,6 @@
 using Devmem.Interop;
 using Devmem.Netlink.Netdev;
+using Devmem.Sys;
 using Microsoft.Win32.SafeHandles;
 using static Devmem.Interop.Netdev;
 
@@ -173,7 +174,7 @@ public sealed class HostNetdevTests : IDisposable
     [Fact]
     public void Bind_tx_on_lo_comes_back_with_the_kernels_message()
     {
-        Assert.SkipUnless(_client.Supports("bind-tx"), $"the running kernel ({RunningKernel.Release}) has no bind-tx (6.16+)");
+        Assert.SkipUnless(_client.Supports("bind-tx"), $"the running kernel ({KernelFiles.KernelRelease}) has no bind-tx (6.16+)");
         using SafeFileHandle fd = NotADmabuf();
         NetlinkException e = Assert.Throws<NetlinkException>(() => _client.BindTx(SysfsInterfaces()["lo"], fd));
         Assert.Equal(Errno.EOPNOTSUPP, e.Errno);

@@ -1,6 +1,7 @@
 using Devmem.Interop;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
+using Devmem.Sys;
 
 namespace Devmem.Netlink.Tests;
 
@@ -146,7 +147,7 @@ public sealed class NetnsTests : IDisposable
         // veth runs a NAPI instance once GRO is on (drivers/net/veth.c veth_set_features).
         _ns.Exec("ethtool", "-K", "va", "gro", "on");
         using NetdevClient netdev = _ns.Enter(NetdevClient.Open);
-        Assert.SkipUnless(netdev.Supports("napi-set"), $"the running kernel ({RunningKernel.Release}) has no napi-set (6.13+)");
+        Assert.SkipUnless(netdev.Supports("napi-set"), $"the running kernel ({KernelFiles.KernelRelease}) has no napi-set (6.13+)");
         NetdevNapi napi = netdev.GetNapis(_ns.Ifindex("va"))[0]; // one per RX queue
         netdev.SetNapi(new NetdevNapiSettings(napi.Id, DeferHardIrqs: 7, GroFlushTimeoutNs: 20_000));
         NetdevNapi changed = netdev.GetNapi(napi.Id);

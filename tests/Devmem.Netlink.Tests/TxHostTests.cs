@@ -6,6 +6,7 @@ using Devmem.Memory;
 using Devmem.Netlink.Netdev;
 using Devmem.Receive;
 using Devmem.Setup;
+using Devmem.Sys;
 using Devmem.Transmit;
 
 namespace Devmem.Netlink.Tests;
@@ -25,7 +26,7 @@ public sealed class TxHostTests
     [Fact]
     public void Loopback_is_refused_by_the_kernel_with_its_message()
     {
-        Assert.SkipUnless(KernelHasBindTx(), $"the running kernel ({RunningKernel.Release}) has no bind-tx (6.16+)");
+        Assert.SkipUnless(KernelHasBindTx(), $"the running kernel ({KernelFiles.KernelRelease}) has no bind-tx (6.16+)");
         NetlinkException e = Assert.Throws<NetlinkException>(() => DevmemTxSocket.CheckInterface("lo"));
         Assert.Equal(Errno.EOPNOTSUPP, e.Errno);
         Assert.Equal("bind-tx", e.Operation);
@@ -35,7 +36,7 @@ public sealed class TxHostTests
     [Fact]
     public void A_veth_in_a_namespace_is_found_there_and_refused_by_the_kernel()
     {
-        Assert.SkipUnless(KernelHasBindTx(), $"the running kernel ({RunningKernel.Release}) has no bind-tx (6.16+)");
+        Assert.SkipUnless(KernelHasBindTx(), $"the running kernel ({KernelFiles.KernelRelease}) has no bind-tx (6.16+)");
         using var ns = new NetNamespace();
         // "va" exists only in the namespace: finding it there (not ENODEV) and the driver's refusal prove the
         // ifindex lookup and the netlink socket both live in the caller's namespace.
@@ -67,7 +68,7 @@ public sealed class TxHostTests
     [Fact]
     public unsafe void The_kernel_accepts_the_cmsg_layout_and_refuses_a_wrong_length_and_an_unknown_id()
     {
-        Assert.SkipUnless(KernelHasBindTx(), $"the running kernel ({RunningKernel.Release}) has no bind-tx (6.16+): 6.12 refuses any SCM_DEVMEM_DMABUF on send");
+        Assert.SkipUnless(KernelHasBindTx(), $"the running kernel ({KernelFiles.KernelRelease}) has no bind-tx (6.16+): 6.12 refuses any SCM_DEVMEM_DMABUF on send");
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
         listener.Listen(1);

@@ -5,6 +5,7 @@ using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Setup;
+using Devmem.Sys;
 using Devmem.Zcrx;
 
 namespace Devmem.Diagnostics;
@@ -104,7 +105,7 @@ public static class DevmemDoctor
     private static DoctorHostReport ExamineHost(NetdevClient? netdev, string? netdevError)
     {
         var checks = new List<DoctorCheck>();
-        string release = KernelRelease();
+        string release = KernelFiles.KernelRelease;
         Version kernel = DevmemDrivers.ParseRelease(release);
         checks.Add(kernel >= DevmemInfo.MinimumKernelRx
             ? new("kernel", "kernel", DoctorStatus.Pass, $"Linux {release} (devmem RX needs {DevmemInfo.MinimumKernelRx}, TX {DevmemInfo.MinimumKernelTx})")
@@ -255,18 +256,6 @@ public static class DevmemDoctor
     }
 
     private static string CliLine(string s) => s.ReplaceLineEndings(" ");
-
-    private static string KernelRelease()
-    {
-        try
-        {
-            return File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return Environment.OSVersion.Version.ToString();
-        }
-    }
 
     /// <summary>Whether bit <paramref name="capability"/> is in CapEff of /proc/self/status (proc(5)).</summary>
     internal static bool HasCapability(int capability)

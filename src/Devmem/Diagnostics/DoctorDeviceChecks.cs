@@ -4,6 +4,7 @@ using Devmem.Netlink;
 using Devmem.Netlink.Ethtool;
 using Devmem.Netlink.Netdev;
 using Devmem.Setup;
+using Devmem.Sys;
 
 namespace Devmem.Diagnostics;
 
@@ -67,7 +68,7 @@ internal sealed class DoctorDeviceChecks
     private void DriverAndParent()
     {
         string sys = "/sys/class/net/" + _name;
-        bool sysfsIsThisDevice = ReadInt(sys + "/ifindex") == _link.Ifindex;
+        bool sysfsIsThisDevice = KernelFiles.ReadNumber(sys + "/ifindex") == _link.Ifindex;
         _parent = sysfsIsThisDevice ? Directory.Exists(sys + "/device") : null;
         if (sysfsIsThisDevice && _parent == true && LinkTarget(sys + "/device/driver") is string d)
         {
@@ -365,18 +366,6 @@ internal sealed class DoctorDeviceChecks
             catch (NetlinkDumpInterruptedException) when (attempt < 3)
             {
             }
-        }
-    }
-
-    private static int? ReadInt(string path)
-    {
-        try
-        {
-            return int.TryParse(File.ReadAllText(path).Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out int v) ? v : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
         }
     }
 

@@ -172,17 +172,4 @@ internal static unsafe class Native
 
         return st.stx_ino;
     }
-
-    /// <summary>Reads a number from a sysfs file; null when the file does not exist or does not parse.</summary>
-    internal static long? ReadSysfsNumber(string path)
-    {
-        try
-        {
-            return long.TryParse(File.ReadAllText(path).Trim(), NumberStyles.Integer, CultureInfo.InvariantCulture, out long v) ? v : null;
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
-        {
-            return null;
-        }
-    }
 }

@@ -49,7 +49,7 @@ public sealed class UdmabufMemory : DeviceMemory
     public SafeHandle MemfdHandle => Memfd!;
 
     /// <summary>The current <c>size_limit_mb</c> in bytes; null when the parameter is not readable (no udmabuf).</summary>
-    public static long? ReadSizeLimit() => Native.ReadSysfsNumber(SizeLimitPath) is long mb ? mb * 1024 * 1024 : null;
+    public static long? ReadSizeLimit() => KernelFiles.ReadNumber(SizeLimitPath) is long mb ? mb * 1024 * 1024 : null;
 
     /// <summary>Creates a udmabuf of <paramref name="size"/> bytes (rounded up to a page) with UDMABUF_CREATE.</summary>
     /// <param name="size">Bytes; rounded up to the page size.</param>
@@ -80,10 +80,10 @@ public sealed class UdmabufMemory : DeviceMemory
     internal static void RequireFreeHugePages(long rounded, string purpose)
     {
         long need = rounded / HugePageSize;
-        long? free = Native.ReadSysfsNumber(HugePagesDir + "/free_hugepages");
+        long? free = KernelFiles.ReadNumber(HugePagesDir + "/free_hugepages");
         if (free is long f && f < need)
         {
-            long total = Native.ReadSysfsNumber(HugePagesDir + "/nr_hugepages") ?? 0;
+            long total = KernelFiles.ReadNumber(HugePagesDir + "/nr_hugepages") ?? 0;
             throw DmabufException.Refused("memfd_create(MFD_HUGETLB | MFD_HUGE_2MB)",
                 $"refused before the call: {FormatBytes(rounded)} for {purpose} needs {need} free 2 MiB huge pages; {f} of {total} reserved are free" +
                 (total == 0 ? " (no huge pages are reserved)" : ""),
@@ -230,14 +230,14 @@ public sealed class UdmabufMemory : DeviceMemory
 
     private static void CheckLimits(string step, long total, int count)
     {
-        long? limitMb = Native.ReadSysfsNumber(SizeLimitPath);
+        long? limitMb = KernelFiles.ReadNumber(SizeLimitPath);
         if (limitMb is long mb && total > mb * 1024 * 1024)
         {
             throw DmabufException.Refused(step,
                 $"refused before the call: {FormatBytes(total)} is over udmabuf's limit of {mb} MiB ({SizeLimitPath} = {mb}); the kernel would answer EINVAL",
                 $"raise the limit (as root: echo {(total + 1024 * 1024 - 1) / (1024 * 1024)} > {SizeLimitPath}, or boot with udmabuf.size_limit_mb=N), or ask for less");
         }
-        long? listLimit = Native.ReadSysfsNumber(ListLimitPath);
+        long? listLimit = KernelFiles.ReadNumber(ListLimitPath);
         if (listLimit is long max && count > max)
         {
             throw DmabufException.Refused(step,

@@ -1,5 +1,6 @@
 using System.Collections.Frozen;
 using System.Globalization;
+using Devmem.Sys;
 
 namespace Devmem.Netlink;
 
@@ -81,7 +82,7 @@ public sealed class GenericNetlinkFamily
             return;
         }
 
-        string kernel = RunningKernel.Release;
+        string kernel = KernelFiles.KernelRelease;
         string message;
         if (Operations.ContainsKey(op.Command))
         {
@@ -102,26 +103,4 @@ public sealed class GenericNetlinkFamily
 
         throw NetlinkNotSupportedException.MissingOperation(Name, op.Name, op.AddedIn, message);
     }
-}
-
-/// <summary>The running kernel's release string, for messages.</summary>
-internal static class RunningKernel
-{
-    private static readonly Lazy<string> s_release = new(() =>
-    {
-        try
-        {
-            return File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-        }
-        catch (IOException)
-        {
-            return Environment.OSVersion.Version.ToString();
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return Environment.OSVersion.Version.ToString();
-        }
-    });
-
-    public static string Release => s_release.Value;
 }

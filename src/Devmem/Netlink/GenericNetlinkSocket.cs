@@ -132,7 +132,7 @@ internal sealed class GenericNetlinkSocket : IDisposable
         catch (NetlinkException e) when (e.Errno == Errno.ENOENT)
         {
             throw NetlinkNotSupportedException.MissingFamily(name,
-                $"The running kernel ({RunningKernel.Release}) has no generic netlink family '{name}' (nlctrl: ENOENT).{FamilyNote(name)}");
+                $"The running kernel ({KernelFiles.KernelRelease}) has no generic netlink family '{name}' (nlctrl: ENOENT).{FamilyNote(name)}");
         }
 
         return family ?? throw NetlinkProtocolException.Malformed($"nlctrl answered the query for '{name}' without a family.");

@@ -1,4 +1,5 @@
 using System.Globalization;
+using Devmem.Sys;
 
 namespace Devmem.Setup;
 
@@ -43,7 +44,7 @@ public static class DevmemDrivers
     public static Version LastCheckedKernel { get; } = new(7, 3);
 
     /// <summary>The kernel this process runs on (from <c>/proc/sys/kernel/osrelease</c>), as major.minor.</summary>
-    public static Version RunningKernel { get; } = ParseRelease(ReadRelease());
+    public static Version RunningKernel { get; } = ParseRelease(KernelFiles.KernelRelease);
 
     /// <summary>Looks <paramref name="driver"/> up for <paramref name="kernel"/>.</summary>
     /// <param name="driver">The driver's name as ETHTOOL_GDRVINFO reports it.</param>
@@ -101,17 +102,5 @@ public static class DevmemDrivers
         }
 
         return new Version(0, 0);
-    }
-
-    private static string ReadRelease()
-    {
-        try
-        {
-            return File.ReadAllText("/proc/sys/kernel/osrelease").Trim();
-        }
-        catch (IOException)
-        {
-            return "0.0";
-        }
     }
 }

@@ -1,4 +1,5 @@
 using Devmem.Interop;
+using Devmem.Sys;
 
 namespace Devmem.Zcrx;
 
@@ -50,30 +51,14 @@ public sealed class ZcrxException : DevmemIOException
     /// <summary>What /proc/sys/kernel/io_uring_disabled says, for an EPERM from io_uring_setup.</summary>
     internal static string IoUringDisabledHint()
     {
-        string? value = ReadSysctl(IoUringDisabledPath);
-        string group = ReadSysctl(IoUringGroupPath) ?? "?";
+        string? value = KernelFiles.ReadText(IoUringDisabledPath);
+        string group = KernelFiles.ReadText(IoUringGroupPath) ?? "?";
         return value switch
         {
             "2" => "io_uring is disabled for every process: /proc/sys/kernel/io_uring_disabled is 2 (set it to 0, or to 1 and run in the group io_uring_group names).",
             "1" => $"io_uring is limited to root and to the group with id {group} (/proc/sys/kernel/io_uring_disabled is 1, /proc/sys/kernel/io_uring_group is {group}): run as root or in that group.",
             _ => "The kernel refused to create an io_uring (EPERM): a seccomp filter or LSM may forbid it; /proc/sys/kernel/io_uring_disabled is " + (value ?? "absent") + ".",
         };
-    }
-
-    internal static string? ReadSysctl(string path)
-    {
-        try
-        {
-            return File.ReadAllText(path).Trim();
-        }
-        catch (IOException)
-        {
-            return null;
-        }
-        catch (UnauthorizedAccessException)
-        {
-            return null;
-        }
     }
 
     /// <summary>The kernel lacks something zcrx needs, found before asking it to register (<see cref="Errno.None"/>).</summary>

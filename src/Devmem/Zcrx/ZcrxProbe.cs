@@ -1,5 +1,6 @@
 using Devmem.Interop;
 using Devmem.Memory;
+using Devmem.Sys;
 
 namespace Devmem.Zcrx;
 
@@ -27,8 +28,8 @@ internal static class ZcrxProbe
 {
     public static ZcrxProbeResult Run(Version kernel)
     {
-        string? disabled = ZcrxException.ReadSysctl(ZcrxException.IoUringDisabledPath);
-        string? group = ZcrxException.ReadSysctl(ZcrxException.IoUringGroupPath);
+        string? disabled = KernelFiles.ReadText(ZcrxException.IoUringDisabledPath);
+        string? group = KernelFiles.ReadText(ZcrxException.IoUringGroupPath);
         DevmemIOException? ringError = null;
         bool? recvZc = null;
         try

@@ -366,7 +366,7 @@ public sealed class NetdevClient : IDisposable
             if (!Family.MulticastGroups.TryGetValue(name, out uint id))
             {
                 throw NetlinkNotSupportedException.MissingOperation(Family.Name, name, null,
-                    $"netdev multicast group '{name}' is not available in the running kernel ({RunningKernel.Release}){(name == NETDEV_MCGRP_PAGE_POOL ? "; it needs CONFIG_PAGE_POOL" : "")}.");
+                    $"netdev multicast group '{name}' is not available in the running kernel ({KernelFiles.KernelRelease}){(name == NETDEV_MCGRP_PAGE_POOL ? "; it needs CONFIG_PAGE_POOL" : "")}.");
             }
 
             socket.JoinGroup(id);
