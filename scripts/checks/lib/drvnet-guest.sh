@@ -66,6 +66,12 @@ if [ "$hp" -gt "$(cat /proc/sys/vm/nr_hugepages)" ]; then
     echo "$hp" >/proc/sys/vm/nr_hugepages
     echo "[guest] vm.nr_hugepages $(cat /proc/sys/vm/nr_hugepages) (asked $hp)" >&2
 fi
+# The remote keeps no TIME_WAIT sockets. The tests' sender binds its end to the port picked as free on
+# the local side (socat ... bind=REMOTE:PORT, the port from rand_port's bind(0) here); it closes first,
+# so its earlier connections wait 60 s in TIME_WAIT on the remote, and a port bind(0) hands out again
+# made its bind fail with EADDRINUSE (docs/testnic.md).
+ip netns exec peer sysctl -qw net.ipv4.tcp_max_tw_buckets=0 ||
+    { echo "RAN setup 1"; echo "cannot set net.ipv4.tcp_max_tw_buckets in namespace peer" >&2; exit 1; }
 # LOCAL_PREFIX_V6 (addresses for namespaces behind netkit): "DUT must be reachable using these
 # addresses from the endpoint" (tools/testing/selftests/drivers/net/README.rst), so the remote routes
 # the prefix to LOCAL_V6, as a lab's router would.
