@@ -266,6 +266,8 @@ if [ -e "$ctl/boot-hung" ] || [ ! -e "$ctl/setup.log" ]; then
         echo "vm: the guest's kernel stopped (qemu exit $qrc) before reaching its setup; last console lines:" >&2
     fi
     tail -n 5 "$ctl/console.log" | sed 's/^/vm:   /' >&2
+    first=$artifacts/vm/$series-$kver-$(date -u +%Y%m%dT%H%M%SZ)-$$-attempt1.console
+    cp "$ctl/console.log" "$first" 2>/dev/null && echo "vm: the first attempt's console: $first" >&2
     echo "vm: booting again (attempt 2, verbose console)" >&2
     boot 2
     if [ -e "$ctl/boot-hung" ]; then
