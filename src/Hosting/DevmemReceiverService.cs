@@ -148,21 +148,23 @@ internal sealed partial class DevmemReceiverService : IHostedService, IAsyncDisp
     private async Task AcceptLoopAsync()
     {
         Socket listener = _listener!;
+        DevmemRxSetup setup = _setup!;
         while (!_stopAccepting.IsCancellationRequested)
         {
-            Socket conn;
+            DevmemSocket ds;
             try
             {
-                conn = await listener.AcceptAsync(_stopAccepting.Token).ConfigureAwait(false);
+                // The connection comes wrapped and owned; with zcrx the ring accepts it and arms its receive at once.
+                ds = await setup.AcceptAsync(listener, _libraryLogger, _stopAccepting.Token).ConfigureAwait(false);
             }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException || _stopAccepting.IsCancellationRequested)
             {
                 break;
             }
-            catch (SocketException e)
+            catch (DevmemIOException e)
             {
                 // EMFILE, ENOBUFS...: log and retry after a pause rather than spin.
-                LogAcceptFailed(_logger, e.SocketErrorCode.ToString(), e.Message);
+                LogAcceptFailed(_logger, e.ErrnoName.Length > 0 ? e.ErrnoName : e.GetType().Name, e.Message);
                 await Task.Delay(100, CancellationToken.None).ConfigureAwait(false);
                 continue;
             }
@@ -171,23 +173,22 @@ internal sealed partial class DevmemReceiverService : IHostedService, IAsyncDisp
             lock (_connections)
             {
                 _connections.RemoveAll(t => t.IsCompleted);
-                _connections.Add(Task.Run(() => RunConnectionAsync(id, conn), CancellationToken.None));
+                _connections.Add(Task.Run(() => RunConnectionAsync(id, ds), CancellationToken.None));
             }
         }
     }
 
-    private async Task RunConnectionAsync(long id, Socket conn)
+    private async Task RunConnectionAsync(long id, DevmemSocket ds)
     {
         DevmemRxSetup setup = _setup!;
         DevmemReceiverOptions o = _options;
         CancellationToken ct = _abort.Token;
-        DevmemSocket? ds = null;
         DevmemConnection? c = null;
         Exception? error = null;
         _status.ConnectionOpened();
         try
         {
-            ds = setup.Wrap(conn, _libraryLogger);
+            Socket conn = ds.Socket;
             c = new DevmemConnection(id, conn.RemoteEndPoint, conn.LocalEndPoint, ds.IsZeroCopy, setup.Memory);
             string remote = $"{c.RemoteEndPoint}";
             LogOpened(_logger, id, remote, ds.IsZeroCopy ? DevmemMetrics.ZeroCopyMode : DevmemMetrics.CopyMode);
@@ -198,7 +199,7 @@ internal sealed partial class DevmemReceiverService : IHostedService, IAsyncDisp
             while (true)
             {
                 // Wait for data without holding room for tokens, so an idle connection never blocks a busy one.
-                await WaitReadableAsync(conn, ct).ConfigureAwait(false);
+                await ds.WaitForDataAsync(ct).ConfigureAwait(false);
                 await _batchSlots!.WaitAsync(ct).ConfigureAwait(false);
                 int count = 0;
                 try
@@ -273,28 +274,15 @@ internal sealed partial class DevmemReceiverService : IHostedService, IAsyncDisp
 
             try
             {
-                ds?.Dispose(); // whatever is still held goes back (or, with the socket closed, the kernel frees it)
+                ds.Dispose(); // whatever is still held goes back, and the connection is closed
             }
             catch (Exception e) when (e is DevmemIOException or InvalidOperationException)
             {
                 LogConnectionFailed(_logger, id, e.GetType().Name, e.Message);
             }
 
-            conn.Dispose();
             _status.ConnectionClosed();
             LogClosed(_logger, id, c?.BytesReceived ?? 0, c?.Batches ?? 0, error is null ? "end of stream" : error is OperationCanceledException ? "cancelled by the host's stop" : error.Message);
-        }
-    }
-
-    private static async ValueTask WaitReadableAsync(Socket socket, CancellationToken ct)
-    {
-        try
-        {
-            await socket.ReceiveAsync(Memory<byte>.Empty, SocketFlags.None, ct).ConfigureAwait(false);
-        }
-        catch (SocketException e) when (e.SocketErrorCode == SocketError.Fault)
-        {
-            // Device-memory data is queued: a read without MSG_SOCK_DEVMEM fails with EFAULT, which only means readable.
         }
     }
 

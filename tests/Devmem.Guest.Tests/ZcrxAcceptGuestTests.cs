@@ -118,6 +118,52 @@ public sealed class ZcrxAcceptGuestTests
     }
 
     [Fact]
+    public async Task AcceptAsync_on_the_instances_own_thread_takes_connections_without_a_waiting_thread_and_is_cancelled_by_its_token()
+    {
+        ZcrxGuestTests.RequireZcrxWithoutNic();
+        const long Total = 8L << 20;
+        using var memory = HostMemory.CreateAnonymous(8 << 20);
+        using var zcrx = ZcrxInstance.Open(memory, ZcrxOptions.NoDevice() with { Driver = ZcrxDriver.OwnThread });
+        using Socket listener = Listen(out IPEndPoint at);
+
+        // Cancelled while pending: the task ends with the cancellation, the request leaves the ring.
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            ValueTask<DevmemSocket> pending = zcrx.AcceptAsync(listener, cancellationToken: cts.Token);
+            Assert.False(pending.IsCompleted, "nobody connected: the accept waits");
+            await cts.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await pending);
+        }
+
+        // Two accepts pending at once, two clients: each gets its own connection, validated.
+        ValueTask<DevmemSocket> first = zcrx.AcceptAsync(listener, cancellationToken: TestContext.Current.CancellationToken);
+        ValueTask<DevmemSocket> second = zcrx.AcceptAsync(listener, cancellationToken: TestContext.Current.CancellationToken);
+        Task[] senders = [.. Enumerable.Range(0, 2).Select(_ => Task.Run(() =>
+        {
+            using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+            c.Connect(at);
+            new NcdevmemPattern(11).Send(c, Total);
+            c.Shutdown(SocketShutdown.Send);
+        }, TestContext.Current.CancellationToken))];
+        using DevmemSocket a = await first;
+        using DevmemSocket b = await second;
+        Assert.NotEqual(a.Socket.RemoteEndPoint, b.Socket.RemoteEndPoint);
+        // The ring reads the sockets (they never look readable): the wait for data watches the completions.
+        await a.WaitForDataAsync(TestContext.Current.CancellationToken);
+        await b.WaitForDataAsync(TestContext.Current.CancellationToken);
+        DevmemStreamResult[] results = await Task.WhenAll(new[] { a, b }.Select(ds => Task.Run(
+            () => new DevmemStreamReceiver(ds, memory, new DevmemStreamOptions { Validation = new NcdevmemPattern(11), Segments = 64 }).Run(),
+            TestContext.Current.CancellationToken)));
+        await Task.WhenAll(senders);
+        foreach (DevmemStreamResult r in results)
+        {
+            Assert.Equal(DevmemStreamEnd.EndOfStream, r.End);
+            Assert.Equal(Total, r.DmabufBytes);
+            Assert.Equal(0, r.ValidationErrors);
+        }
+    }
+
+    [Fact]
     public void A_socket_that_does_not_listen_is_EINVAL_another_threads_accept_is_refused_and_disposing_ends_a_waiting_accept()
     {
         ZcrxGuestTests.RequireZcrxWithoutNic();

@@ -191,6 +191,52 @@ public sealed class RxSetupHostTests
         Assert.Equal(c.LocalEndPoint, rx.Socket.RemoteEndPoint);
     }
 
+    [Fact]
+    public async Task AcceptAsync_in_copy_mode_owns_the_connection_waits_for_data_is_cancelled_by_its_token_and_refuses_a_socket_that_does_not_listen()
+    {
+        using HostMemory memory = HostMemory.Create(1 << 20, "setup-accept-async");
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
+        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using (var notListening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
+        {
+            DevmemException e = await Assert.ThrowsAsync<DevmemException>(async () => await setup.AcceptAsync(notListening, cancellationToken: TestContext.Current.CancellationToken));
+            Assert.Contains("listening (Socket.Listen) before Accept", e.Hint, StringComparison.Ordinal);
+        }
+
+        listener.Listen(1);
+        using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
+        {
+            ValueTask<DevmemSocket> pending = setup.AcceptAsync(listener, cancellationToken: cts.Token);
+            Assert.False(pending.IsCompleted);
+            await cts.CancelAsync();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(async () => await pending);
+        }
+
+        using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        await c.ConnectAsync(listener.LocalEndPoint!, TestContext.Current.CancellationToken);
+        Socket accepted;
+        using (DevmemSocket rx = await setup.AcceptAsync(listener, cancellationToken: TestContext.Current.CancellationToken))
+        {
+            accepted = rx.Socket;
+            Assert.Equal(c.LocalEndPoint, accepted.RemoteEndPoint);
+
+            // Nothing sent yet: the wait for data waits; the bytes end it, and the receive then has them.
+            ValueTask waiting = rx.WaitForDataAsync(TestContext.Current.CancellationToken);
+            await Task.Delay(100, TestContext.Current.CancellationToken);
+            Assert.False(waiting.IsCompleted, "no data yet");
+            await c.SendAsync("copy"u8.ToArray(), TestContext.Current.CancellationToken);
+            await waiting;
+            var fragments = new DevmemFragment[4];
+            DevmemReceiveResult r = rx.Receive(fragments, new byte[4096]);
+            Assert.Equal(1, r.Fragments);
+            Assert.Equal("copy"u8.ToArray(), memory.GetSpan((long)fragments[0].Offset, (int)fragments[0].Length).ToArray());
+            rx.Release(fragments.AsSpan(0, 1));
+        }
+
+        Assert.True(accepted.SafeHandle.IsClosed, "the accepted connection is closed with the devmem socket");
+    }
+
     // An interface with a parent device (a real or virtio NIC) that the checks let through on this
     // kernel, or null. Nothing is changed on it by the tests below: they stop before the first change.
     private static string? NicWithParent()

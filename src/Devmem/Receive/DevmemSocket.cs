@@ -301,6 +301,23 @@ public sealed partial class DevmemSocket : IDisposable
     public ValueTask<DevmemReceiveResult> ReceiveAsync(Memory<DevmemSegment> segments, Memory<byte> linear, CancellationToken cancellationToken = default) =>
         ReceiveAsyncEntry(segments, linear, cancellationToken);
 
+    /// <summary>
+    /// Completes when a receive would not wait: payload, the end of the stream or an error is there. It
+    /// takes nothing, so a server with many idle connections can await this before it takes room for a
+    /// batch (the Generic Host receiver does), whichever the engine: a devmem or copy-fallback socket
+    /// becomes readable; a zcrx connection has completions queued (the ring has already read the socket,
+    /// which then never looks readable).
+    /// </summary>
+    /// <param name="cancellationToken">Ends the wait.</param>
+    /// <returns>A task that completes when data is there.</returns>
+    /// <exception cref="ObjectDisposedException">The socket was disposed.</exception>
+    /// <exception cref="NotSupportedException">A zcrx instance driven by the receiving thread (receive synchronously there).</exception>
+    public ValueTask WaitForDataAsync(CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        return _zcrx is not null ? new ValueTask(_zcrx.WaitForDataAsync(cancellationToken)) : WaitReadableAsync(cancellationToken);
+    }
+
     private DevmemReceiveResult ReceiveBlocking<T>(Span<T> target, Span<byte> linear)
         where T : struct
     {

@@ -293,18 +293,58 @@ public sealed partial class DevmemRxSetup : IDisposable
                 ? listener.AcceptAsync(cancellationToken).AsTask().GetAwaiter().GetResult()
                 : listener.Accept();
         }
-        catch (InvalidOperationException e)
+        catch (Exception e) when (e is InvalidOperationException or SocketException)
         {
-            // .NET's own check (Listen was not called on this Socket); the zcrx ring's accept gets EINVAL.
-            throw DevmemException.Condition("accept", $"accept on a socket that does not listen: {e.Message}", ZcrxInstance.NotListeningHint);
-        }
-        catch (SocketException e)
-        {
-            // .NET gives the kernel's errno as NativeErrorCode on Linux.
-            throw DevmemException.Syscall("accept", (Errno)e.NativeErrorCode,
-                e.SocketErrorCode == SocketError.InvalidArgument ? ZcrxInstance.NotListeningHint : null);
+            throw AcceptFailed(e);
         }
 
+        return OwnWrapped(connection, logger);
+    }
+
+    /// <summary>
+    /// <see cref="Accept"/> without a thread waiting: the listener's <see cref="Socket.AcceptAsync(CancellationToken)"/>,
+    /// or with io_uring zcrx <see cref="ZcrxInstance.AcceptAsync"/> (the ring accepts and arms the receive;
+    /// with <see cref="ZcrxDriver.ReceivingThread"/> the call drives the ring and completes synchronously).
+    /// </summary>
+    /// <param name="listener">A listening TCP socket on the steered address and port; it stays the caller's.</param>
+    /// <param name="logger">The socket's logger; none by default.</param>
+    /// <param name="cancellationToken">Ends the wait for a connection.</param>
+    /// <returns>The connection, receiving; it owns the accepted socket and closes it when disposed.</returns>
+    /// <exception cref="ObjectDisposedException">This setup or the listener was disposed.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="DevmemException">The socket does not listen, or the kernel refused the accept (with its errno).</exception>
+    /// <exception cref="ZcrxException">With zcrx: the instance's loop failed (<see cref="ZcrxException.LoopFailed"/>).</exception>
+    public async ValueTask<DevmemSocket> AcceptAsync(Socket listener, ILogger? logger = null, CancellationToken cancellationToken = default)
+    {
+        ObjectDisposedException.ThrowIf(_disposed, this);
+        ArgumentNullException.ThrowIfNull(listener);
+        if (IsZeroCopy && Zcrx is { } zcrx)
+        {
+            return await zcrx.AcceptAsync(listener, logger, cancellationToken: cancellationToken).ConfigureAwait(false);
+        }
+
+        Socket connection;
+        try
+        {
+            connection = await listener.AcceptAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (Exception e) when (e is InvalidOperationException or SocketException)
+        {
+            throw AcceptFailed(e);
+        }
+
+        return OwnWrapped(connection, logger);
+    }
+
+    // The listener's own accept failed: .NET's check that it listens, or the kernel's errno.
+    private static DevmemException AcceptFailed(Exception e) => e is SocketException se
+        // .NET gives the kernel's errno as NativeErrorCode on Linux.
+        ? DevmemException.Syscall("accept", (Errno)se.NativeErrorCode, se.SocketErrorCode == SocketError.InvalidArgument ? ZcrxInstance.NotListeningHint : null)
+        // .NET's own check (Listen was not called on this Socket); the zcrx ring's accept gets EINVAL.
+        : DevmemException.Condition("accept", $"accept on a socket that does not listen: {e.Message}", ZcrxInstance.NotListeningHint);
+
+    private DevmemSocket OwnWrapped(Socket connection, ILogger? logger)
+    {
         try
         {
             return Wrap(connection, logger).OwningSocket();

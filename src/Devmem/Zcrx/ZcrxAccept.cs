@@ -1,18 +1,21 @@
 using System.Net.Sockets;
 using Devmem.Interop;
+using Devmem.Receive;
 using Devmem.Sys;
+using Microsoft.Extensions.Logging;
 
 namespace Devmem.Zcrx;
 
 /// <summary>
 /// One <see cref="ZcrxInstance.Accept"/> in flight: an IORING_OP_ACCEPT on the listener, and what came of
 /// it. The thread driving the ring sets the outcome (<see cref="Complete"/> or <see cref="Fail"/>), once;
-/// the caller of Accept waits for it, on <see cref="Wait"/> (the instance's own thread drives) or by
-/// driving the ring itself until <see cref="IsDone"/>.
+/// the caller of Accept waits for it, on <see cref="Wait"/> or <see cref="Completion"/> (the instance's
+/// own thread drives) or by driving the ring itself until <see cref="IsDone"/>.
 /// </summary>
 internal sealed class ZcrxAccept(ulong id, SafeSocketHandle listener, uint requestBytes)
 {
-    private readonly object _gate = new();
+    // Completed, never faulted: the outcome is in the properties. Continuations run off the driving thread.
+    private readonly TaskCompletionSource _done = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _finished;
     private int _abandoned;
 
@@ -75,24 +78,26 @@ internal sealed class ZcrxAccept(ulong id, SafeSocketHandle listener, uint reque
         }
     }
 
+    /// <summary>Completes when the request ends (the instance's own thread sets the outcome); never faults.</summary>
+    public Task Completion => _done.Task;
+
     private void Finish()
     {
-        lock (_gate)
-        {
-            Interlocked.Exchange(ref _finished, 1); // after the outcome (a caller that sees IsDone sees it); a full fence before Complete reads _abandoned
-            Monitor.PulseAll(_gate);
-        }
+        Interlocked.Exchange(ref _finished, 1); // after the outcome (a caller that sees IsDone sees it); a full fence before Complete reads _abandoned
+        _done.TrySetResult();
     }
 
     /// <summary>Blocks until the request ends (the instance's own thread sets the outcome).</summary>
-    public void Wait()
+    public void Wait() => _done.Task.GetAwaiter().GetResult();
+
+    /// <summary><see cref="ZcrxInstance.AcceptAsync"/>'s wait: until the request ends, then its outcome; the token cancels the request.</summary>
+    public async ValueTask<DevmemSocket> WaitAsync(ZcrxInstance instance, ILogger? logger, CancellationToken cancellationToken)
     {
-        lock (_gate)
+        using (cancellationToken.UnsafeRegister(ZcrxInstance.CancelAccept, (instance, this)))
         {
-            while (!IsDone)
-            {
-                Monitor.Wait(_gate);
-            }
+            await _done.Task.ConfigureAwait(false); // never faults: the outcome is in this object
         }
+
+        return instance.Accepted(this, logger, cancellationToken);
     }
 }

@@ -295,13 +295,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
         cancellationToken.ThrowIfCancellationRequested();
         var accept = new ZcrxAccept((ulong)Interlocked.Increment(ref _nextId), listener.SafeHandle, requestBytes);
         PostAccept(accept, start: true);
-        using (cancellationToken.UnsafeRegister(
-            static s =>
-            {
-                var (instance, pending) = ((ZcrxInstance, ZcrxAccept))s!;
-                instance.PostAccept(pending, start: false);
-            },
-            (this, accept)))
+        using (cancellationToken.UnsafeRegister(CancelAccept, (this, accept)))
         {
             try
             {
@@ -330,6 +324,58 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
         }
 
+        return Accepted(accept, logger, cancellationToken);
+    }
+
+    /// <summary>
+    /// <see cref="Accept"/> without a thread waiting: the instance's own thread drives the ring
+    /// (<see cref="ZcrxDriver.OwnThread"/>), accepts, arms the connection's zero-copy receive and completes
+    /// the task. Driven by the receiving thread, nobody else drives the ring, so the call drives it itself
+    /// and completes synchronously, as <see cref="Accept"/>.
+    /// </summary>
+    /// <param name="listener">A listening TCP socket; it stays owned by the caller.</param>
+    /// <param name="logger">Where the socket logs; by default the instance's logger.</param>
+    /// <param name="requestBytes">Bytes per RECV_ZC request, as for <see cref="Wrap"/>.</param>
+    /// <param name="cancellationToken">Ends the wait: the ring's accept request is cancelled, and a
+    /// connection it accepted meanwhile is closed.</param>
+    /// <returns>The accepted connection, receiving; it owns the accepted socket, as <see cref="Accept"/>'s.</returns>
+    /// <exception cref="ObjectDisposedException">The instance was disposed, before or during the wait.</exception>
+    /// <exception cref="OperationCanceledException"><paramref name="cancellationToken"/> was cancelled.</exception>
+    /// <exception cref="ZcrxException">The instance's loop failed (<see cref="ZcrxException.LoopFailed"/>).</exception>
+    /// <exception cref="DevmemException">The kernel refused the accept, with its errno (EINVAL: the socket does not listen).</exception>
+    /// <exception cref="InvalidOperationException">Driven by the receiving thread, and another thread drives the ring.</exception>
+    public ValueTask<DevmemSocket> AcceptAsync(Socket listener, ILogger? logger = null, uint requestBytes = 0, CancellationToken cancellationToken = default)
+    {
+        try
+        {
+            if (IsDrivenByReceiver)
+            {
+                return ValueTask.FromResult(Accept(listener, logger, requestBytes, cancellationToken));
+            }
+
+            ThrowIfCannotTake(listener, nameof(listener));
+            cancellationToken.ThrowIfCancellationRequested();
+        }
+        catch (Exception e)
+        {
+            return ValueTask.FromException<DevmemSocket>(e);
+        }
+
+        var accept = new ZcrxAccept((ulong)Interlocked.Increment(ref _nextId), listener.SafeHandle, requestBytes);
+        PostAccept(accept, start: true);
+        return accept.WaitAsync(this, logger, cancellationToken); // the await itself: this class is unsafe (CS4004)
+    }
+
+    /// <summary>A cancelled token posts the accept's cancellation (ASYNC_CANCEL) to the driving thread.</summary>
+    internal static readonly Action<object?> CancelAccept = static s =>
+    {
+        var (instance, pending) = ((ZcrxInstance, ZcrxAccept))s!;
+        instance.PostAccept(pending, start: false);
+    };
+
+    /// <summary>An ended accept request's outcome: its connection as a <see cref="DevmemSocket"/>, or the exception that says why there is none.</summary>
+    internal DevmemSocket Accepted(ZcrxAccept accept, ILogger? logger, CancellationToken cancellationToken)
+    {
         ZcrxConnection? connection = accept.Connection;
         if (connection is null)
         {
