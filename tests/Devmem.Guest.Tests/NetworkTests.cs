@@ -42,6 +42,26 @@ public sealed class NetworkTests(ITestOutputHelper output)
     private static long Counter(string dev, string name) =>
         long.Parse(File.ReadAllText($"/sys/class/net/{dev}/statistics/{name}").Trim(), CultureInfo.InvariantCulture);
 
+    /// <summary>The NET_RX column of /proc/softirqs: how often each CPU ran net_rx_action.</summary>
+    private static long[] NetRxPerCpu()
+    {
+        string line = File.ReadLines("/proc/softirqs").Single(l => l.TrimStart().StartsWith("NET_RX:", StringComparison.Ordinal));
+        return [.. line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Select(v => long.Parse(v, CultureInfo.InvariantCulture))];
+    }
+
+    [Fact]
+    public void Flushing_the_skb_defer_lists_runs_NET_RX_on_every_CPU()
+    {
+        // What HugePageReservation relies on to free buffers parked on an idle CPU's defer list.
+        Guest.Require();
+        long[] before = NetRxPerCpu();
+        Assert.Equal(Environment.ProcessorCount, before.Length);
+        SkbDeferLists.Flush();
+        long[] after = NetRxPerCpu();
+        output.WriteLine($"NET_RX per CPU: {string.Join(' ', before)} -> {string.Join(' ', after)}");
+        Assert.All(Enumerable.Range(0, before.Length), cpu => Assert.True(after[cpu] > before[cpu], $"CPU {cpu} ran no NET_RX"));
+    }
+
     [Fact]
     public void Eth0_has_its_addresses_and_the_expected_driver()
     {
