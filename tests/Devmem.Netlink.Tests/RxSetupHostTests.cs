@@ -76,7 +76,7 @@ public sealed class RxSetupHostTests
     public async Task Copy_fallback_on_loopback_receives_the_ncdevmem_pattern_validated_through_the_same_fragments()
     {
         using HostMemory memory = HostMemory.Create(4 << 20, "setup-copy");
-        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, CopyOnLo);
         Assert.False(setup.IsZeroCopy);
         Assert.Equal(DevmemFallbackKind.NoParentDevice, setup.FallbackKind);
         Assert.Equal(DevmemSetupStep.Check, setup.FallbackCause!.Step);
@@ -84,9 +84,7 @@ public sealed class RxSetupHostTests
         Assert.Null(setup.Binding);
         Assert.Empty(setup.Changes);
 
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
+        using Socket listener = LoopbackListener();
         const long Total = 32L << 20;
         var pattern = new NcdevmemPattern(7);
         Task sender = Task.Run(() =>
@@ -129,10 +127,8 @@ public sealed class RxSetupHostTests
     public async Task Accept_in_copy_mode_returns_a_socket_that_owns_the_connection_and_closes_it_when_disposed()
     {
         using HostMemory memory = HostMemory.Create(4 << 20, "setup-accept");
-        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, CopyOnLo);
+        using Socket listener = LoopbackListener();
         const long Total = 4L << 20;
         Task sender = Task.Run(() =>
         {
@@ -163,9 +159,8 @@ public sealed class RxSetupHostTests
     public void Accept_on_a_socket_that_does_not_listen_is_refused_with_what_to_do()
     {
         using HostMemory memory = HostMemory.Create(1 << 20, "setup-accept-einval");
-        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
-        using var notListening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        notListening.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, CopyOnLo);
+        using Socket notListening = BoundToLoopback();
         DevmemException e = Assert.Throws<DevmemException>(() => setup.Accept(notListening, cancellationToken: TestContext.Current.CancellationToken));
         Assert.StartsWith("accept on a socket that does not listen", e.Message, StringComparison.Ordinal);
         Assert.Contains("listening (Socket.Listen) before Accept", e.Hint, StringComparison.Ordinal);
@@ -175,10 +170,8 @@ public sealed class RxSetupHostTests
     public void Accept_cancelled_while_waiting_throws_and_leaves_the_listener_usable()
     {
         using HostMemory memory = HostMemory.Create(1 << 20, "setup-accept-cancel");
-        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(1);
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, CopyOnLo);
+        using Socket listener = LoopbackListener();
         using (var cts = CancellationTokenSource.CreateLinkedTokenSource(TestContext.Current.CancellationToken))
         {
             cts.CancelAfter(TimeSpan.FromMilliseconds(200));
@@ -195,9 +188,8 @@ public sealed class RxSetupHostTests
     public async Task AcceptAsync_in_copy_mode_owns_the_connection_waits_for_data_is_cancelled_by_its_token_and_refuses_a_socket_that_does_not_listen()
     {
         using HostMemory memory = HostMemory.Create(1 << 20, "setup-accept-async");
-        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy });
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, CopyOnLo);
+        using Socket listener = BoundToLoopback();
         using (var notListening = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp))
         {
             DevmemException e = await Assert.ThrowsAsync<DevmemException>(async () => await setup.AcceptAsync(notListening, cancellationToken: TestContext.Current.CancellationToken));
@@ -235,6 +227,33 @@ public sealed class RxSetupHostTests
         }
 
         Assert.True(accepted.SafeHandle.IsClosed, "the accepted connection is closed with the devmem socket");
+    }
+
+    // The copy fallback on lo: a setup that changes nothing, for the accept and receive paths.
+    private static DevmemRxSetupOptions CopyOnLo => new("lo") { Fallback = DevmemFallback.Copy };
+
+    // A TCP socket bound to a free port on 127.0.0.1, not listening.
+    private static Socket BoundToLoopback()
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
+        try
+        {
+            socket.Bind(new IPEndPoint(IPAddress.Loopback, 0));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    // The same, listening.
+    private static Socket LoopbackListener(int backlog = 1)
+    {
+        Socket socket = BoundToLoopback();
+        socket.Listen(backlog);
+        return socket;
     }
 
     // An interface with a parent device (a real or virtio NIC) that the checks let through on this
@@ -330,7 +349,7 @@ public sealed class RxSetupHostTests
         }
 
         DeviceMemory memory;
-        using (DevmemRxSetup setup = DevmemRxSetup.Apply(1 << 20, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy }))
+        using (DevmemRxSetup setup = DevmemRxSetup.Apply(1 << 20, CopyOnLo))
         {
             memory = setup.Memory;
             Assert.Equal(MemoryProviderKind.HostMemory, memory.Kind);
@@ -362,10 +381,8 @@ public sealed class RxSetupHostTests
         const long PerConnection = 32L << 20;
         using HostMemory memory = HostMemory.Create(8 << 20, "setup-multi");
         var log = new ListLogger();
-        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, new DevmemRxSetupOptions("lo") { Fallback = DevmemFallback.Copy }, log);
-        using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
-        listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
-        listener.Listen(Connections);
+        using DevmemRxSetup setup = DevmemRxSetup.Apply(memory, CopyOnLo, log);
+        using Socket listener = LoopbackListener(Connections);
         var senders = Enumerable.Range(0, Connections).Select(i => Task.Run(() =>
         {
             using var c = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);

@@ -292,9 +292,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             throw OtherDriver(driver); // before the request: nobody would take what it accepts
         }
 
-        cancellationToken.ThrowIfCancellationRequested();
-        var accept = new ZcrxAccept((ulong)Interlocked.Increment(ref _nextId), listener.SafeHandle, requestBytes);
-        PostAccept(accept, start: true);
+        ZcrxAccept accept = StartAccept(listener, requestBytes, cancellationToken);
         using (cancellationToken.UnsafeRegister(CancelAccept, (this, accept)))
         {
             try
@@ -346,6 +344,7 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
     /// <exception cref="InvalidOperationException">Driven by the receiving thread, and another thread drives the ring.</exception>
     public ValueTask<DevmemSocket> AcceptAsync(Socket listener, ILogger? logger = null, uint requestBytes = 0, CancellationToken cancellationToken = default)
     {
+        ZcrxAccept accept;
         try
         {
             if (IsDrivenByReceiver)
@@ -354,16 +353,23 @@ public sealed unsafe partial class ZcrxInstance : IDisposable
             }
 
             ThrowIfCannotTake(listener, nameof(listener));
-            cancellationToken.ThrowIfCancellationRequested();
+            accept = StartAccept(listener, requestBytes, cancellationToken);
         }
         catch (Exception e)
         {
             return ValueTask.FromException<DevmemSocket>(e);
         }
 
+        return accept.WaitAsync(this, logger, cancellationToken); // the await itself: this class is unsafe (CS4004)
+    }
+
+    // Posts a new IORING_OP_ACCEPT on the listener to the driving thread, unless the token is already cancelled.
+    private ZcrxAccept StartAccept(Socket listener, uint requestBytes, CancellationToken cancellationToken)
+    {
+        cancellationToken.ThrowIfCancellationRequested();
         var accept = new ZcrxAccept((ulong)Interlocked.Increment(ref _nextId), listener.SafeHandle, requestBytes);
         PostAccept(accept, start: true);
-        return accept.WaitAsync(this, logger, cancellationToken); // the await itself: this class is unsafe (CS4004)
+        return accept;
     }
 
     /// <summary>A cancelled token posts the accept's cancellation (ASYNC_CANCEL) to the driving thread.</summary>
